@@ -1,0 +1,17 @@
+"""exprgrad: compile math in `.expr` files into readable, verified Python
+gradient code.
+
+    >>> import exprgrad
+    >>> m = exprgrad.compile("f(x) = 3*x^2 - 4*x + 5")
+    >>> m.f_grad(3.0)
+    (20.0, (14.0,))
+"""
+
+__version__ = "0.1.0"
+
+from .compiler.pipeline import emit  # noqa: E402
+from .errors import CompileError  # noqa: E402
+from .runtime.modules import compile_source as compile  # noqa: E402
+from .runtime.modules import load  # noqa: E402
+
+__all__ = ["CompileError", "compile", "emit", "load", "__version__"]

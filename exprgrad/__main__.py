@@ -1,0 +1,7 @@
+"""`python -m exprgrad` is the `exprgrad` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

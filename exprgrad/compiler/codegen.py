@@ -1,0 +1,350 @@
+"""Code generation: DAG → readable, importable Python text.
+
+For each function the generator takes the nodes its results need, names the
+ones worth naming (used more than once, or too long to inline) and inlines
+the rest into their single consumer, with parentheses only where Python's
+precedence needs them.  Each statement carries the `# file.expr:line:col` of
+the source that produced it.
+
+Conditionals keep Python's meaning: in `a if c else b` only the branch taken
+runs.  Every node is *owned* by the innermost branch that all its uses are in;
+a named node owned by a branch is emitted inside an `if`/`else` block, so a
+`log(x)` in the branch not taken (or its derivative) is never evaluated.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import math
+import re
+from dataclasses import dataclass
+
+from .. import __version__
+from ..errors import CompileError, Loc
+from .graph import Graph
+from .ops import ATOM, OPS, UNARY
+
+MAX_INLINE = 90  # characters: a longer expression gets its own statement
+MAX_BLOCK_DEPTH = 40  # deeper branches are evaluated in their parent block
+
+# Python names that generated code relies on; no generated name may shadow them.
+RESERVED = (set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"math"})
+
+_PLACEHOLDER = re.compile(r"\{(\d+|args|attr)\}")
+
+
+def _occurrences(template: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for key in _PLACEHOLDER.findall(template):
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+_TEMPLATE_USES = {name: _occurrences(op.py) for name, op in OPS.items()}
+
+
+@dataclass
+class Signature:
+    """One parameter of a generated function: its name in the source, its
+    shape (a tuple, or a list of shapes for a tuple-shaped cotangent) and the
+    input nodes that receive its elements."""
+
+    name: str
+    shape: object
+    placeholders: object
+
+
+def const_text(value) -> tuple[str, int]:
+    if isinstance(value, bool):
+        return repr(value), ATOM
+    if math.isnan(value):
+        return "math.nan", ATOM
+    if math.isinf(value):
+        return ("math.inf", ATOM) if value > 0 else ("-math.inf", UNARY)
+    text = repr(float(value))
+    return text, (UNARY if text.startswith("-") else ATOM)
+
+
+class Names:
+    """Collision-free Python names derived from source names."""
+
+    def __init__(self, reserved: set[str]):
+        self.taken = set(reserved)
+
+    def fresh(self, hint: str | None) -> str:
+        base = hint or "t"
+        if not base.isidentifier() or base in RESERVED or base.startswith("__"):
+            base += "_"
+        name, k = base, 1
+        while name in self.taken:
+            name, k = f"{base}_{k}", k + 1
+        self.taken.add(name)
+        return name
+
+
+class FunctionEmitter:
+    """Emits one Python function computing `result` (a structure of node ids:
+    an id, a list, or a tuple) from the parameters."""
+
+    def __init__(self, g: Graph, filename: str):
+        self.g = g
+        self.filename = filename
+        self.names = Names(RESERVED | HELPER_NAMES)
+        self.helpers: set[str] = set()
+
+    def emit(self, name: str, params: list[Signature], result, doc: str) -> list[str]:
+        g = self.g
+        outputs = _leaves(result)
+        results = set(outputs)
+        needed = g.ancestors(outputs)
+        uses = self._count_uses(needed, outputs)
+        owner, parent = self._owners(needed, outputs)
+        self.text: dict[int, tuple[str, int]] = {}
+        self.var: dict[int, str] = {}
+        signature = [self.names.fresh(p.name) for p in params]
+        lines = [f"def {name}({', '.join(signature)}):", f'    """{doc}"""']
+        lines += self._unpack(params, signature)
+        blocks: dict[int, list[int]] = {}
+        for n in needed:
+            node = g.nodes[n]
+            if node.op in ("input", "const", "bool"):
+                continue
+            text = self._render(n)
+            if uses[n] == 1 and len(text[0]) <= MAX_INLINE and not self._has_block(n, blocks):
+                self.text[n] = text
+            else:
+                self.var[n] = self.names.fresh(g.names.get(n) or ("out" if n in results else None))
+                self.text[n] = (self.var[n], ATOM)
+                blocks.setdefault(owner[n], []).append(n)
+        lines += self._emit_block(0, 1, blocks)
+        loc = g.locs[outputs[0]] if outputs else None
+        lines.append(self._with_comment("    return " + self._structure(result), loc))
+        return lines
+
+    # --- analysis ----------------------------------------------------------
+    def _count_uses(self, needed: list[int], outputs: list[int]) -> dict[int, int]:
+        uses = dict.fromkeys(needed, 0)
+        for n in needed:
+            node = self.g.nodes[n]
+            counts = _TEMPLATE_USES[node.op]
+            for i, a in enumerate(node.args):
+                uses[a] += counts.get(str(i), counts.get("args", 1))
+        for out in outputs:
+            uses[out] += 1
+        return uses
+
+    def _owners(self, needed: list[int], outputs: list[int]):
+        """The block that owns each node: the lowest common ancestor of the
+        blocks its uses are in.  Block 0 is the function body; each
+        conditional node gets two child blocks, one per branch."""
+        g = self.g
+        parent = [0]
+        depth = [0]
+        self._branches: dict[tuple[int, int], int] = {}
+
+        def branch(w: int, side: int, of: int) -> int:
+            key = (w, side)
+            if key not in self._branches:
+                if depth[of] >= MAX_BLOCK_DEPTH:
+                    self._branches[key] = of
+                else:
+                    parent.append(of)
+                    depth.append(depth[of] + 1)
+                    self._branches[key] = len(parent) - 1
+            return self._branches[key]
+
+        def common(a: int, b: int) -> int:
+            while depth[a] > depth[b]:
+                a = parent[a]
+            while depth[b] > depth[a]:
+                b = parent[b]
+            while a != b:
+                a, b = parent[a], parent[b]
+            return a
+
+        owner: dict[int, int] = {out: 0 for out in outputs}
+        for n in reversed(needed):
+            block = owner.get(n, 0)
+            node = g.nodes[n]
+            for i, a in enumerate(node.args):
+                use = branch(n, i, block) if node.op == "where" and i > 0 else block
+                owner[a] = use if a not in owner else common(owner[a], use)
+        return owner, parent
+
+    def _has_block(self, n: int, blocks: dict[int, list[int]]) -> bool:
+        """A conditional whose branches need statements must be an if/else."""
+        if self.g.nodes[n].op != "where":
+            return False
+        return any(self._branches.get((n, side)) in blocks for side in (1, 2))
+
+    # --- text --------------------------------------------------------------
+    def _render(self, n: int) -> tuple[str, int]:
+        node = self.g.nodes[n]
+        spec = OPS[node.op]
+        if spec.helper:
+            self.helpers.add(node.op)
+        parts = [self._operand(a, spec.required_prec(i)) for i, a in enumerate(node.args)]
+        text = spec.py.format(*parts, args=", ".join(parts), attr=node.attr)
+        return text, spec.prec
+
+    def _operand(self, n: int, required: int) -> str:
+        text, prec = self._expr(n)
+        return f"({text})" if prec < required else text
+
+    def _expr(self, n: int) -> tuple[str, int]:
+        if n in self.text:
+            return self.text[n]
+        node = self.g.nodes[n]
+        if node.op in ("const", "bool"):
+            return const_text(node.attr)
+        return self.text[n]
+
+    def _structure(self, value) -> str:
+        if isinstance(value, int):
+            return self._expr(value)[0]
+        items = [self._structure(v) for v in value]
+        if isinstance(value, tuple):
+            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        return "[" + ", ".join(items) + "]"
+
+    def _with_comment(self, line: str, loc: Loc | None) -> str:
+        if loc is None:
+            return line
+        return f"{line}  # {self.filename}:{loc.line}:{loc.column}"
+
+    def _emit_block(self, block: int, depth: int, blocks: dict[int, list[int]]) -> list[str]:
+        pad = "    " * depth
+        lines: list[str] = []
+        for n in blocks.get(block, ()):
+            loc = self.g.locs[n]
+            if self._has_block(n, blocks):
+                cond, then, otherwise = self.g.nodes[n].args
+                lines.append(self._with_comment(f"{pad}if {self._expr(cond)[0]}:", loc))
+                for side, value in ((1, then), (2, otherwise)):
+                    if side == 2:
+                        lines.append(f"{pad}else:")
+                    lines += self._emit_block(self._branches[(n, side)], depth + 1, blocks)
+                    lines.append(self._with_comment(
+                        f"{pad}    {self.var[n]} = {self._expr(value)[0]}", loc))
+            else:
+                lines.append(self._with_comment(f"{pad}{self.var[n]} = {self._render(n)[0]}",
+                                                loc))
+        return lines
+
+    def _unpack(self, params: list[Signature], signature: list[str]) -> list[str]:
+        lines = []
+        for p, arg in zip(params, signature):
+            leaves = _leaves(p.placeholders)
+            targets = []
+            for leaf in leaves:
+                var = arg if p.shape == () else self.names.fresh(self.g.names.get(leaf))
+                self.var[leaf] = var
+                self.text[leaf] = (var, ATOM)
+                targets.append(var)
+            if p.shape == ():
+                lines.append(f"    {arg} = _float({arg}, {p.name!r})")
+                self.helpers.add("_float")
+            else:
+                unpacked = ", ".join(targets) + ("," if len(targets) == 1 else "")
+                lines += _wrap(f"    {unpacked} = _floats({arg}, {p.name!r}, {p.shape!r})")
+                self.helpers.update(("_float", "_floats"))
+        return lines
+
+
+def _wrap(line: str, width: int = 100) -> list[str]:
+    """Break a long unpacking line after commas, Python-style."""
+    if len(line) <= width:
+        return [line]
+    head, _, tail = line.partition(" = ")
+    names = [n.strip() for n in head.split(",") if n.strip()]
+    out, current = ["    ("], "        "
+    for n in names:
+        piece = n + ", "
+        if len(current) + len(piece) > width:
+            out.append(current.rstrip())
+            current = "        "
+        current += piece
+    out.append(current.rstrip())
+    out.append("    ) = " + tail)
+    return out
+
+
+def _leaves(value) -> list[int]:
+    if isinstance(value, int):
+        return [value]
+    out: list[int] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, int):
+            out.append(v)
+        else:
+            stack.extend(reversed(v))
+    return out
+
+
+# --- runtime helpers copied into every module that uses them -------------------
+RUNTIME_HELPERS = {
+    "_float": '''def _float(value, name):
+    """A scalar argument as a float; the error names the parameter."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}") from None''',
+    "_floats": '''def _floats(value, name, shape):
+    """The elements of a nested-sequence argument, row-major, as floats.
+    `shape` is an array's shape, or a list of shapes for a tuple."""
+    if not shape:
+        return [_float(value, name)]
+    if isinstance(shape, list):
+        if not isinstance(value, (tuple, list)) or len(value) != len(shape):
+            raise ValueError(f"{name} must be a tuple of {len(shape)} values")
+        return [x for i, part in enumerate(shape) for x in _floats(value[i], f"{name}[{i}]", part)]
+    try:
+        length = len(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of shape {list(shape)}, "
+                        f"got {type(value).__name__}") from None
+    if length != shape[0]:
+        raise ValueError(f"{name} must have shape {list(shape)}, but has length {length}")
+    flat = []
+    for i, item in enumerate(value):
+        flat += _floats(item, f"{name}[{i}]", shape[1:])
+    return flat''',
+}
+
+
+GENERATED_MARK = "# @generated by exprgrad"
+
+
+HELPER_NAMES = set(RUNTIME_HELPERS) | {op.py.split("(")[0] for op in OPS.values() if op.helper}
+
+
+def module_header(filename: str) -> list[str]:
+    stem = filename[:-5] if filename.endswith(".expr") else filename
+    return [
+        f"{GENERATED_MARK} {__version__} from {filename}; do not edit.",
+        f"# Regenerate with: exprgrad compile {filename} -o {stem}.py",
+        f'"""Forward and gradient functions compiled by exprgrad from {filename}."""',
+        "",
+        "import math",
+    ]
+
+
+def helper_source(names: set[str]) -> list[str]:
+    """The helper functions, in a fixed order (deterministic output)."""
+    sources = []
+    for name in sorted(names):
+        if name in RUNTIME_HELPERS:
+            sources.append(RUNTIME_HELPERS[name])
+        elif OPS[name].helper:
+            sources.append(OPS[name].helper.rstrip())
+    return sources
+
+
+def check_function_name(name: str, loc: Loc) -> None:
+    if name in RESERVED or name.startswith("_"):
+        raise CompileError(f"'{name}' is reserved in the generated Python module (a Python "
+                           "keyword or built-in, or a leading underscore); rename the "
+                           "function", loc)

@@ -1,0 +1,110 @@
+"""The scalar op DAG: plain data, hash-consed, in topological order.
+
+A node is `(op, args, attr)`; `args` are ids of earlier nodes, so ids are a
+topological order by construction and every pass is a loop over ids, never a
+recursive walk.  Adding a node that already exists returns the existing id
+(common subexpressions are shared for free), and every new node first goes
+through the peephole rules of `passes.fold`, so constants fold and x·1 = x
+wherever a node is built: by lowering, by reverse mode, by any pass.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..errors import Loc
+from .ops import OPS
+from .passes.fold import simplify
+from .refs import Ref
+
+
+class Node(NamedTuple):
+    op: str
+    args: tuple[int, ...] = ()
+    attr: object = None  # a constant's value, an input's key, an integer exponent
+
+
+class Graph:
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.locs: list[Loc | None] = []  # where in the source each node was written
+        self.names: dict[int, str] = {}  # source names, for readable generated code
+        self.loc: Loc | None = None  # the location given to nodes built from now on
+        self._index: dict[object, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    # --- building ----------------------------------------------------------
+    def add(self, op: str, *args: int, attr: object = None) -> int:
+        """The id of `op(args)`, simplified, created only if it is new."""
+        key = Node(op, args, attr)
+        found = self._index.get(key)
+        if found is not None:
+            return found
+        simpler = simplify(self, op, args, attr)
+        node_id = self._append(key) if simpler is None else simpler
+        self._index[key] = node_id
+        return node_id
+
+    def find(self, op: str, args: tuple[int, ...], attr: object = None) -> int | None:
+        """The id of an existing node, or None (builds nothing)."""
+        return self._index.get(Node(op, args, attr))
+
+    def const(self, value: float) -> int:
+        value = float(value)
+        key = ("const", value.hex())  # keeps -0.0 apart from 0.0, and nan equal to nan
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = self._append(Node("const", (), value))
+        return found
+
+    def boolean(self, value: bool) -> int:
+        return self.add("bool", attr=bool(value))
+
+    def input(self, key: object, name: str | None = None) -> int:
+        """A leaf that receives a value at run time (a parameter element, a
+        cotangent, a free variable of a check); `key` makes it unique."""
+        node_id = self.add("input", attr=key)
+        if name:
+            self.names.setdefault(node_id, name)
+        return node_id
+
+    def _append(self, node: Node) -> int:
+        self.nodes.append(node)
+        self.locs.append(self.loc)
+        return len(self.nodes) - 1
+
+    # --- reading -----------------------------------------------------------
+    def is_const(self, node_id: int) -> bool:
+        return self.nodes[node_id].op == "const"
+
+    def value(self, node_id: int) -> float | None:
+        node = self.nodes[node_id]
+        return node.attr if node.op == "const" else None
+
+    def kind(self, node_id: int) -> str:
+        """'number' or 'bool' (comparisons, usable only as conditions)."""
+        return OPS[self.nodes[node_id].op].kind
+
+    def name(self, node_id: int, name: str) -> None:
+        """Remember a source name for a computed node (first name wins)."""
+        if self.nodes[node_id].op not in ("const", "bool"):
+            self.names.setdefault(node_id, name)
+
+    def ancestors(self, roots, stop_below: int = 0) -> list[int]:
+        """Ids of `roots` and everything they use, ascending; nodes with ids
+        below `stop_below` are left out (they cannot depend on newer nodes)."""
+        seen: set[int] = set()
+        stack = [r for r in roots if r >= stop_below]
+        nodes = self.nodes
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            stack.extend(a for a in nodes[n].args if a >= stop_below and a not in seen)
+        return sorted(seen)
+
+    def ref(self, node_id: int) -> Ref:
+        return Ref(self, node_id)

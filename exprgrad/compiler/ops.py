@@ -1,0 +1,218 @@
+"""The op table: every scalar operation of the DAG, defined once.
+
+Each entry gives, side by side:
+  arity     number of inputs (None: one or more, as for min/max)
+  fn        the Python function that folds constants at compile time
+  py        the Python text the code generator emits ({0}, {1}: the inputs,
+            {args}: all inputs joined by commas, {attr}: the node's attribute)
+  prec      the precedence of that text, and arg_prec the precedence each
+            input needs so the generator adds parentheses only where needed
+  grad      the derivative rule: given the output's adjoint `d`, the node
+            itself `out` and its inputs, one DAG expression per input (None
+            where no gradient flows); written with `Ref` operators so the
+            rule reads as math and builds (folded, shared) DAG nodes
+  sympy     the SymPy counterpart, given the sympy module and the inputs
+  label     what a drawing of the graph shows
+  builtin   the name a source file calls it by, if any
+
+Adding an op is one entry here plus a test; tests/test_ops.py checks that
+every entry is complete and that every built-in of the language has one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .refs import call as _call, where as _where
+
+# Python's operator precedence, lowest first, as the code generator needs it.
+COND, OR, AND, NOT, CMP, ADD, MUL, UNARY, POW, ATOM = range(1, 11)
+
+LN2 = math.log(2.0)
+LN10 = math.log(10.0)
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    arity: int | None
+    fn: Callable[..., Any] | None
+    py: str
+    prec: int
+    arg_prec: tuple[int, ...]  # one entry per input; a variadic op's single entry covers all
+    grad: Callable[..., tuple] | None
+    sympy: Callable[..., Any] | None
+    label: str
+    builtin: str | None = None
+    kind: str = "number"  # 'bool' for comparisons and logic, which only conditions use
+    has_attr: bool = False  # fn/sympy get the node's attribute as their last argument
+    helper: str | None = None  # Python source of a helper the emitted text calls
+
+    def required_prec(self, index: int) -> int:
+        return self.arg_prec[min(index, len(self.arg_prec) - 1)]
+
+
+OPS: dict[str, Op] = {}
+
+
+def op(name, arity, fn, py, prec, arg_prec, grad, sympy, label, **extra) -> None:
+    OPS[name] = Op(name, arity, fn, py, prec, tuple(arg_prec), grad, sympy, label, **extra)
+
+
+def infix(name, symbol, prec, fn, grad, sympy, **extra) -> None:
+    """A left-associative binary operator: `a - b - c` is `(a - b) - c`."""
+    op(name, 2, fn, f"{{0}} {symbol} {{1}}", prec, (prec, prec + 1), grad, sympy, symbol, **extra)
+
+
+def function(name, py_name, fn, grad, sympy, builtin=True, **extra) -> None:
+    """A one-input function of the language, emitted as a call."""
+    op(name, 1, fn, f"{py_name}({{0}})", ATOM, (0,), grad, sympy, name,
+       builtin=name if builtin else None, **extra)
+
+
+# --- leaves ------------------------------------------------------------------
+op("const", 0, None, "{attr}", ATOM, (), lambda d, out: (), lambda sp, v: sp.Float(v) if not
+   float(v).is_integer() else sp.Integer(int(v)), "const", has_attr=True)
+op("bool", 0, None, "{attr}", ATOM, (), None, lambda sp, v: sp.true if v else sp.false, "bool",
+   kind="bool", has_attr=True)
+op("input", 0, None, "{attr}", ATOM, (), lambda d, out: (), None, "input", has_attr=True)
+
+# --- arithmetic --------------------------------------------------------------
+infix("add", "+", ADD, operator.add, lambda d, out, a, b: (d, d), lambda sp, a, b: a + b)
+infix("sub", "-", ADD, operator.sub, lambda d, out, a, b: (d, -d), lambda sp, a, b: a - b)
+infix("mul", "*", MUL, operator.mul, lambda d, out, a, b: (d * b, d * a), lambda sp, a, b: a * b)
+infix("div", "/", MUL, operator.truediv, lambda d, out, a, b: (d / b, -(d * out) / b),
+      lambda sp, a, b: a / b)
+op("neg", 1, operator.neg, "-{0}", UNARY, (UNARY,), lambda d, out, x: (-d,),
+   lambda sp, x: -x, "neg")
+op("pow", 2, math.pow, "math.pow({0}, {1})", ATOM, (0,),
+   lambda d, out, a, b: (d * b * _call("pow", a, b - 1),
+                         _where(a == 0, 0, d * out * _call("log", a))),
+   lambda sp, a, b: sp.Pow(a, b), "**", builtin="pow")
+op("ipow", 1, lambda x, k: x ** k, "{0} ** {attr}", POW, (ATOM,),
+   lambda d, out, x: (d * out.attr * x ** (out.attr - 1),),
+   lambda sp, x, k: x ** k, "**", has_attr=True)
+
+# --- elementary functions ----------------------------------------------------
+function("exp", "math.exp", math.exp, lambda d, out, x: (d * out,), lambda sp, x: sp.exp(x))
+function("log", "math.log", math.log, lambda d, out, x: (d / x,), lambda sp, x: sp.log(x))
+function("log2", "math.log2", math.log2, lambda d, out, x: (d / (x * LN2),),
+         lambda sp, x: sp.log(x, 2))
+function("log10", "math.log10", math.log10, lambda d, out, x: (d / (x * LN10),),
+         lambda sp, x: sp.log(x, 10))
+function("log1p", "math.log1p", math.log1p, lambda d, out, x: (d / (1 + x),),
+         lambda sp, x: sp.log(1 + x))
+function("expm1", "math.expm1", math.expm1, lambda d, out, x: (d * (out + 1),),
+         lambda sp, x: sp.exp(x) - 1)
+function("sqrt", "math.sqrt", math.sqrt, lambda d, out, x: (d * 0.5 / out,),
+         lambda sp, x: sp.sqrt(x))
+function("sin", "math.sin", math.sin, lambda d, out, x: (d * _call("cos", x),),
+         lambda sp, x: sp.sin(x))
+function("cos", "math.cos", math.cos, lambda d, out, x: (-(d * _call("sin", x)),),
+         lambda sp, x: sp.cos(x))
+function("tan", "math.tan", math.tan, lambda d, out, x: (d * (1 + out * out),),
+         lambda sp, x: sp.tan(x))
+function("asin", "math.asin", math.asin, lambda d, out, x: (d / _call("sqrt", 1 - x * x),),
+         lambda sp, x: sp.asin(x))
+function("acos", "math.acos", math.acos, lambda d, out, x: (-d / _call("sqrt", 1 - x * x),),
+         lambda sp, x: sp.acos(x))
+function("atan", "math.atan", math.atan, lambda d, out, x: (d / (1 + x * x),),
+         lambda sp, x: sp.atan(x))
+function("sinh", "math.sinh", math.sinh, lambda d, out, x: (d * _call("cosh", x),),
+         lambda sp, x: sp.sinh(x))
+function("cosh", "math.cosh", math.cosh, lambda d, out, x: (d * _call("sinh", x),),
+         lambda sp, x: sp.cosh(x))
+function("tanh", "math.tanh", math.tanh, lambda d, out, x: (d * (1 - out * out),),
+         lambda sp, x: sp.tanh(x))
+function("asinh", "math.asinh", math.asinh, lambda d, out, x: (d / _call("sqrt", x * x + 1),),
+         lambda sp, x: sp.asinh(x))
+function("acosh", "math.acosh", math.acosh, lambda d, out, x: (d / _call("sqrt", x * x - 1),),
+         lambda sp, x: sp.acosh(x))
+function("atanh", "math.atanh", math.atanh, lambda d, out, x: (d / (1 - x * x),),
+         lambda sp, x: sp.atanh(x))
+function("erf", "math.erf", math.erf,
+         lambda d, out, x: (d * TWO_OVER_SQRT_PI * _call("exp", -(x * x)),),
+         lambda sp, x: sp.erf(x))
+
+# --- neural-network functions ------------------------------------------------
+# These helpers are copied verbatim into generated modules that use them.
+def _sigmoid(x):
+    """The logistic function, without overflow for large |x|."""
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def _softplus(x):
+    """log(1 + exp(x)), without overflow for large x."""
+    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+function("sigmoid", "_sigmoid", _sigmoid, lambda d, out, x: (d * out * (1 - out),),
+         lambda sp, x: 1 / (1 + sp.exp(-x)), helper=inspect.getsource(_sigmoid))
+function("softplus", "_softplus", _softplus, lambda d, out, x: (d * _call("sigmoid", x),),
+         lambda sp, x: sp.log(1 + sp.exp(x)), helper=inspect.getsource(_softplus))
+# relu'(0) = 0 and abs'(0) = 0, as in PyTorch; a nan input passes through relu.
+op("relu", 1, lambda x: 0.0 if x < 0.0 else x, "(0.0 if {0} < 0.0 else {0})", ATOM, (CMP + 1,),
+   lambda d, out, x: (_where(x > 0, d, 0),),
+   lambda sp, x: sp.Piecewise((x, x > 0), (0, True)), "relu", builtin="relu")
+op("abs", 1, abs, "abs({0})", ATOM, (0,),
+   lambda d, out, x: (_where(x > 0, d, _where(x < 0, -d, 0)),),
+   lambda sp, x: sp.Abs(x), "abs", builtin="abs")
+op("atan2", 2, math.atan2, "math.atan2({0}, {1})", ATOM, (0,),
+   lambda d, out, y, x: (d * x / (x * x + y * y), -(d * y) / (x * x + y * y)),
+   lambda sp, y, x: sp.atan2(y, x), "atan2", builtin="atan2")
+op("hypot", 2, math.hypot, "math.hypot({0}, {1})", ATOM, (0,),
+   lambda d, out, a, b: (d * a / out, d * b / out),
+   lambda sp, a, b: sp.sqrt(a * a + b * b), "hypot", builtin="hypot")
+
+
+def _extremum_grad(d, out, *args):
+    """Every input equal to the result shares the adjoint evenly (PyTorch's rule)."""
+    hits = [_where(a == out, 1, 0) for a in args]
+    count = hits[0]
+    for h in hits[1:]:
+        count = count + h
+    share = d / count
+    return tuple(_where(a == out, share, 0) for a in args)
+
+
+op("min", None, min, "min({args})", ATOM, (0,), _extremum_grad, lambda sp, *xs: sp.Min(*xs),
+   "min", builtin="min")
+op("max", None, max, "max({args})", ATOM, (0,), _extremum_grad, lambda sp, *xs: sp.Max(*xs),
+   "max", builtin="max")
+
+# --- conditions --------------------------------------------------------------
+# `where(c, a, b)` is `a if c else b`: only the branch taken is evaluated and
+# only the branch taken receives a gradient.
+op("where", 3, lambda c, a, b: a if c else b, "{1} if {0} else {2}", COND, (OR, OR, COND),
+   lambda d, out, c, a, b: (None, _where(c, d, 0), _where(c, 0, d)),
+   lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), "if")
+
+
+def comparison(name, symbol, fn, sympy_name):
+    op(name, 2, fn, f"{{0}} {symbol} {{1}}", CMP, (ADD,), None,
+       lambda sp, a, b: getattr(sp, sympy_name)(a, b), symbol, kind="bool")
+
+
+comparison("lt", "<", operator.lt, "StrictLessThan")
+comparison("le", "<=", operator.le, "LessThan")
+comparison("gt", ">", operator.gt, "StrictGreaterThan")
+comparison("ge", ">=", operator.ge, "GreaterThan")
+comparison("eq", "==", operator.eq, "Eq")
+comparison("ne", "!=", operator.ne, "Ne")
+infix("and", "and", AND, lambda a, b: a and b, None, lambda sp, a, b: sp.And(a, b), kind="bool")
+infix("or", "or", OR, lambda a, b: a or b, None, lambda sp, a, b: sp.Or(a, b), kind="bool")
+op("not", 1, operator.not_, "not {0}", NOT, (NOT,), None, lambda sp, x: sp.Not(x), "not",
+   kind="bool")
+
+# Source-language names → ops.  Infix operators come from the grammar.
+BUILTINS: dict[str, str] = {o.builtin: o.name for o in OPS.values() if o.builtin}
+BINARY_OPERATORS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow"}
+COMPARISONS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}

@@ -1,0 +1,2 @@
+"""DAG → DAG passes.  `fold` runs as every node is built; the others run on a
+finished graph."""

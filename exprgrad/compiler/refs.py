@@ -1,0 +1,55 @@
+"""`Ref`: a DAG node id with arithmetic operators.
+
+Derivative rules in the op table are written with these operators, so a rule
+reads as math (`d * (1 - out * out)`) while it builds shared, folded DAG
+nodes through `Graph.add`.
+"""
+
+from __future__ import annotations
+
+
+class Ref:
+    """A node of graph `g`; operators build new nodes of the same graph."""
+
+    __slots__ = ("g", "id")
+
+    def __init__(self, g, node_id: int):
+        self.g = g
+        self.id = node_id
+
+    @property
+    def attr(self):
+        return self.g.nodes[self.id].attr
+
+    def _lift(self, other) -> int:
+        return other.id if isinstance(other, Ref) else self.g.const(other)
+
+    def _make(self, op: str, *args) -> "Ref":
+        return Ref(self.g, self.g.add(op, *(self._lift(a) for a in args)))
+
+    def __add__(self, o): return self._make("add", self, o)
+    def __radd__(self, o): return self._make("add", o, self)
+    def __sub__(self, o): return self._make("sub", self, o)
+    def __rsub__(self, o): return self._make("sub", o, self)
+    def __mul__(self, o): return self._make("mul", self, o)
+    def __rmul__(self, o): return self._make("mul", o, self)
+    def __truediv__(self, o): return self._make("div", self, o)
+    def __rtruediv__(self, o): return self._make("div", o, self)
+    def __neg__(self): return self._make("neg", self)
+    def __gt__(self, o): return self._make("gt", self, o)
+    def __lt__(self, o): return self._make("lt", self, o)
+    def __eq__(self, o): return self._make("eq", self, o)  # builds a node, like SymPy's Eq
+    __hash__ = None
+
+    def __pow__(self, k: int) -> "Ref":
+        return Ref(self.g, self.g.add("ipow", self.id, attr=int(k)))
+
+
+def call(op: str, *args) -> Ref:
+    """`op(args)` as a Ref; at least one argument must be a Ref."""
+    first = next(a for a in args if isinstance(a, Ref))
+    return first._make(op, *args)
+
+
+def where(cond: Ref, then, otherwise) -> Ref:
+    return call("where", cond, then, otherwise)

@@ -1,0 +1,107 @@
+"""Reverse-mode differentiation on the DAG.
+
+Nodes are visited in reverse id order (a reverse topological order), each
+node's adjoint is complete when it is reached, and the op table's derivative
+rule turns it into one contribution per input.  Contributions are new DAG
+nodes, so they are shared and folded like any other node; an input that no
+contribution reaches simply has no adjoint (no zero-initialised sums).
+
+The same function serves `f_grad`/`f_vjp` and `diff(...)`/`grad(...)` inside
+source, which is why second derivatives work: the adjoints are ordinary nodes
+that can be differentiated again.
+"""
+
+from __future__ import annotations
+
+from .graph import Graph
+from .ops import OPS
+from .refs import Ref
+
+
+def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list[int]) -> list[int]:
+    """Adjoints of the `wrt` nodes for outputs seeded with cotangents:
+    `seeds` pairs an output node with the node holding its cotangent."""
+    if not wrt:
+        return []
+    order = g.ancestors([out for out, _ in seeds], stop_below=min(wrt))
+    active = _depends_on(g, order, set(wrt))
+    adjoints: dict[int, int] = {}
+
+    def accumulate(node: int, contribution: int) -> None:
+        previous = adjoints.get(node)
+        adjoints[node] = contribution if previous is None else g.add("add", previous, contribution)
+
+    saved_loc = g.loc
+    for out, cotangent in seeds:
+        if out in active:
+            accumulate(out, cotangent)
+    for n in reversed(order):
+        if n not in adjoints:
+            continue
+        _name_adjoint(g, n, adjoints[n])
+        args = g.nodes[n].args
+        if not args:
+            continue
+        g.loc = g.locs[n]
+        for arg, contribution in zip(args, _contributions(g, n, adjoints[n])):
+            if contribution is not None and arg in active:
+                accumulate(arg, contribution)
+    g.loc = saved_loc
+    return [adjoints[w] if w in adjoints else g.const(0.0) for w in wrt]
+
+
+def _contributions(g: Graph, n: int, adjoint: int) -> list[int | None]:
+    """Apply n's derivative rule to its adjoint.
+
+    An adjoint that only flows under a condition, `where(c, a, 0)`, is
+    unwrapped first and the condition put back around each contribution:
+    the rule is linear in the adjoint, and the contributions then stay inside
+    the branch, where the code generator evaluates them only when it is taken
+    (so log(x) in `log(x) if x > 0 else 0` is never differentiated at x ≤ 0).
+    """
+    masks = []
+    while True:
+        node = g.nodes[adjoint]
+        if node.op != "where":
+            break
+        cond, then, otherwise = node.args
+        if g.value(otherwise) == 0.0:
+            masks.append((cond, True))
+            adjoint = then
+        elif g.value(then) == 0.0:
+            masks.append((cond, False))
+            adjoint = otherwise
+        else:
+            break
+    node = g.nodes[n]
+    rule = OPS[node.op].grad
+    if rule is None:
+        return []
+    results = rule(Ref(g, adjoint), Ref(g, n), *(Ref(g, a) for a in node.args))
+    contributions = []
+    zero = g.const(0.0)
+    for result in results:
+        if result is None:
+            contributions.append(None)
+            continue
+        c = result.id
+        for cond, taken in reversed(masks):
+            c = g.add("where", cond, c, zero) if taken else g.add("where", cond, zero, c)
+        contributions.append(c)
+    return contributions
+
+
+def _depends_on(g: Graph, order: list[int], sources: set[int]) -> set[int]:
+    """The nodes of `order` (ascending) that `sources` reach."""
+    active = set(s for s in sources)
+    nodes = g.nodes
+    for n in order:
+        if n not in active and any(a in active for a in nodes[n].args):
+            active.add(n)
+    return active
+
+
+def _name_adjoint(g: Graph, n: int, adjoint: int) -> None:
+    name = g.names.get(n)
+    if name is not None:
+        g.name(adjoint, "d_" + name)
