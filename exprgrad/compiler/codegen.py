@@ -289,6 +289,8 @@ RUNTIME_HELPERS = {
     "_float": '''def _float(value, name):
     """A scalar argument as a float; the error names the parameter."""
     try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
         return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}") from None''',
@@ -302,6 +304,8 @@ RUNTIME_HELPERS = {
             raise ValueError(f"{name} must be a tuple of {len(shape)} values")
         return [x for i, part in enumerate(shape) for x in _floats(value[i], f"{name}[{i}]", part)]
     try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
         length = len(value)
     except TypeError:
         raise TypeError(f"{name} must be a sequence of shape {list(shape)}, "

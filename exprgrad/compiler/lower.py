@@ -396,7 +396,8 @@ class _Lowering:
             return [self._elementwise(op, x, None, loc) for x in a]
         if isinstance(a, list) and isinstance(b, list):
             if _shape(a) != _shape(b):
-                raise ShapeError(f"shapes {_shape(a)} and {_shape(b)} do not match", loc)
+                raise ShapeError(f"{_shape_text(_shape(a))} and {_shape_text(_shape(b))} do "
+                                 "not match", loc)
             return [self._elementwise(op, x, y, loc) for x, y in zip(a, b)]
         if isinstance(a, list):
             return [self._elementwise(op, x, b, loc) for x in a]
@@ -424,6 +425,8 @@ class _Lowering:
         if len(items) > limits.MAX_RANGE:
             raise LimitError(f"a list has more than {limits.MAX_RANGE:,} elements", node.loc)
         shapes = {_shape(i) for i in items}
+        if len(shapes) == 1:
+            _check_rank(len(next(iter(shapes))) + 1, node.loc)
         if len(shapes) > 1:
             raise ShapeError("the elements of a list must all have the same shape, got " +
                              ", ".join(sorted(map(_shape_text, shapes))), node.loc)
@@ -647,10 +650,18 @@ def _zip_map(fn, a, b):
 
 
 def _check_size(shape, loc: Loc) -> None:
+    _check_rank(len(shape), loc)
     size = math.prod(shape) if shape else 1
     if size > limits.MAX_RANGE:
         raise LimitError(f"an array of shape {list(shape)} has {size:,} elements; the limit is "
                          f"{limits.MAX_RANGE:,}", loc)
+
+
+def _check_rank(rank: int, loc: Loc) -> None:
+    """Arrays are walked by rank-deep recursion, so their rank is bounded."""
+    if rank > limits.MAX_ARRAY_RANK:
+        raise LimitError(f"an array with {rank} dimensions; the limit is "
+                         f"{limits.MAX_ARRAY_RANK}", loc)
 
 
 def _arg_text(node: ast.Call, i: int) -> str:
