@@ -71,14 +71,22 @@ class Names:
 
     def __init__(self, reserved: set[str]):
         self.taken = set(reserved)
+        self.next_suffix: dict[str, int] = {}  # per base: no smaller suffix is free
 
     def fresh(self, hint: str | None) -> str:
+        """`hint`, or `hint_k` with the smallest free k.  Names are never
+        released, so the search resumes where the last one for this base
+        stopped: linear in the number of names, not quadratic."""
         base = hint or "t"
         if not base.isidentifier() or base in RESERVED or base.startswith("__"):
             base += "_"
-        name, k = base, 1
-        while name in self.taken:
-            name, k = f"{base}_{k}", k + 1
+        name, k = base, self.next_suffix.get(base, 1)
+        if name in self.taken:
+            name = f"{base}_{k}"
+            while name in self.taken:
+                k += 1
+                name = f"{base}_{k}"
+            self.next_suffix[base] = k + 1
         self.taken.add(name)
         return name
 
@@ -233,7 +241,16 @@ class FunctionEmitter:
         return lines
 
     def _unpack(self, params: list[Signature], signature: list[str]) -> list[str]:
-        lines = []
+        """Arguments → one float variable per element.
+
+        The checked conversion (`_float`/`_floats`, whose errors name the
+        parameter) costs a Python call per element, more than the rest of a
+        small gradient.  So the arguments are first unpacked with Python's
+        own unpacking, which checks every length, and converted with
+        `float(+x)` (unary plus rejects the strings `float` would parse); only
+        if that raises does the checked conversion run and report the error.
+        """
+        fast, checked = [], []
         for p, arg in zip(params, signature):
             leaves = _leaves(p.placeholders)
             targets = []
@@ -243,31 +260,119 @@ class FunctionEmitter:
                 self.text[leaf] = (var, ATOM)
                 targets.append(var)
             if p.shape == ():
-                lines.append(f"    {arg} = _float({arg}, {p.name!r})")
+                checked.append(f"{arg} = _float({arg}, {p.name!r})")
+                fast.append(f"{arg} = float(+{arg})")
                 self.helpers.add("_float")
-            else:
-                unpacked = ", ".join(targets) + ("," if len(targets) == 1 else "")
-                lines += _wrap(f"    {unpacked} = _floats({arg}, {p.name!r}, {p.shape!r})")
-                self.helpers.update(("_float", "_floats"))
+                continue
+            unpacked = ", ".join(targets) + ("," if len(targets) == 1 else "")
+            checked += _wrap(f"{unpacked} = _floats({arg}, {p.name!r}, {p.shape!r})", indent="")
+            self.helpers.update(("_float", "_floats"))
+            structure = _unpack_target(p.shape, targets)
+            if structure is None:  # too deeply nested for one Python target
+                fast += _wrap(f"{unpacked} = _floats({arg}, {p.name!r}, {p.shape!r})",
+                              indent="")
+                continue
+            fast += _fill(structure, f" = {arg}")
+            row = p.shape[-1] if isinstance(p.shape, tuple) else 1
+            fast += _float_lines(targets, row)
+        if not fast:
+            return []
+        lines = ["    try:"] + ["        " + line for line in fast]
+        lines.append("    except (TypeError, ValueError):  # report which argument is wrong")
+        lines += ["        " + line for line in checked]
         return lines
 
 
-def _wrap(line: str, width: int = 100) -> list[str]:
+def _wrap(line: str, width: int = 100, indent: str = "    ") -> list[str]:
     """Break a long unpacking line after commas, Python-style."""
+    line = indent + line
     if len(line) <= width:
         return [line]
     head, _, tail = line.partition(" = ")
     names = [n.strip() for n in head.split(",") if n.strip()]
-    out, current = ["    ("], "        "
+    if len(names) == 1:
+        names[0] += ","
+    out, current = [indent + "("], indent + "    "
     for n in names:
         piece = n + ", "
         if len(current) + len(piece) > width:
             out.append(current.rstrip())
-            current = "        "
+            current = indent + "    "
         current += piece
     out.append(current.rstrip())
-    out.append("    ) = " + tail)
+    out.append(indent + ") = " + tail)
     return out
+
+
+MAX_TARGET_DEPTH = 20  # deeper arrays are unpacked by the checked helper alone
+
+
+def _unpack_target(shape, names: list[str]) -> list[str] | None:
+    """The items of a nested unpacking target shaped like `shape` (an array
+    shape, or a list of them for a tuple), e.g. ['(w_0_0, w_0_1)', '(w_1_0, w_1_1)']
+    for shape (2, 2); None when the nesting is too deep to write as a target."""
+    if isinstance(shape, list):
+        items, start = [], 0
+        for part in shape:
+            size = math.prod(part)
+            if part == ():
+                items.append(names[start])
+            else:
+                inner = _unpack_target(part, names[start:start + size])
+                if inner is None:
+                    return None
+                items.append(_tuple_text(inner))
+            start += size
+        return items
+    if len(shape) > MAX_TARGET_DEPTH:
+        return None
+    items = list(names)
+    for size in reversed(shape[1:]):
+        items = [_tuple_text(items[i:i + size]) for i in range(0, len(items), size)]
+    return items
+
+
+def _tuple_text(items: list[str]) -> str:
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _fill(items: list[str], tail: str, width: int = 92) -> list[str]:
+    """`item, item, ... = value`, broken after commas inside parentheses when long."""
+    text = ", ".join(items) + ("," if len(items) == 1 else "")
+    if len(text + tail) <= width:
+        return [text + tail]
+    out, current = ["("], "    "
+    for item in items:  # whole rows per line where they fit, else break after commas
+        for piece in [item + ", "] if len(item) < width - 4 else (item + ",").split(" "):
+            piece = piece if piece.endswith(" ") else piece + " "
+            if len(current) + len(piece) > width and current.strip():
+                out.append(current.rstrip())
+                current = "    "
+            current += piece
+    out.append(current.rstrip())
+    out.append(")" + tail)
+    return out
+
+
+def _float_lines(names: list[str], row: int, width: int = 92) -> list[str]:
+    """`a, b = float(+a), float(+b)`: one line per row of the array, rows
+    too long for a line in several."""
+    lines = []
+    for start in range(0, len(names), max(row, 1)):
+        chunk: list[str] = []
+        for name in names[start:start + max(row, 1)]:
+            chunk.append(name)
+            if len(_convert(chunk)) > width and len(chunk) > 1:
+                chunk.pop()
+                lines.append(_convert(chunk))
+                chunk = [name]
+        if chunk:
+            lines.append(_convert(chunk))
+    return lines
+
+
+def _convert(names: list[str]) -> str:
+    return ", ".join(names) + " = " + ", ".join(f"float(+{n})" for n in names)
 
 
 def _leaves(value) -> list[int]:
