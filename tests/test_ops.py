@@ -1,0 +1,270 @@
+"""The op table is complete, matches the language's built-ins, and each
+derivative rule agrees with SymPy's derivative of the op's SymPy counterpart."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+
+import pytest
+import sympy as sp
+from hypothesis import given, settings, strategies as st
+
+import exprgrad
+from exprgrad.compiler.graph import Graph
+from exprgrad.compiler.lower import BUILTIN_CONSTANTS, SPECIAL_FORMS
+from exprgrad.compiler.ops import BUILTINS, OPS
+from exprgrad.compiler.reverse import gradients
+
+SPEC_UNARY = ("exp log log2 log10 log1p expm1 sqrt sin cos tan asin acos atan sinh cosh tanh "
+              "asinh acosh atanh erf sigmoid relu softplus abs").split()
+SPEC_BINARY = ["pow", "atan2", "hypot"]
+SPEC_VARIADIC = ["min", "max"]
+LEAVES = {"const", "bool", "input"}
+
+# Where each op's inputs are drawn from: inside the domain and away from kinks.
+DOMAINS = {
+    "log": [(0.05, 20)], "log2": [(0.05, 20)], "log10": [(0.05, 20)], "log1p": [(-0.9, 20)],
+    "sqrt": [(0.05, 20)], "asin": [(-0.95, 0.95)], "acos": [(-0.95, 0.95)],
+    "acosh": [(1.05, 20)], "atanh": [(-0.95, 0.95)], "tan": [(-1.4, 1.4)],
+    "exp": [(-10, 10)], "expm1": [(-10, 10)], "sinh": [(-10, 10)], "cosh": [(-10, 10)],
+    "pow": [(0.05, 5), (-3, 3)], "div": [(-5, 5), (0.2, 5)],
+}
+DEFAULT_DOMAIN = (-5.0, 5.0)
+KINKS = {"relu", "abs", "min", "max"}  # points too close to 0 (or a tie) are skipped
+
+
+def number_ops():
+    return [o for o in OPS.values() if o.name not in LEAVES and o.kind == "number"]
+
+
+def differentiable_ops():
+    return [o for o in number_ops() if o.grad is not None and o.name != "where"]
+
+
+def placeholders(template: str) -> list[str]:
+    return re.findall(r"\{(\d+|args|attr)\}", template)
+
+
+# --- completeness --------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_entry_is_complete(name):
+    o = OPS[name]
+    assert o.name == name
+    assert o.arity is None or (isinstance(o.arity, int) and o.arity >= 0)
+    assert isinstance(o.label, str) and o.label
+    assert o.kind in ("number", "bool")
+    assert isinstance(o.prec, int) and 1 <= o.prec <= 10
+    assert all(isinstance(p, int) for p in o.arg_prec)
+    used = placeholders(o.py)
+    assert used, f"{name}: Python template {o.py!r} uses no input"
+    assert ("attr" in used) == o.has_attr
+    if o.arity == 0:
+        assert o.fn is None, "a leaf has no fold function"
+        assert o.arg_prec == ()
+        assert o.has_attr
+        return
+    assert callable(o.fn)
+    if o.arity is None:
+        assert "args" in used and len(o.arg_prec) == 1
+    else:
+        numbered = {int(p) for p in used if p.isdigit()}
+        assert numbered == set(range(o.arity)), f"{name}: {o.py!r} vs arity {o.arity}"
+        assert len(o.arg_prec) in (1, o.arity)
+    assert callable(o.sympy)
+    if o.grad is None:
+        assert o.kind == "bool", f"{name} is a number op without a derivative rule"
+    else:
+        fixed = 1 if o.arity is None else o.arity
+        inspect.signature(o.grad).bind(*range(2 + fixed))
+
+
+@pytest.mark.parametrize("name", SPEC_UNARY + SPEC_BINARY + SPEC_VARIADIC)
+def test_every_builtin_maps_to_an_op(name):
+    assert name in BUILTINS
+    o = OPS[BUILTINS[name]]
+    assert o.builtin == name
+    expected = 1 if name in SPEC_UNARY else 2 if name in SPEC_BINARY else None
+    assert o.arity == expected
+
+
+def test_builtin_table_has_nothing_unexpected():
+    assert set(BUILTINS) == set(SPEC_UNARY + SPEC_BINARY + SPEC_VARIADIC)
+
+
+def test_constants_and_special_forms():
+    assert BUILTIN_CONSTANTS == {"pi": math.pi, "e": math.e}
+    assert {"diff", "grad", "sum", "prod", "len", "range"} <= SPECIAL_FORMS
+    m = exprgrad.compile("f(x) = pi*x + e\n")
+    assert m.f(2.0) == 2 * math.pi + math.e
+
+
+# --- the Python text, the fold function and SymPy agree ------------------------
+def _point(o, data, n):
+    domains = DOMAINS.get(o.name, [DEFAULT_DOMAIN])
+    values = []
+    for i in range(n):
+        lo, hi = domains[min(i, len(domains) - 1)]
+        values.append(data.draw(st.floats(lo, hi), label=f"{o.name} arg {i}"))
+    return values
+
+
+def _arity(o):
+    return 2 if o.arity is None else o.arity
+
+
+def _attr(o):
+    return 3 if o.has_attr else None  # ipow: x ** 3
+
+
+def _helpers():
+    namespace = {"math": math}
+    for o in OPS.values():
+        if o.helper:
+            exec(o.helper, namespace)
+    return namespace
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+@pytest.mark.parametrize("name", sorted(o.name for o in number_ops() if o.name != "where"))
+def test_python_text_fold_function_and_sympy_agree(name, data):
+    o = OPS[name]
+    args = _point(o, data, _arity(o))
+    if name in ("atan2", "hypot") and not _away_from_kinks(name, args):
+        return
+    attr = _attr(o)
+    names = [f"a{i}" for i in range(len(args))]
+    text = o.py.format(*names, args=", ".join(names), attr=attr)
+    emitted = eval(text, {**_helpers(), **dict(zip(names, args))})
+    folded = o.fn(*args, attr) if o.has_attr else o.fn(*args)
+    symbols = sp.symbols(names)
+    symbolic = o.sympy(sp, *symbols, attr) if o.has_attr else o.sympy(sp, *symbols)
+    exact = float(symbolic.subs(dict(zip(symbols, args))).evalf(30))
+    assert emitted == folded
+    assert emitted == pytest.approx(exact, rel=1e-12, abs=1e-14)
+
+
+# --- derivative rules vs SymPy --------------------------------------------------
+def evaluate(g: Graph, roots: list[int], inputs: dict[int, float]) -> list[float]:
+    """Evaluate DAG nodes with the op table's fold functions; a conditional
+    evaluates only the branch it takes."""
+    values: dict[int, object] = dict(inputs)
+    for n in g.ancestors(roots):
+        node = g.nodes[n]
+        if n in values:
+            continue
+        if node.op in ("const", "bool"):
+            values[n] = node.attr
+            continue
+        args = []
+        for a in node.args:
+            args.append(values[a])
+        if node.op == "where":
+            c, a, b = args
+            chosen = a if c else b
+            if isinstance(chosen, Exception):
+                raise chosen
+            values[n] = chosen
+            continue
+        if any(isinstance(a, Exception) for a in args):
+            values[n] = next(a for a in args if isinstance(a, Exception))
+            continue
+        spec = OPS[node.op]
+        try:
+            values[n] = spec.fn(*args, node.attr) if spec.has_attr else spec.fn(*args)
+        except (ArithmeticError, ValueError) as error:
+            values[n] = error
+    out = [values[r] for r in roots]
+    for v in out:
+        if isinstance(v, Exception):
+            raise v
+    return out
+
+
+def rule_gradient(name: str, args: list[float], attr=None) -> tuple[float, list[float]]:
+    g = Graph()
+    xs = [g.input(("p", i), f"x{i}") for i in range(len(args))]
+    out = g.add(name, *xs, attr=attr)
+    partials = gradients(g, [(out, g.const(1.0))], xs)
+    value, *grads = evaluate(g, [out, *partials], dict(zip(xs, args)))
+    return value, grads
+
+
+def sympy_gradient(name: str, args: list[float], attr=None) -> list[float]:
+    symbols = sp.symbols([f"x{i}" for i in range(len(args))], real=True)
+    o = OPS[name]
+    expr = o.sympy(sp, *symbols, attr) if o.has_attr else o.sympy(sp, *symbols)
+    at = dict(zip(symbols, args))
+    return [float(sp.diff(expr, s).subs(at).evalf(30)) for s in symbols]
+
+
+def _away_from_kinks(name, args):
+    if name in ("atan2", "hypot"):
+        return math.hypot(*args) > 1e-3
+    if name in ("relu", "abs"):
+        return abs(args[0]) > 1e-6
+    if name in ("min", "max"):
+        return len({round(a, 6) for a in args}) == len(args)
+    return True
+
+
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
+@pytest.mark.parametrize("name", sorted(o.name for o in differentiable_ops()))
+def test_derivative_rule_matches_sympy(name, data):
+    o = OPS[name]
+    args = _point(o, data, _arity(o))
+    if not _away_from_kinks(name, args):
+        return
+    value, grads = rule_gradient(name, args, _attr(o))
+    expected = sympy_gradient(name, args, _attr(o))
+    assert grads == pytest.approx(expected, rel=1e-10, abs=1e-12)
+
+
+@settings(max_examples=10, deadline=None)
+@given(data=st.data(), n=st.integers(3, 4))
+@pytest.mark.parametrize("name", ["min", "max"])
+def test_variadic_extremum_rule_matches_sympy(name, data, n):
+    args = data.draw(st.lists(st.floats(-5, 5), min_size=n, max_size=n, unique=True))
+    if not _away_from_kinks(name, args):
+        return
+    _, grads = rule_gradient(name, args)
+    assert grads == pytest.approx(sympy_gradient(name, args), abs=1e-12)
+
+
+@pytest.mark.parametrize("name,args,expected", [
+    ("relu", [0.0], [0.0]),
+    ("abs", [0.0], [0.0]),
+    ("min", [1.0, 1.0], [0.5, 0.5]),
+    ("max", [2.0, 2.0, -1.0], [0.5, 0.5, 0.0]),
+    ("min", [3.0, 3.0, 3.0], [1 / 3, 1 / 3, 1 / 3]),
+])
+def test_conventions_at_kinks(name, args, expected):
+    """PyTorch's conventions: relu'(0) = abs'(0) = 0; ties split evenly."""
+    _, grads = rule_gradient(name, args)
+    assert grads == pytest.approx(expected, abs=1e-15)
+
+
+def test_conditional_routes_the_adjoint_to_the_branch_taken():
+    for cond, expected in ((True, [1.0, 0.0]), (False, [0.0, 1.0])):
+        g = Graph()
+        a, b = g.input("a", "a"), g.input("b", "b")
+        c = g.add("gt", g.input("c", "c"), g.const(0.0))
+        out = g.add("where", c, a, b)
+        partials = gradients(g, [(out, g.const(1.0))], [a, b])
+        inputs = {a: 2.0, b: 3.0, g.input("c"): 1.0 if cond else -1.0}
+        assert evaluate(g, partials, inputs) == expected
+
+
+def test_pow_exponent_derivative_at_zero_base_is_zero():
+    _, (da, db) = rule_gradient("pow", [0.0, 2.5])
+    assert da == 0.0 and db == 0.0
+
+
+def test_pow_negative_base_non_integer_exponent_is_a_domain_error():
+    m = exprgrad.compile("f(a, b) = pow(a, b)\n")
+    with pytest.raises(ValueError):
+        m.f(-2.0, 0.5)
+    assert m.f(-2.0, 3.0) == -8.0
