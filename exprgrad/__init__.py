@@ -13,5 +13,10 @@ from .compiler.pipeline import emit  # noqa: E402
 from .errors import CompileError  # noqa: E402
 from .runtime.modules import compile_source as compile  # noqa: E402
 from .runtime.modules import load  # noqa: E402
+from .runtime.importer import install  # noqa: E402
+from .runtime.value import Value  # noqa: E402
+from .runtime.trace import compile_value  # noqa: E402
+from . import nn  # noqa: E402
 
-__all__ = ["CompileError", "compile", "emit", "load", "__version__"]
+__all__ = ["CompileError", "compile", "emit", "load", "__version__",
+           "install", "Value", "nn", "compile_value"]

@@ -1,7 +1,18 @@
-"""Generated Python text → a live module object.
+"""Generated Python text → a live module object, and the on-disk cache.
 
-The generated text is registered with `linecache`, so a traceback from
-generated code shows the generated line and its `# model.expr:12:9` comment.
+`load(path)` and the import hook (`importer.py`) compile an `.expr` file at
+most once per content and exprgrad version, the way Python caches `.pyc`
+files: the generated text is kept next to the source in
+`__pycache__/NAME.exprgrad-VERSION.py` (or, where that directory is not
+writable, in the user's cache directory).  The first line of a cache file
+records the SHA-256 of the source and of the generated text, so an entry for
+other source (a stale one) or a damaged one is ignored and rewritten.  Files
+are written to a temporary name and renamed into place (`os.replace`), so a
+reader, in this process or another, sees a whole old file or a whole new one.
+
+Generated code is compiled under the cache file's name and its text is also
+registered with `linecache`, so a traceback shows the generated line with its
+`# model.expr:12:9` comment even if the cache file is rewritten meanwhile.
 """
 
 from __future__ import annotations
@@ -9,21 +20,44 @@ from __future__ import annotations
 import hashlib
 import linecache
 import os
+import sys
+import tempfile
 import types
 
+from .. import __version__
 from ..compiler.pipeline import emit
+from ..errors import CompileError
+
+CACHE_DIR_NAME = "__pycache__"
+CACHE_ENV = "EXPRGRAD_CACHE_DIR"  # overrides the user cache directory
+# Set (non-empty) to stop writing cache entries.  PYTHONDONTWRITEBYTECODE does
+# not apply: it is often set in containers, where recompiling every `.expr` at
+# every import would be a surprise, and the cache holds source, not bytecode.
+NO_CACHE_ENV = "EXPRGRAD_NO_CACHE"
+_HEADER = "# exprgrad cache: source sha256={source} exprgrad {version} text sha256={text}\n"
 
 
-def module_from_text(text: str, filename: str, module_name: str | None = None) -> types.ModuleType:
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    code_name = f"<exprgrad {filename} {digest}>"
-    linecache.cache[code_name] = (len(text), None, text.splitlines(True), code_name)
-    name = module_name or _module_name(filename)
+def module_from_text(text: str, filename: str, module_name: str | None = None,
+                     code_filename: str | None = None) -> types.ModuleType:
+    """A module running the generated `text` compiled from `filename`.
+    `code_filename` is the file holding `text`, if any (tracebacks name it)."""
+    name = module_name or module_name_for(filename)
     module = types.ModuleType(name, f"Compiled by exprgrad from {filename}.")
-    module.__file__ = code_name
     module.__exprgrad_source__ = filename
-    exec(compile(text, code_name, "exec"), module.__dict__)
+    exec_generated(text, module, code_filename)
     return module
+
+
+def exec_generated(text: str, module: types.ModuleType, code_filename: str | None = None) -> None:
+    """Run generated `text` in `module`, with its lines known to `linecache`."""
+    if code_filename is None:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        code_filename = f"<exprgrad {module.__exprgrad_source__} {digest}>"
+    # mtime None: linecache keeps the entry even if the file changes on disk.
+    linecache.cache[code_filename] = (len(text), None, text.splitlines(True), code_filename)
+    if getattr(module, "__file__", None) is None:
+        module.__file__ = code_filename
+    exec(compile(text, code_filename, "exec"), module.__dict__)
 
 
 def compile_source(source: str, filename: str = "<string>") -> types.ModuleType:
@@ -32,14 +66,125 @@ def compile_source(source: str, filename: str = "<string>") -> types.ModuleType:
 
 
 def load(path: str | os.PathLike) -> types.ModuleType:
-    """The module for an `.expr` file."""
+    """The module for an `.expr` file, compiled once per content (cached)."""
     path = os.fspath(path)
-    with open(path, encoding="utf-8") as file:
-        source = file.read()
-    return module_from_text(emit(source, path), path, _module_name(path))
+    text, code_filename = generated_text(path)
+    module = types.ModuleType(module_name_for(path), f"Compiled by exprgrad from {path}.")
+    module.__exprgrad_source__ = path
+    module.__file__ = os.path.abspath(path)
+    module.__cached__ = code_filename
+    exec_generated(text, module, code_filename)
+    return module
 
 
-def _module_name(filename: str) -> str:
+def module_name_for(filename: str) -> str:
     base = os.path.basename(filename)
     stem = base[:-5] if base.endswith(".expr") else base
     return stem if stem.isidentifier() else "exprgrad_module"
+
+
+# --- the cache -----------------------------------------------------------------
+def generated_text(path: str) -> tuple[str, str | None]:
+    """The Python text for the `.expr` file at `path`, from the cache when
+    it holds a sound entry for this source, otherwise compiled (a bad source
+    raises CompileError naming `path`) and cached.  Also returns the cache
+    file holding the text, or None when no cache directory is writable.
+    The text of a cache file includes its first line (a comment), so line
+    numbers in tracebacks match the file."""
+    with open(path, "rb") as file:
+        raw = file.read()
+    source_hash = hashlib.sha256(raw).hexdigest()
+    candidates = cache_paths(path)
+    for candidate in candidates:
+        entry = read_cache(candidate, source_hash)
+        if entry is not None:
+            return entry, candidate
+    source = raw.decode("utf-8")
+    try:
+        text = emit(source, os.path.basename(path))
+    except CompileError as error:
+        raise error.located(path, source) from None
+    if not os.environ.get(NO_CACHE_ENV):
+        entry = _header(source_hash, text) + text
+        mode = _cache_mode(path)
+        for candidate in candidates:
+            if write_atomic(candidate, entry, mode):
+                return entry, candidate
+    return text, None
+
+
+def _cache_mode(source_path: str) -> int:
+    """Permissions of a cache file: the source's, plus the owner's write
+    permission (as Python does for `.pyc` files)."""
+    try:
+        return (os.stat(source_path).st_mode & 0o777) | 0o200
+    except OSError:
+        return 0o644
+
+
+def cache_paths(path: str) -> list[str]:
+    """Where the cache entry of `path` may live, in order of preference: the
+    `__pycache__` next to the source, then the user cache directory."""
+    path = os.path.abspath(path)
+    directory, base = os.path.split(path)
+    stem = base[:-5] if base.endswith(".expr") else base
+    tag = f"exprgrad-{__version__}"
+    beside = os.path.join(directory, CACHE_DIR_NAME, f"{stem}.{tag}.py")
+    where = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    user = os.path.join(user_cache_dir(), f"{stem}-{where}.{tag}.py")
+    return [beside, user]
+
+
+def user_cache_dir() -> str:
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return override
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "exprgrad")
+
+
+def _header(source_hash: str, text: str) -> str:
+    return _HEADER.format(source=source_hash, version=__version__,
+                          text=hashlib.sha256(text.encode()).hexdigest())
+
+
+def read_cache(cache_path: str, source_hash: str) -> str | None:
+    """The content of `cache_path` if its generated text was made from this
+    source by this version and is intact; None for a missing, stale or
+    damaged entry."""
+    try:
+        with open(cache_path, encoding="utf-8", newline="") as file:
+            header = file.readline()
+            text = file.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return header + text if header == _header(source_hash, text) else None
+
+
+def write_atomic(target: str, content: str, mode: int = 0o644) -> bool:
+    """Write `content` to `target` through a temporary file and a rename, so
+    no reader ever sees part of it.  False when the directory is not writable."""
+    directory = os.path.dirname(target)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(target),
+                                         suffix=".tmp")
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
+            file.write(content)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+        return True
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        return False

@@ -1,0 +1,80 @@
+"""The import hook: `import model` finds `model.expr` on `sys.path`.
+
+`install()` appends a finder to `sys.meta_path`.  Being last, it is asked
+only after Python's own finders, so a `model.py` (or a package `model/`)
+next to `model.expr` wins, as a hand-written module should.  The generated
+text is cached like a `.pyc` (see `modules.py`); a bad source raises
+`CompileError` from the `import` statement.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import os
+import sys
+
+from .modules import generated_text, exec_generated
+
+__all__ = ["install", "uninstall", "ExprFinder", "ExprLoader"]
+
+SUFFIX = ".expr"
+
+
+class ExprLoader(importlib.abc.Loader):
+    """Compiles (or takes from the cache) one `.expr` file and runs the text."""
+
+    def __init__(self, fullname: str, path: str):
+        self.name = fullname
+        self.path = path
+
+    def create_module(self, spec):
+        return None  # Python's default module object
+
+    def exec_module(self, module) -> None:
+        text, cache_file = generated_text(self.path)
+        module.__exprgrad_source__ = self.path
+        module.__cached__ = cache_file
+        exec_generated(text, module, cache_file)
+
+    def get_source(self, fullname: str) -> str:
+        """The generated Python text (what the module's code was compiled from)."""
+        return generated_text(self.path)[0]
+
+    def get_filename(self, fullname: str) -> str:
+        return self.path
+
+
+class ExprFinder(importlib.abc.MetaPathFinder):
+    """Finds `NAME.expr` in the directories of `sys.path` (or of a package's
+    `__path__` for `package.NAME`)."""
+
+    def find_spec(self, fullname: str, path=None, target=None):
+        name = fullname.rpartition(".")[2]
+        for entry in sys.path if path is None else path:
+            if not isinstance(entry, (str, os.PathLike)):
+                continue
+            candidate = os.path.abspath(os.path.join(os.fspath(entry) or os.curdir,
+                                                     name + SUFFIX))
+            if os.path.isfile(candidate):
+                return importlib.util.spec_from_file_location(
+                    fullname, candidate, loader=ExprLoader(fullname, candidate))
+        return None
+
+    def invalidate_caches(self) -> None:
+        pass  # nothing is cached in memory
+
+
+def install() -> ExprFinder:
+    """Make `import NAME` load `NAME.expr` files; calling it again is harmless."""
+    for finder in sys.meta_path:
+        if isinstance(finder, ExprFinder):
+            return finder
+    finder = ExprFinder()
+    sys.meta_path.append(finder)
+    return finder
+
+
+def uninstall() -> None:
+    """Remove the import hook (modules already imported stay imported)."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, ExprFinder)]
