@@ -193,6 +193,8 @@ class Value:
 
     def __init__(self, data, _children=(), _op="", label=""):
         try:
+            if isinstance(data, (str, bytes)):
+                raise TypeError
             self.data = float(data)
         except (TypeError, ValueError):
             raise TypeError(f"Value data must be a number, got {type(data).__name__}") from None
