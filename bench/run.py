@@ -1,0 +1,760 @@
+"""exprgrad side by side with micrograd, PyTorch, JAX, CasADi and SymPy.
+
+Every installed system computes the same loss and its full gradient on the
+same workloads, in one process.  Before anything is timed, every system's
+loss and gradient are compared with exprgrad's (relative 1e-9); a system that
+disagrees is reported and left out of the table.  Timing is interleaved: in
+each round every system runs one batch of calls, in rotating order, so a
+slow spell of the machine hits all systems alike; the table shows the median
+time per call over the rounds and its ratio to exprgrad's.
+
+    python bench/run.py                # the full table (several minutes)
+    python bench/run.py --quick        # tiny sizes, a few rounds (the smoke test)
+
+Workloads:
+  readme     micrograd's README expression (two scalars, relu, powers)
+  lecture    the lecture's MLP(3, [4, 4, 1]), tanh on every layer, 4 samples,
+             41 parameters, weights and biases U(-1, 1)
+  mlp16      MLP(3, [16, 16, 1]), tanh on every layer, 32 random samples
+  compile    MLP(8, [64, 64, 1]) x 32 samples: the time from source to a
+             callable gradient (exprgrad: parse, DAG, passes, emit, import;
+             CasADi: building the SX graph and its gradient function)
+
+micrograd's `_backward` closures form reference cycles, so the garbage
+collector runs often on its graphs: it is timed as users run it ("GC on")
+and with `gc.freeze()` after setup ("GC frozen").
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import math
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import exprgrad  # noqa: E402
+
+Params = list  # [W1, b1, W2, b2, ...]: nested lists of floats
+
+
+# --- workloads ---------------------------------------------------------------
+@dataclass
+class MLPTask:
+    """An MLP with tanh on every layer and a squared-error loss."""
+
+    nin: int
+    sizes: list[int]
+    xs: list[list[float]]
+    ys: list[float]
+    params: Params = field(default_factory=list)
+
+    @property
+    def dims(self) -> list[int]:
+        return [self.nin, *self.sizes]
+
+    def flat(self) -> list[float]:
+        return flatten(self.params)
+
+
+def make_mlp(nin: int, sizes: list[int], samples: int, seed: int, xs=None, ys=None) -> MLPTask:
+    rng = random.Random(seed)
+    if xs is None:
+        xs = [[round(rng.uniform(-1, 1), 4) for _ in range(nin)] for _ in range(samples)]
+        ys = [rng.choice((-1.0, 1.0)) for _ in range(samples)]
+    task = MLPTask(nin, sizes, xs, ys)
+    dims = task.dims
+    for n_in, n_out in zip(dims, dims[1:]):
+        task.params.append([[rng.uniform(-1, 1) for _ in range(n_in)] for _ in range(n_out)])
+        task.params.append([rng.uniform(-1, 1) for _ in range(n_out)])
+    return task
+
+
+LECTURE_XS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+LECTURE_YS = [1.0, -1.0, -1.0, 1.0]
+
+
+def mlp_source(task: MLPTask) -> str:
+    """The task as an `.expr` function `loss(W1, b1, W2, b2, ...)`."""
+    dims = task.dims
+    params = []
+    for layer, (n_in, n_out) in enumerate(zip(dims, dims[1:]), 1):
+        params += [f"W{layer}[{n_out}][{n_in}]", f"b{layer}[{n_out}]"]
+    lines = [f"xs = {task.xs!r}", f"ys = {task.ys!r}", "",
+             f"def loss({', '.join(params)}):", "    h0 = xs"]
+    samples = len(task.xs)
+    for layer, (n_in, n_out) in enumerate(zip(dims, dims[1:]), 1):
+        lines.append(f"    h{layer} = [[tanh(sum(W{layer}[j][i]*h{layer - 1}[k][i] "
+                     f"for i in range({n_in})) + b{layer}[j]) for j in range({n_out})] "
+                     f"for k in range({samples})]")
+    last = len(dims) - 1
+    lines.append(f"    return sum((h{last}[k][0] - ys[k])^2 for k in range({samples}))")
+    return "\n".join(lines) + "\n"
+
+
+README_SOURCE = """\
+def readme(a, b):
+    c = a + b
+    d = a * b + b**3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + relu(b + a)
+    d += 3 * d + relu(b - a)
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g += 10.0 / f
+    return g
+"""
+README_ARGS = (-4.0, 2.0)
+
+
+def flatten(value) -> list[float]:
+    out: list[float] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(reversed(v))
+        else:
+            out.append(float(v))
+    return out
+
+
+# --- systems -----------------------------------------------------------------
+# A system builds, for a workload, a zero-argument callable returning
+# (loss, flat gradient): the thing that is timed.
+Call = Callable[[], tuple[float, list[float]]]
+
+
+def exprgrad_mlp(task: MLPTask) -> tuple[Call, Call]:
+    """(value + gradient, value only) callables."""
+    module = exprgrad.compile(mlp_source(task), "mlp.expr")
+    grad, forward, params = module.loss_grad, module.loss, task.params
+
+    def call():
+        value, grads = grad(*params)
+        return value, grads
+
+    return call, lambda: forward(*params)
+
+
+def exprgrad_readme() -> tuple[Call, Call]:
+    module = exprgrad.compile(README_SOURCE, "readme.expr")
+    grad, forward = module.readme_grad, module.readme
+    a, b = README_ARGS
+    return (lambda: grad(a, b)), (lambda: forward(a, b))
+
+
+def _micrograd_value():
+    from micrograd.engine import Value
+
+    if not hasattr(Value, "tanh"):
+        def tanh(self):  # the lecture's tanh (micrograd 0.1.0 ships only relu)
+            t = math.tanh(self.data)
+            out = Value(t, (self,), "tanh")
+
+            def _backward():
+                self.grad += (1 - t * t) * out.grad
+            out._backward = _backward
+            return out
+        Value.tanh = tanh
+    return Value
+
+
+def micrograd_mlp(task: MLPTask) -> Call:
+    Value = _micrograd_value()
+    params = [[[Value(w) for w in row] for row in W] if isinstance(W[0], list)
+              else [Value(b) for b in W] for W in task.params]
+    leaves = flatten_values(params)
+    layers = [(params[i], params[i + 1]) for i in range(0, len(params), 2)]
+    xs, ys = task.xs, task.ys
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # micrograd's topo sort recurses
+
+    def call():
+        for p in leaves:
+            p.grad = 0.0
+        loss = 0.0
+        for x, y in zip(xs, ys):
+            h = x
+            for W, b in layers:
+                h = [(sum((w * hi for w, hi in zip(row, h)), bj)).tanh() for row, bj in zip(W, b)]
+            loss = (h[0] - y) ** 2 + loss
+        loss.backward()
+        return loss.data, [p.grad for p in leaves]
+    return call
+
+
+def flatten_values(nested) -> list:
+    out, stack = [], [nested]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list):
+            stack.extend(reversed(v))
+        else:
+            out.append(v)
+    return out
+
+
+def micrograd_readme() -> Call:
+    Value = _micrograd_value()
+
+    def call():
+        a, b = Value(README_ARGS[0]), Value(README_ARGS[1])
+        c = a + b
+        d = a * b + b**3
+        c += c + 1
+        c += 1 + c + (-a)
+        d += d * 2 + (b + a).relu()
+        d += 3 * d + (b - a).relu()
+        e = c - d
+        f = e**2
+        g = f / 2.0
+        g += 10.0 / f
+        g.backward()
+        return g.data, [a.grad, b.grad]
+    return call
+
+
+def torch_scalar_mlp(task: MLPTask) -> Call:
+    """PyTorch eager, one 0-d tensor per parameter (micrograd's style)."""
+    import torch
+
+    params = [[[torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in row]
+               for row in W] if isinstance(W[0], list)
+              else [torch.tensor(b, dtype=torch.float64, requires_grad=True) for b in W]
+              for W in task.params]
+    leaves = flatten_values(params)
+    layers = [(params[i], params[i + 1]) for i in range(0, len(params), 2)]
+    xs, ys = task.xs, task.ys
+
+    def call():
+        loss = 0.0
+        for x, y in zip(xs, ys):
+            h = x
+            for W, b in layers:
+                h = [torch.tanh(sum((w * hi for w, hi in zip(row, h)), bj)) for row, bj in zip(W, b)]
+            loss = (h[0] - y) ** 2 + loss
+        grads = torch.autograd.grad(loss, leaves)
+        return loss.item(), [g.item() for g in grads]
+    return call
+
+
+def torch_batched_mlp(task: MLPTask) -> Call:
+    """PyTorch eager on tensors: one matrix product per layer."""
+    import torch
+
+    tensors = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in task.params]
+    X = torch.tensor(task.xs, dtype=torch.float64)
+    Y = torch.tensor(task.ys, dtype=torch.float64)
+
+    def call():
+        h = X
+        for i in range(0, len(tensors), 2):
+            h = torch.tanh(h @ tensors[i].T + tensors[i + 1])
+        loss = ((h[:, 0] - Y) ** 2).sum()
+        grads = torch.autograd.grad(loss, tensors)
+        return loss.item(), [x for g in grads for x in g.reshape(-1).tolist()]
+    return call
+
+
+def torch_readme() -> Call:
+    import torch
+
+    def call():
+        a = torch.tensor(README_ARGS[0], dtype=torch.float64, requires_grad=True)
+        b = torch.tensor(README_ARGS[1], dtype=torch.float64, requires_grad=True)
+        c = a + b
+        d = a * b + b**3
+        c = c + c + 1
+        c = c + 1 + c + (-a)
+        d = d + d * 2 + (b + a).relu()
+        d = d + 3 * d + (b - a).relu()
+        e = c - d
+        f = e**2
+        g = f / 2.0
+        g = g + 10.0 / f
+        da, db = torch.autograd.grad(g, (a, b))
+        return g.item(), [da.item(), db.item()]
+    return call
+
+
+def _jax():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_platforms", "cpu")
+    return jax
+
+
+def jax_mlp(task: MLPTask) -> Call:
+    """`jax.jit(jax.value_and_grad(loss))` on arrays (one matrix product per layer)."""
+    jax = _jax()
+    jnp = jax.numpy
+    X = jnp.asarray(task.xs, dtype=jnp.float64)
+    Y = jnp.asarray(task.ys, dtype=jnp.float64)
+    params = [jnp.asarray(p, dtype=jnp.float64) for p in task.params]
+
+    def loss(ps):
+        h = X
+        for i in range(0, len(ps), 2):
+            h = jnp.tanh(h @ ps[i].T + ps[i + 1])
+        return jnp.sum((h[:, 0] - Y) ** 2)
+
+    f = jax.jit(jax.value_and_grad(loss))
+    f(params)  # trace and compile outside the timing
+
+    def call():
+        value, grads = f(params)
+        value = float(value)  # waits for the result
+        return value, grads
+    return call
+
+
+def jax_readme() -> Call:
+    jax = _jax()
+    jnp = jax.numpy
+
+    def g_of(a, b):
+        c = a + b
+        d = a * b + b**3
+        c = c + c + 1
+        c = c + 1 + c + (-a)
+        d = d + d * 2 + jax.nn.relu(b + a)
+        d = d + 3 * d + jax.nn.relu(b - a)
+        e = c - d
+        f = e**2
+        g = f / 2.0
+        return g + 10.0 / f
+
+    f = jax.jit(jax.value_and_grad(g_of, argnums=(0, 1)))
+    a, b = jnp.float64(README_ARGS[0]), jnp.float64(README_ARGS[1])
+    f(a, b)
+
+    def call():
+        value, grads = f(a, b)
+        return float(value), grads
+    return call
+
+
+def casadi_mlp(task: MLPTask) -> Call:
+    """A CasADi SX function of the flat parameter vector, with its gradient."""
+    f, flat = casadi_mlp_function(task)
+
+    def call():
+        value, grad = f(flat)
+        return float(value), grad
+    return call
+
+
+def casadi_mlp_function(task: MLPTask):
+    import casadi as ca
+
+    dims = task.dims
+    sizes = [n_out * n_in + n_out for n_in, n_out in zip(dims, dims[1:])]
+    p = ca.SX.sym("p", sum(sizes))
+    X = ca.DM(task.xs).T  # (nin, samples)
+    h, at = X, 0
+    for n_in, n_out in zip(dims, dims[1:]):
+        W = ca.reshape(p[at:at + n_out * n_in], n_in, n_out).T  # row-major rows
+        at += n_out * n_in
+        b = p[at:at + n_out]
+        at += n_out
+        h = ca.tanh(ca.mtimes(W, h) + ca.repmat(b, 1, len(task.xs)))
+    loss = ca.sumsqr(h[0, :] - ca.DM(task.ys).T)
+    f = ca.Function("f", [p], [loss, ca.gradient(loss, p)])
+    import numpy as np
+    return f, np.asarray(task.flat())
+
+
+def casadi_readme() -> Call:
+    import casadi as ca
+
+    a, b = ca.SX.sym("a"), ca.SX.sym("b")
+    c = a + b
+    d = a * b + b**3
+    c = c + c + 1
+    c = c + 1 + c + (-a)
+    d = d + d * 2 + ca.fmax(b + a, 0)
+    d = d + 3 * d + ca.fmax(b - a, 0)
+    e = c - d
+    f = e**2
+    g = f / 2.0 + 10.0 / f
+    x = ca.vertcat(a, b)
+    fn = ca.Function("g", [x], [g, ca.gradient(g, x)])
+    import numpy as np
+    point = np.asarray(README_ARGS)
+
+    def call():
+        value, grad = fn(point)
+        return float(value), grad
+    return call
+
+
+def sympy_mlp(task: MLPTask) -> Call:
+    """`sympy.diff` of the unrolled loss per parameter + `lambdify(cse=True)`."""
+    import sympy as sp
+
+    dims = task.dims
+    syms, params = [], []
+    for layer, (n_in, n_out) in enumerate(zip(dims, dims[1:]), 1):
+        W = [[sp.Symbol(f"W{layer}_{j}_{i}") for i in range(n_in)] for j in range(n_out)]
+        b = [sp.Symbol(f"b{layer}_{j}") for j in range(n_out)]
+        params += [W, b]
+        syms += [s for row in W for s in row] + b
+    loss = 0
+    for x, y in zip(task.xs, task.ys):
+        h = [sp.Float(v) for v in x]
+        for i in range(0, len(params), 2):
+            h = [sp.tanh(sum((w * hi for w, hi in zip(row, h)), bj))
+                 for row, bj in zip(params[i], params[i + 1])]
+        loss = loss + (h[0] - y) ** 2
+    grads = [sp.diff(loss, s) for s in syms]
+    f = sp.lambdify(syms, [loss, *grads], modules="math", cse=True)
+    flat = task.flat()
+
+    def call():
+        value, *grad = f(*flat)
+        return value, grad
+    return call
+
+
+def sympy_readme() -> Call:
+    import sympy as sp
+
+    a, b = sp.symbols("a b")
+
+    def relu(x):
+        return sp.Piecewise((x, x > 0), (0, True))
+    c = a + b
+    d = a * b + b**3
+    c = c + c + 1
+    c = c + 1 + c + (-a)
+    d = d + d * 2 + relu(b + a)
+    d = d + 3 * d + relu(b - a)
+    e = c - d
+    f = e**2
+    g = f / 2.0 + 10.0 / f
+    fn = sp.lambdify([a, b], [g, sp.diff(g, a), sp.diff(g, b)], modules="math", cse=True)
+    x, y = README_ARGS
+
+    def call():
+        value, *grad = fn(x, y)
+        return value, grad
+    return call
+
+
+def installed(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except Exception:  # an installed but broken peer counts as absent
+        return False
+    return True
+
+
+# --- timing ------------------------------------------------------------------
+@dataclass
+class Entry:
+    """One system on one workload."""
+
+    system: str
+    call: Call | None
+    setup: float = 0.0  # seconds to build the callable
+    note: str = ""
+    freeze_gc: bool = False
+    times: list[float] = field(default_factory=list)  # seconds per call, one per round
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times) if self.times else math.nan
+
+
+def build(system: str, factory: Callable[[], Call], note: str = "", freeze_gc=False) -> Entry:
+    start = time.perf_counter()
+    try:
+        call = factory()
+    except Exception as error:  # a peer that cannot run this workload is reported, not fatal
+        return Entry(system, None, note=f"failed: {type(error).__name__}: {error}"[:80])
+    return Entry(system, call, time.perf_counter() - start, note, freeze_gc)
+
+
+def agree(reference: tuple[float, list[float]], entry: Entry, tol: float = 1e-9) -> str:
+    """'' if the entry's loss and gradient match the reference, else why not."""
+    value, grads = entry.call()
+    ref_value, ref_grads = reference[0], flatten(reference[1])
+    grads = flatten(list(_to_floats(grads)))
+    if len(grads) != len(ref_grads):
+        return f"{len(grads)} gradient entries, expected {len(ref_grads)}"
+    for name, got, want in [("loss", float(value), ref_value),
+                            *(("gradient", g, w) for g, w in zip(grads, ref_grads))]:
+        if not math.isclose(got, want, rel_tol=tol, abs_tol=tol):
+            return f"{name} {got!r} != {want!r}"
+    return ""
+
+
+def _to_floats(value):
+    """Tensors, arrays and DMs → nested lists of floats."""
+    if hasattr(value, "tolist"):
+        return value.tolist() if not hasattr(value, "full") else value.full().tolist()
+    if hasattr(value, "full"):
+        return value.full().tolist()
+    if isinstance(value, (list, tuple)):
+        return [_to_floats(v) for v in value]
+    return value
+
+
+def batch_size(call: Call, target: float) -> int:
+    """Calls per batch so a batch takes about `target` seconds."""
+    start = time.perf_counter()
+    call()
+    once = max(time.perf_counter() - start, 1e-7)
+    return max(1, min(100_000, int(target / once)))
+
+
+def time_interleaved(entries: list[Entry], rounds: int, target: float) -> None:
+    sizes = {id(e): batch_size(e.call, target) for e in entries}
+    for r in range(rounds):
+        k = r % len(entries)
+        for e in entries[k:] + entries[:k]:  # rotate the order every round
+            n = sizes[id(e)]
+            call = e.call
+            if e.freeze_gc:
+                gc.collect()
+                gc.freeze()
+            start = time.perf_counter()
+            for _ in range(n):
+                call()
+            elapsed = time.perf_counter() - start
+            if e.freeze_gc:
+                gc.unfreeze()
+            e.times.append(elapsed / n)
+
+
+# --- the benchmark -----------------------------------------------------------
+def peers_for_mlp(task: MLPTask, sympy_ok: bool) -> list[Entry]:
+    entries = []
+    if installed("micrograd"):
+        entries.append(build("micrograd (GC on)", lambda: micrograd_mlp(task)))
+        entries.append(build("micrograd (GC frozen)", lambda: micrograd_mlp(task),
+                             freeze_gc=True))
+    if installed("torch"):
+        entries.append(build("torch scalar tensors", lambda: torch_scalar_mlp(task)))
+        entries.append(build("torch batched", lambda: torch_batched_mlp(task)))
+    if installed("jax"):
+        entries.append(build("jax jit(value_and_grad)", lambda: jax_mlp(task)))
+    if installed("casadi"):
+        entries.append(build("casadi SX function", lambda: casadi_mlp(task)))
+    if installed("sympy"):
+        if sympy_ok:
+            entries.append(build("sympy diff + lambdify", lambda: sympy_mlp(task)))
+        else:
+            entries.append(Entry("sympy diff + lambdify", None,
+                                 note="not run: setup too slow at this size (--sympy-all)"))
+    return entries
+
+
+def peers_for_readme() -> list[Entry]:
+    entries = []
+    if installed("micrograd"):
+        entries.append(build("micrograd (GC on)", micrograd_readme))
+        entries.append(build("micrograd (GC frozen)", micrograd_readme, freeze_gc=True))
+    if installed("torch"):
+        entries.append(build("torch scalar tensors", torch_readme))
+    if installed("jax"):
+        entries.append(build("jax jit(value_and_grad)", jax_readme))
+    if installed("casadi"):
+        entries.append(build("casadi SX function", casadi_readme))
+    if installed("sympy"):
+        entries.append(build("sympy diff + lambdify", sympy_readme))
+    return entries
+
+
+@dataclass
+class Result:
+    workload: str
+    entries: list[Entry]
+    forward: Entry  # exprgrad's value-only function
+
+
+def run_workload(name: str, ours: tuple[Call, Call], peers: list[Entry], rounds: int,
+                 target: float, log) -> Result:
+    grad_call, forward_call = ours
+    exprgrad_entry = Entry("exprgrad", grad_call)
+    forward = Entry("exprgrad forward only", forward_call)
+    reference = grad_call()
+    runnable = [exprgrad_entry, forward]
+    for e in peers:
+        if e.call is None:
+            continue
+        why = agree(reference, e)
+        if why:
+            e.note = f"DISAGREES: {why}"[:80]
+            e.call = None
+            log(f"  {e.system}: {e.note}")
+        else:
+            runnable.append(e)
+    log(f"  {name}: {len(runnable) - 2} peer(s) agree with exprgrad; timing {rounds} rounds")
+    time_interleaved(runnable, rounds, target)
+    return Result(name, [exprgrad_entry, *peers], forward)
+
+
+def compile_row(task: MLPTask, log) -> list[tuple[str, str]]:
+    """Source → callable gradient for a large MLP: exprgrad and CasADi."""
+    from exprgrad.compiler.pipeline import differentiate, generate
+    from exprgrad.compiler.lower import lower
+    from exprgrad.grammar import parse
+    from exprgrad.runtime.modules import module_from_text
+
+    source = mlp_source(task)
+    exprgrad.emit("f(x) = x\n")  # load the grammar outside the timing
+    gc.collect()
+    tracemalloc.start()
+    start = time.perf_counter()
+    program = lower(parse(source, "big.expr"))
+    text = generate(program, differentiate(program))
+    module = module_from_text(text, "big.expr")
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    nodes = len(program.graph)
+    statements = sum(1 for line in text.splitlines()
+                     if line.startswith("    ") and " = " in line and "#" in line)
+    del program, text
+    start = time.perf_counter()
+    module.loss_grad(*task.params)
+    call = time.perf_counter() - start
+    rows = [("exprgrad", f"{seconds:.2f} s compile ({1e6 * seconds / nodes:.1f} µs/node, "
+             f"{nodes:,} DAG nodes, {statements:,} statements, peak {peak / 2**20:,.0f} MiB "
+             f"traced); one gradient call {1e3 * call:.1f} ms")]
+    log(f"  compile: exprgrad {seconds:.2f} s")
+    if installed("casadi"):
+        start = time.perf_counter()
+        f, flat = casadi_mlp_function(task)
+        seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        f(flat)
+        call = time.perf_counter() - start
+        rows.append(("casadi SX function", f"{seconds:.2f} s to build the function (matrix "
+                     f"form); one gradient call {1e3 * call:.2f} ms"))
+        log(f"  compile: casadi {seconds:.2f} s")
+    return rows
+
+
+def format_time(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "—"
+    us = seconds * 1e6
+    if us < 1000:
+        return f"{us:.1f} µs" if us < 100 else f"{us:.0f} µs"
+    if us < 1e6:
+        return f"{us / 1000:.1f} ms"
+    return f"{us / 1e6:.2f} s"
+
+
+def markdown(results: list[Result], compile_rows, workload_titles: dict[str, str],
+             big: MLPTask) -> str:
+    systems: list[str] = []
+    for r in results:
+        for e in r.entries:
+            if e.system not in systems:
+                systems.append(e.system)
+    head = "| system | " + " | ".join(workload_titles[r.workload] for r in results) + " |"
+    lines = [head, "|---" * (len(results) + 1) + "|"]
+    for system in systems:
+        cells = []
+        for r in results:
+            e = next((e for e in r.entries if e.system == system), None)
+            ours = r.entries[0].median
+            if e is None:
+                cells.append("—")
+            elif not e.times:
+                cells.append(e.note or "—")
+            elif system == "exprgrad":
+                cells.append(f"**{format_time(e.median)}** (1×)")
+            else:
+                cells.append(f"{format_time(e.median)} ({e.median / ours:.1f}×)")
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    ratios = [f"{r.entries[0].median / r.forward.median:.2f}" for r in results]
+    forwards = [format_time(r.forward.median) for r in results]
+    lines.append("| exprgrad forward only | " + " | ".join(forwards) + " |")
+    lines.append("| exprgrad gradient / forward | " + " | ".join(ratios) + " |")
+    setups = []
+    for r in results:
+        parts = [f"{e.system.split(' (')[0]} {e.setup:.2f} s" for e in r.entries[1:]
+                 if e.times and e.setup >= 0.05 and "frozen" not in e.system]
+        setups.append(", ".join(parts) or "—")
+    text = "\n".join(lines)
+    text += "\n\nSetup time (building the callable, where ≥ 0.05 s):\n\n"
+    text += "\n".join(f"- {workload_titles[r.workload]}: {s}" for r, s in zip(results, setups))
+    if compile_rows:
+        text += (f"\n\nCompile, MLP({big.nin}, {big.sizes}) × {len(big.xs)} samples "
+                 "(source to a callable gradient):\n\n")
+        text += "\n".join(f"- {system}: {what}" for system, what in compile_rows)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes and few rounds (for the smoke test)")
+    parser.add_argument("--rounds", type=int, default=None, help="timing rounds")
+    parser.add_argument("--sympy-all", action="store_true",
+                        help="also run SymPy on MLP(3, [16, 16, 1]) (setup takes minutes)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile row")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (3 if args.quick else 21)
+    target = 0.002 if args.quick else 0.02
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    if args.quick:
+        lecture = make_mlp(3, [4, 4, 1], 4, seed=1, xs=LECTURE_XS, ys=LECTURE_YS)
+        wide = make_mlp(2, [3, 1], 4, seed=2)
+        big = make_mlp(3, [8, 8, 1], 4, seed=3)
+        titles = {"readme": "README expr", "lecture": "MLP(3,[4,4,1])×4",
+                  "mlp16": "MLP(2,[3,1])×4"}
+    else:
+        lecture = make_mlp(3, [4, 4, 1], 4, seed=1, xs=LECTURE_XS, ys=LECTURE_YS)
+        wide = make_mlp(3, [16, 16, 1], 32, seed=2)
+        big = make_mlp(8, [64, 64, 1], 32, seed=3)
+        titles = {"readme": "micrograd README expr", "lecture": "lecture MLP(3,[4,4,1])×4",
+                  "mlp16": "MLP(3,[16,16,1])×32"}
+
+    results = []
+    log("readme expression")
+    results.append(run_workload("readme", exprgrad_readme(), peers_for_readme(), rounds,
+                                target, log))
+    log("lecture MLP")
+    results.append(run_workload("lecture", exprgrad_mlp(lecture),
+                                peers_for_mlp(lecture, sympy_ok=not args.quick), rounds, target,
+                                log))
+    log("wide MLP")
+    results.append(run_workload("mlp16", exprgrad_mlp(wide),
+                                peers_for_mlp(wide, sympy_ok=args.sympy_all),
+                                rounds, target, log))
+    compile_rows = [] if args.no_compile else compile_row(big, log)
+    print(markdown(results, compile_rows, titles, big))
+    print(f"\nMedian time per call (value + full gradient) over {rounds} interleaved rounds; "
+          f"(n×) = time / exprgrad's.  Python {sys.version.split()[0]}, "
+          + ", ".join(f"{m} {_version(m)}" for m in ("torch", "jax", "casadi", "sympy")
+                      if installed(m)) + ".")
+    return 0
+
+
+def _version(module: str) -> str:
+    return getattr(importlib.import_module(module), "__version__", "?")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The benchmark script runs end to end on tiny sizes (numbers are not checked:
+speed is measured in bench/, never asserted in tests)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_prints_a_table_with_every_installed_peer(capsys):
+    run = _load("run")
+    assert run.main(["--quick", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| exprgrad |" in out
+    assert "exprgrad gradient / forward" in out
+    assert "DISAGREES" not in out
+    for module, system in [("micrograd", "micrograd (GC on)"), ("torch", "torch scalar tensors"),
+                           ("jax", "jax jit(value_and_grad)"), ("casadi", "casadi SX function")]:
+        if run.installed(module):
+            assert f"| {system} |" in out
+
+
+def test_every_peer_agrees_with_exprgrad_on_a_tiny_mlp():
+    """The agreement check can fail: a wrong gradient is caught."""
+    run = _load("run")
+    task = run.make_mlp(2, [2, 1], 3, seed=5)
+    grad, _ = run.exprgrad_mlp(task)
+    reference = grad()
+    assert run.agree(reference, run.Entry("micrograd", run.micrograd_mlp(task))) == ""
+    value, grads = reference
+    wrong = run.Entry("wrong", lambda: (value, [g * 1.001 for g in run.flatten(grads)]))
+    assert run.agree(reference, wrong).startswith("gradient")
+
+
+def test_mlp_source_matches_a_direct_evaluation():
+    run = _load("run")
+    import exprgrad
+    import math
+    task = run.make_mlp(3, [4, 1], 2, seed=7)
+    module = exprgrad.compile(run.mlp_source(task))
+    W1, b1, W2, b2 = task.params
+    expected = 0.0
+    for x, y in zip(task.xs, task.ys):
+        h = [math.tanh(sum(w * xi for w, xi in zip(row, x)) + b) for row, b in zip(W1, b1)]
+        out = math.tanh(sum(w * hi for w, hi in zip(W2[0], h)) + b2[0])
+        expected += (out - y) ** 2
+    assert math.isclose(module.loss(*task.params), expected, rel_tol=1e-12)
