@@ -17,6 +17,7 @@ from .runtime.importer import install  # noqa: E402
 from .runtime.value import Value  # noqa: E402
 from .runtime.trace import compile_value  # noqa: E402
 from . import nn  # noqa: E402
+from .compiler.draw import draw, draw_dot  # noqa: E402
 
 __all__ = ["CompileError", "compile", "emit", "load", "__version__",
-           "install", "Value", "nn", "compile_value"]
+           "install", "Value", "nn", "compile_value", "draw", "draw_dot"]

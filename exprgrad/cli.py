@@ -162,6 +162,25 @@ def _format(value) -> str:
     return repr(value)
 
 
+def cmd_graph(args) -> int:
+    from .compiler import draw, render  # Graphviz is only needed here
+
+    source = read_source(args.file)
+    point = parse_point(args.at) if args.at else None
+    try:
+        render.output_format(args.output)  # a bad extension fails before any work
+        digraph = draw.draw_program(draw.front_end(source, args.file), args.function, point,
+                                    args.backward, args.max_nodes or None)
+        render.render(digraph.source, args.output, timeout=args.timeout)
+    except render.NoRendererError as error:
+        print(f"exprgrad: {error}", file=sys.stderr)
+        return 1
+    except (draw.DrawError, render.RenderError) as error:
+        raise UserError(str(error)) from None
+    print(f"wrote {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="exprgrad",
@@ -180,6 +199,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("function", help="the function to evaluate")
     p.add_argument("point", nargs="*", help="parameter values, e.g. x=2 w=[1,2]")
     p.set_defaults(run=cmd_eval)
+
+    p = commands.add_parser("graph", help="draw a function's op graph with Graphviz")
+    p.add_argument("file", help="the .expr source file")
+    p.add_argument("function", help="the function to draw")
+    p.add_argument("--at", nargs="+", metavar="NAME=VALUE",
+                   help="a point, e.g. x=2,w=[1,2]: show each value's data")
+    p.add_argument("--backward", action="store_true",
+                   help="also show each value's gradient (needs --at)")
+    p.add_argument("-o", "--output", required=True, help="OUT.svg, OUT.png or OUT.dot")
+    p.add_argument("--max-nodes", type=int, default=300, metavar="N",
+                   help="refuse graphs with more Graphviz nodes than N (0: no limit; "
+                   "default 300)")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="give up rendering after this long (default 120)")
+    p.set_defaults(run=cmd_graph)
     return parser
 
 

@@ -1,0 +1,415 @@
+"""Drawing the op DAG with Graphviz, the way micrograd's `draw_dot` does.
+
+A function's DAG is drawn left to right: every value is a record
+`{ label | data 2.0000 | grad -3.0000 }` and every operation an oval (`*`,
+`+`, `tanh`, ... from the op table's `label`) between the records of its
+inputs and the record of its result.  Labels come from the source's names.
+
+Numbers are computed from the DAG itself, never from generated code: data by
+running each op's `fn` in id order (ids are a topological order), gradients
+by asking reverse mode (`reverse.gradients`) for the adjoint of every drawn
+node and evaluating those adjoint nodes the same way.  Where a value feeds
+more than one operation its gradient is a sum; the drawing shows each
+contribution on its edge so the sum can be checked by eye.
+
+`draw_dot` draws micrograd-style `Value` graphs (anything with `.data`,
+`.grad`, `._prev`, `._op` and optionally `.label`).  Every walk is a loop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import types
+from dataclasses import dataclass, field
+
+import graphviz
+
+from .graph import Graph
+from .ops import OPS
+from .pipeline import front_end
+from .reverse import _contributions, gradients
+
+DEFAULT_MAX_NODES = 300  # Graphviz nodes; layout time grows steeply beyond this
+FAN_IN_COLOR = "firebrick"
+
+
+class DrawError(ValueError):
+    """A drawing that cannot be made as asked (unknown function, bad point,
+    too many nodes); the message says what to do instead."""
+
+
+class _Undefined:
+    """The value of a node whose op has no value at the point (log(-1), 1/0)."""
+
+    def __repr__(self) -> str:
+        return "undefined"
+
+
+UNDEFINED = _Undefined()
+
+
+# --- evaluation --------------------------------------------------------------
+def evaluate(g: Graph, roots: list[int], known: dict[int, object]) -> dict[int, object]:
+    """Values of `roots` and their ancestors, given the values of input nodes.
+
+    A conditional takes only its taken branch's value, so an undefined value
+    in the other branch does not spread, as in generated code."""
+    values = dict(known)
+    for n in g.ancestors(roots):
+        if n in values:
+            continue
+        node = g.nodes[n]
+        if node.op in ("const", "bool"):
+            values[n] = node.attr
+        elif node.op == "input":
+            raise DrawError(f"no value was given for the input '{g.names.get(n, node.attr)}'")
+        elif node.op == "where":
+            cond, then, otherwise = (values[a] for a in node.args)
+            values[n] = UNDEFINED if cond is UNDEFINED else then if cond else otherwise
+        else:
+            values[n] = _apply(node, [values[a] for a in node.args])
+    return values
+
+
+def _apply(node, args: list) -> object:
+    if any(a is UNDEFINED for a in args):
+        return UNDEFINED
+    spec = OPS[node.op]
+    try:
+        return spec.fn(*args, node.attr) if spec.has_attr else spec.fn(*args)
+    except (ArithmeticError, ValueError):
+        return UNDEFINED
+
+
+def point_inputs(function, at: dict) -> dict[int, float]:
+    """Input node → value for a point `{param: number or nested list}`."""
+    params = [p.name for p in function.params]
+    missing = [p for p in params if p not in at]
+    unknown = [p for p in at if p not in params]
+    if missing or unknown:
+        problems = ([f"missing {', '.join(missing)}"] if missing else []) + \
+            ([f"unknown {', '.join(map(str, unknown))}"] if unknown else [])
+        raise DrawError(f"{function.name}({', '.join(params)}): {'; '.join(problems)}")
+    known: dict[int, float] = {}
+    for p in function.params:
+        pairs = [(p.placeholders, at[p.name], p.name)]
+        while pairs:  # placeholders and value side by side, element by element
+            node, value, where = pairs.pop()
+            if isinstance(node, int):
+                known[node] = _number(value, where)
+                continue
+            if not isinstance(value, (list, tuple)) or len(value) != len(node):
+                raise DrawError(f"{where} must be a list of {len(node)} "
+                                f"{'numbers' if node and isinstance(node[0], int) else 'lists'}, "
+                                f"not {value!r}"[:200])
+            pairs.extend((n, v, f"{where}[{i}]") for i, (n, v) in enumerate(zip(node, value)))
+    return known
+
+
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DrawError(f"{where} must be a number, not {value!r}"[:200])
+    return float(value)
+
+
+# --- the drawing ------------------------------------------------------------
+@dataclass
+class Scene:
+    """What is drawn: the nodes (ascending ids) and their numbers."""
+
+    g: Graph
+    name: str
+    nodes: list[int]
+    outputs: list[int]
+    data: dict[int, object] | None = None
+    grad: dict[int, object] | None = None
+    # (input node, consumer node, argument position) → the gradient it passes back
+    flows: dict[tuple[int, int, int], object] = field(default_factory=dict)
+
+
+def is_leaf(g: Graph, n: int) -> bool:
+    return not g.nodes[n].args
+
+
+def drawn_node_count(g: Graph, nodes: list[int]) -> int:
+    """Graphviz nodes: a record per value, an oval per operation, and a
+    record per use of a constant (constants are drawn where they are used, as
+    in micrograd, rather than as one node with edges all over the picture)."""
+    count = 0
+    for n in nodes:
+        args = g.nodes[n].args
+        count += 2 + sum(1 for a in args if is_drawn_per_use(g, a)) if args else 1
+    return count
+
+
+def is_drawn_per_use(g: Graph, n: int) -> bool:
+    return g.nodes[n].op in ("const", "bool")
+
+
+def function_scene(program, name: str, at: dict | None = None, backward: bool = False,
+                   max_nodes: int | None = DEFAULT_MAX_NODES) -> Scene:
+    """The scene for function `name` of a lowered program."""
+    names = [f.name for f in program.functions]
+    if name not in names:
+        raise DrawError(f"no function '{name}' in {program.filename}; it defines: "
+                        f"{', '.join(names) or 'no functions'}")
+    function = program.function(name)
+    g = program.graph
+    outputs = _flat(function.output)
+    nodes = g.ancestors(outputs)
+    count = drawn_node_count(g, nodes)
+    if max_nodes is not None and count > max_nodes:
+        raise DrawError(f"{name} has {count} nodes to draw, more than the limit of {max_nodes} "
+                        f"(large drawings are unreadable and slow to lay out); raise it with "
+                        f"--max-nodes {count} (max_nodes={count} in Python), or write .dot")
+    scene = Scene(g, name, nodes, outputs)
+    if backward and at is None:
+        raise DrawError("gradients need a point: give one with --at (at={...} in Python)")
+    if at is None:
+        return scene
+    known = point_inputs(function, at)
+    scene.data = evaluate(g, outputs, known)
+    if backward:
+        if len(outputs) != 1 or not function.is_scalar:
+            raise DrawError(f"{name} does not return a scalar, so it has no gradient to draw; "
+                            "draw it without --backward")
+        _add_gradients(scene, known)
+    return scene
+
+
+def _add_gradients(scene: Scene, known: dict[int, float]) -> None:
+    """Adjoints of every drawn node, and what each edge passes back where a
+    value is used more than once."""
+    g = scene.g
+    numbers = [n for n in scene.nodes if g.kind(n) == "number" and not is_drawn_per_use(g, n)
+               or n in scene.outputs]
+    adjoints = dict(zip(numbers, gradients(g, [(scene.outputs[0], g.const(1.0))], numbers)))
+    flow_nodes: dict[tuple[int, int, int], int] = {}
+    for (arg, consumer, position) in _fan_in_edges(g, scene.nodes):
+        contributions = _contributions(g, consumer, adjoints[consumer])
+        if position < len(contributions) and contributions[position] is not None:
+            flow_nodes[(arg, consumer, position)] = contributions[position]
+    roots = list(adjoints.values()) + list(flow_nodes.values())
+    values = evaluate(g, roots, {**known, **scene.data})
+    scene.grad = {n: values[a] for n, a in adjoints.items()}
+    scene.flows = {edge: values[c] for edge, c in flow_nodes.items()}
+
+
+def _fan_in_edges(g: Graph, nodes: list[int]) -> list[tuple[int, int, int]]:
+    """(input, consumer, position) for every use of a number used more than once."""
+    uses: dict[int, list[tuple[int, int, int]]] = {}
+    for n in nodes:
+        for position, arg in enumerate(g.nodes[n].args):
+            uses.setdefault(arg, []).append((arg, n, position))
+    return [edge for arg, edges in uses.items() if len(edges) > 1 and g.kind(arg) == "number"
+            and not is_drawn_per_use(g, arg) for edge in edges]
+
+
+def _flat(value) -> list[int]:
+    flat, stack = [], [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, int):
+            flat.append(v)
+        else:
+            stack.extend(reversed(v))
+    return flat
+
+
+def new_digraph(name: str, rankdir: str = "LR") -> graphviz.Digraph:
+    return graphviz.Digraph(
+        name, comment="drawn by exprgrad",
+        graph_attr={"rankdir": rankdir, "fontname": "Helvetica"},
+        node_attr={"fontname": "Helvetica", "fontsize": "12"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "10"})
+
+
+def scene_digraph(scene: Scene) -> graphviz.Digraph:
+    """The Graphviz picture of a scene."""
+    g = scene.g
+    dot = new_digraph(scene.name)
+    output_labels = _output_labels(scene)
+    fan_in: dict[int, int] = {}
+    for arg, _, _ in scene.flows:
+        fan_in[arg] = fan_in.get(arg, 0) + 1
+    for n in scene.nodes:
+        node = g.nodes[n]
+        if is_drawn_per_use(g, n) and n not in output_labels:
+            continue
+        fields = [output_labels.get(n) or _node_label(g, n)]
+        if scene.data is not None:
+            fields.append(f"data {format_number(scene.data[n])}")
+        if scene.grad is not None and n in scene.grad:
+            uses = fan_in.get(n)
+            fields.append(f"grad {format_number(scene.grad[n])}" + (f" = sum of {uses}"
+                                                                     if uses else ""))
+        attrs = {"shape": "record", "label": record_label(fields)}
+        if n in output_labels:
+            attrs["penwidth"] = "2"
+        if n in fan_in:
+            attrs["color"] = FAN_IN_COLOR
+        dot.node(f"v{n}", **attrs)
+        if not node.args:
+            continue
+        dot.node(f"op{n}", label=_op_label(node), shape="ellipse")
+        dot.edge(f"op{n}", f"v{n}")
+        for position, arg in enumerate(node.args):
+            tail = f"v{arg}"
+            if is_drawn_per_use(g, arg):
+                tail = f"k{n}_{position}"
+                fields = [_node_label(g, arg)]
+                if scene.data is not None:
+                    fields.append(f"data {format_number(scene.data[arg])}")
+                dot.node(tail, shape="record", label=record_label(fields))
+            dot.edge(tail, f"op{n}", **_edge_attrs(scene, arg, n, position))
+    return dot
+
+
+def _edge_attrs(scene: Scene, arg: int, consumer: int, position: int) -> dict[str, str]:
+    attrs = {}
+    if scene.g.nodes[consumer].op == "where":
+        attrs["label"] = ("if", "then", "else")[position]
+    flow = scene.flows.get((arg, consumer, position))
+    if flow is not None:
+        text = format_number(flow, signed=True)
+        attrs.update(color=FAN_IN_COLOR, fontcolor=FAN_IN_COLOR,
+                     label=f"{attrs['label']} {text}" if "label" in attrs else text)
+    return attrs
+
+
+def _output_labels(scene: Scene) -> dict[int, str]:
+    """Outputs are labelled by their source name or else by the function's."""
+    g = scene.g
+    if len(scene.outputs) == 1:
+        return {scene.outputs[0]: g.names.get(scene.outputs[0]) or scene.name}
+    labels: dict[int, str] = {}
+    for i, n in enumerate(scene.outputs):
+        labels.setdefault(n, g.names.get(n) or f"{scene.name}[{i}]")
+    return labels
+
+
+def _node_label(g: Graph, n: int) -> str:
+    node = g.nodes[n]
+    if node.op == "const":
+        return format(node.attr, ".6g")
+    if node.op == "bool":
+        return str(node.attr)
+    if node.op == "input" and n not in g.names:
+        return str(node.attr)
+    return g.names.get(n, "")
+
+
+def _op_label(node) -> str:
+    label = OPS[node.op].label
+    return f"{label}{node.attr}" if node.op == "ipow" else label
+
+
+def format_number(value, signed: bool = False) -> str:
+    if value is UNDEFINED:
+        return "undefined"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def record_label(fields: list[str]) -> str:
+    """A left-to-right record label `{ a | b | c }` with the text escaped."""
+    return "{ " + " | ".join(_escape(f) for f in fields) + " }"
+
+
+def _escape(text: str) -> str:
+    text = "".join("\\" + ch if ch in "\\{}|<>" else ch for ch in text)
+    return text or " "
+
+
+# --- public entry points ---------------------------------------------------------
+def draw(module_or_source, name: str, at: dict | None = None, backward: bool = False,
+         max_nodes: int | None = DEFAULT_MAX_NODES) -> graphviz.Digraph:
+    """Draw function `name` of `.expr` source text, an `.expr` file's path, or
+    a module loaded from a file; with `at`, each value's data; with
+    `backward`, each value's gradient of the (scalar) result."""
+    source, filename = _source_of(module_or_source)
+    return draw_program(front_end(source, filename), name, at, backward, max_nodes)
+
+
+def _source_of(thing) -> tuple[str, str]:
+    if isinstance(thing, types.ModuleType):
+        path = getattr(thing, "__exprgrad_source__", None)
+        if path is None or not os.path.isfile(path):
+            raise DrawError(f"module {thing.__name__} was not loaded from an .expr file; pass "
+                            "its source text to draw instead")
+        thing = path
+    if isinstance(thing, os.PathLike) or isinstance(thing, str) and thing.endswith(".expr") \
+            and "\n" not in thing and os.path.isfile(thing):
+        path = os.fspath(thing)
+        with open(path, encoding="utf-8") as file:
+            return file.read(), path
+    if isinstance(thing, str):
+        return thing, "<string>"
+    raise TypeError(f"draw takes .expr source text, a path or a module from exprgrad.load, "
+                    f"not {type(thing).__name__}")
+
+
+def draw_program(program, name: str, at: dict | None = None, backward: bool = False,
+                 max_nodes: int | None = DEFAULT_MAX_NODES) -> graphviz.Digraph:
+    return scene_digraph(function_scene(program, name, at, backward, max_nodes))
+
+
+def draw_dot(root, format: str = "svg", rankdir: str = "LR",
+             max_nodes: int | None = None) -> graphviz.Digraph:
+    """micrograd's `draw_dot` for any Value-like graph (`.data`, `.grad`,
+    `._prev`, `._op`, optional `.label`), with values used more than once
+    marked: their gradient is the sum over their uses."""
+    if rankdir not in ("LR", "TB"):
+        raise ValueError(f"rankdir must be 'LR' or 'TB', not {rankdir!r}")
+    values, names, uses = _walk_values(root, max_nodes)
+    dot = new_digraph("value", rankdir)
+    dot.format = format
+    for v in values:
+        name = names[id(v)]
+        fan_in = uses.get(id(v), 0) > 1
+        grad = f"grad {format_number(v.grad)}" + (f" = sum of {uses[id(v)]}" if fan_in else "")
+        label = getattr(v, "label", "") or ""
+        attrs = {"shape": "record",
+                 "label": record_label([str(label), f"data {format_number(v.data)}", grad])}
+        if fan_in:
+            attrs["color"] = FAN_IN_COLOR
+        if v is root:
+            attrs["penwidth"] = "2"
+        dot.node(name, **attrs)
+        if v._op:
+            dot.node(name + "op", label=str(v._op), shape="ellipse")
+            dot.edge(name + "op", name)
+            for child in _children(v):
+                dot.edge(names[id(child)], name + "op",
+                         **({"color": FAN_IN_COLOR} if uses[id(child)] > 1 else {}))
+    return dot
+
+
+def _children(v) -> tuple:
+    """A value's inputs in order, repeats included, where the value keeps
+    them (exprgrad.Value's `_args`); otherwise micrograd's `_prev` set."""
+    args = getattr(v, "_args", None)
+    return args if isinstance(args, tuple) else tuple(v._prev)
+
+
+def _walk_values(root, max_nodes: int | None):
+    """Every value reachable from `root` (root first), a Graphviz name for
+    each, and how many times each is used as an input."""
+    values, names, stack = [], {id(root): "n0"}, [root]
+    uses: dict[int, int] = {}
+    while stack:
+        v = stack.pop()
+        values.append(v)
+        if max_nodes is not None and len(values) > max_nodes:
+            raise DrawError(f"the graph has more than {max_nodes} values; "
+                            "pass a larger max_nodes to draw it anyway")
+        for child in _children(v):
+            uses[id(child)] = uses.get(id(child), 0) + 1
+            if id(child) not in names:
+                names[id(child)] = f"n{len(names)}"
+                stack.append(child)
+    return values, names, uses
