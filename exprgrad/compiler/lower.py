@@ -320,6 +320,9 @@ class _Lowering:
                 self._require_number_leaves(args[0], node.operand.loc)
                 return args[0]
             case ast.Binary(op=op):
+                for value, operand in ((args[0], node.left), (args[1], node.right)):
+                    if isinstance(value, int):  # a comparison as an operand: point at it
+                        self._scalar(value, operand.loc)
                 return self._elementwise(BINARY_OPERATORS[op], args[0], args[1], node.loc)
             case ast.Compare(ops=ops):
                 return self._compare(node, ops, args)

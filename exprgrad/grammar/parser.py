@@ -218,6 +218,8 @@ def _syntax_error(error: UnexpectedInput) -> ParseError:
             error.token.type == "$END":
         return ParseError(f"unexpected end of file{hint}", loc)
     token = error.token
+    if token.type == "_INDENT":  # point at the over-indented line, not the end of the last
+        loc = Loc(token.end_line, token.end_column)
     what = "unexpected end of line" if token.type == "_NL" else \
         "unexpected indentation" if token.type == "_INDENT" else \
         f"unexpected {_describe(token.type)} '{_abbreviate(str(token))}'"
