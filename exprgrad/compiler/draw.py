@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import graphviz
 
+from . import render
 from .graph import Graph
 from .ops import OPS
 from .pipeline import front_end
@@ -126,6 +127,7 @@ class Scene:
     grad: dict[int, object] | None = None
     # (input node, consumer node, argument position) → the gradient it passes back
     flows: dict[tuple[int, int, int], object] = field(default_factory=dict)
+    labels: dict[int, str] = field(default_factory=dict)  # parameters: x, w[0], W[1][2]
 
 
 def is_leaf(g: Graph, n: int) -> bool:
@@ -163,7 +165,7 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
         raise DrawError(f"{name} has {count} nodes to draw, more than the limit of {max_nodes} "
                         f"(large drawings are unreadable and slow to lay out); raise it with "
                         f"--max-nodes {count} (max_nodes={count} in Python), or write .dot")
-    scene = Scene(g, name, nodes, outputs)
+    scene = Scene(g, name, nodes, outputs, labels=_parameter_labels(function))
     if backward and at is None:
         raise DrawError("gradients need a point: give one with --at (at={...} in Python)")
     if at is None:
@@ -176,6 +178,19 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
                             "draw it without --backward")
         _add_gradients(scene, known)
     return scene
+
+
+def _parameter_labels(function) -> dict[int, str]:
+    labels: dict[int, str] = {}
+    for p in function.params:
+        pairs = [(p.placeholders, p.name)]
+        while pairs:
+            node, text = pairs.pop()
+            if isinstance(node, int):
+                labels.setdefault(node, text)
+            else:
+                pairs.extend((n, f"{text}[{i}]") for i, n in enumerate(node))
+    return labels
 
 
 def _add_gradients(scene: Scene, known: dict[int, float]) -> None:
@@ -197,9 +212,12 @@ def _add_gradients(scene: Scene, known: dict[int, float]) -> None:
 
 
 def _fan_in_edges(g: Graph, nodes: list[int]) -> list[tuple[int, int, int]]:
-    """(input, consumer, position) for every use of a number used more than once."""
+    """(input, consumer, position) for every use of a number used more than
+    once by operations that pass gradients back (comparisons pass none)."""
     uses: dict[int, list[tuple[int, int, int]]] = {}
     for n in nodes:
+        if g.kind(n) != "number":
+            continue
         for position, arg in enumerate(g.nodes[n].args):
             uses.setdefault(arg, []).append((arg, n, position))
     return [edge for arg, edges in uses.items() if len(edges) > 1 and g.kind(arg) == "number"
@@ -217,8 +235,27 @@ def _flat(value) -> list[int]:
     return flat
 
 
-def new_digraph(name: str, rankdir: str = "LR") -> graphviz.Digraph:
-    return graphviz.Digraph(
+class Drawing(graphviz.Digraph):
+    """A `graphviz.Digraph` that notebooks display through the renderer
+    exprgrad finds (the system `dot`, else graphviz-pure), so a machine with
+    only pip-installed packages shows pictures inline too."""
+
+    def _repr_image_svg_xml(self) -> str:
+        return self.picture("svg").decode("utf-8")
+
+    def _repr_image_png(self) -> bytes:
+        return self.picture("png")
+
+    def picture(self, fmt: str = "svg") -> bytes:
+        """The rendered picture, as bytes of an SVG or PNG file."""
+        renderer = render.find_renderer()
+        if renderer is None:
+            raise render.RenderError(f"no Graphviz renderer: {render.GET_A_RENDERER}")
+        return render.run_renderer(renderer, self.source, fmt, render.DEFAULT_TIMEOUT)
+
+
+def new_digraph(name: str, rankdir: str = "LR") -> Drawing:
+    return Drawing(
         name, comment="drawn by exprgrad",
         graph_attr={"rankdir": rankdir, "fontname": "Helvetica"},
         node_attr={"fontname": "Helvetica", "fontsize": "12"},
@@ -237,7 +274,7 @@ def scene_digraph(scene: Scene) -> graphviz.Digraph:
         node = g.nodes[n]
         if is_drawn_per_use(g, n) and n not in output_labels:
             continue
-        fields = [output_labels.get(n) or _node_label(g, n)]
+        fields = [output_labels.get(n) or scene.labels.get(n) or _node_label(g, n)]
         if scene.data is not None:
             fields.append(f"data {format_number(scene.data[n])}")
         if scene.grad is not None and n in scene.grad:
