@@ -19,5 +19,12 @@ from .runtime.trace import compile_value  # noqa: E402
 from . import nn  # noqa: E402
 from .compiler.draw import draw, draw_dot  # noqa: E402
 
+
+def check(path_or_source, filename=None):
+    """Verify an `.expr` file or source text (§4): a report, truthy iff all hold."""
+    from .compiler.verify import check as verify  # SymPy loads only when needed
+    return verify(path_or_source, filename)
+
+
 __all__ = ["CompileError", "compile", "emit", "load", "__version__",
-           "install", "Value", "nn", "compile_value", "draw", "draw_dot"]
+           "install", "Value", "nn", "compile_value", "draw", "draw_dot", "check"]

@@ -181,6 +181,20 @@ def cmd_graph(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    """Verify emitted gradients and `check` statements; exit 0 iff all hold."""
+    from .compiler.verify import verify_source  # SymPy loads only when needed
+
+    report = verify_source(read_source(args.file), args.file)
+    if args.json:
+        print(report.to_json())
+    elif report.error is not None:
+        print(report.error, file=sys.stderr)
+    else:
+        print(report.text())
+    return 0 if report else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="exprgrad",
@@ -199,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("function", help="the function to evaluate")
     p.add_argument("point", nargs="*", help="parameter values, e.g. x=2 w=[1,2]")
     p.set_defaults(run=cmd_eval)
+
+    p = commands.add_parser("check", help="prove the emitted gradients and the file's checks "
+                            "with SymPy")
+    p.add_argument("file", help="the .expr source file")
+    p.add_argument("--json", action="store_true", help="print a machine-readable report")
+    p.set_defaults(run=cmd_check)
 
     p = commands.add_parser("graph", help="draw a function's op graph with Graphviz")
     p.add_argument("file", help="the .expr source file")
