@@ -123,19 +123,32 @@ def _explain(program, check, point, call, variable, other) -> list[str]:
 
 
 def _locals(program, f) -> list[tuple[str, int]]:
-    """(label, template node) of each local assignment of f, in source order."""
+    """(label, template node) of each local assignment of f, in source order.
+    An assignment of a bare name or number is an alias of that node; any
+    other assignment made the next node carrying the local's name."""
     g = program.graph
-    targets = [s.target for s in f.source.body]
-    nodes = g.ancestors(_flat(f.output))
-    params = {x for p in f.params for x in _flat(p.placeholders)}
-    found: list[tuple[str, int]] = []
-    seen_names: dict[str, int] = {}
-    for n in nodes:
+    env = {p.name: p.placeholders for p in f.params}
+    named: dict[str, list[int]] = {}
+    for n in g.ancestors(_flat(f.output)):
         name = g.names.get(n)
-        if name in targets and n not in params and g.nodes[n].op not in ("const", "input"):
-            seen_names[name] = seen_names.get(name, 0) + 1
-            label = name if seen_names[name] == 1 else f"{name}#{seen_names[name]}"
-            found.append((label, n))
+        if name is not None and g.nodes[n].op not in ("const", "input"):
+            named.setdefault(name, []).append(n)
+    found: list[tuple[str, int]] = []
+    count: dict[str, int] = {}
+    for statement in f.source.body:
+        target, value = statement.target, statement.value
+        if statement.op is None and isinstance(value, ast.Name) and isinstance(
+                env.get(value.id), int):
+            node = env[value.id]
+        elif statement.op is None and isinstance(value, ast.Number):
+            node = g.const(value.value)
+        elif named.get(target):
+            node = named[target].pop(0)
+        else:
+            continue  # folded away or not a scalar: nothing to compare
+        count[target] = count.get(target, 0) + 1
+        env[target] = node
+        found.append((target if count[target] == 1 else f"{target}#{count[target]}", node))
     return found
 
 
