@@ -31,6 +31,8 @@ class DomainError(ValueError):
 
 
 def _real(value):
+    if isinstance(value, type(mpmath.pi)):  # mpmath.pi, mpmath.e, ... as numbers
+        value = +value
     if isinstance(value, mpmath.mpf) and mpmath.isfinite(value):
         return value
     if isinstance(value, (int, float)) and mpmath.isfinite(value):

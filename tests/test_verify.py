@@ -1,0 +1,143 @@
+"""SymPy verification: emitted gradients, check statements, the report."""
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import exprgrad
+from exprgrad.cli import main
+from exprgrad.compiler.verify import FAILED, NUMERIC, PROVED, Settings, check
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+L_SOURCE = """
+def L(a, b, c, f):
+    e = a*b
+    d = e + c
+    return d*f
+"""
+
+
+def test_correct_derivations_hold():
+    report = exprgrad.check(EXAMPLES / "derivations.expr")
+    assert report, report.text()
+    kinds = {item.kind for item in report.items}
+    assert kinds == {"gradient", "check"}
+    assert all(item.status != FAILED for item in report.items)
+
+
+def test_wrong_derivation_names_line_point_and_first_wrong_local():
+    report = exprgrad.check(EXAMPLES / "derivations_wrong.expr")
+    assert not report
+    failed = report.failures
+    lines = (EXAMPLES / "derivations_wrong.expr").read_text().splitlines()
+    assert [f.line for f in failed] == [i + 1 for i, t in enumerate(lines)
+                                        if t.startswith("check")]
+    at_point = failed[1]
+    assert at_point.counterexample["lhs"] == "6" and at_point.counterexample["rhs"] == "-6"
+    assert "d_d = dL/dd holds" in at_point.diagnosis[0]
+    assert at_point.diagnosis[1].startswith("d_e disagrees")
+
+
+def test_false_identity_is_refuted_with_a_point_that_really_refutes_it():
+    report = check("f(x) = x^3\ncheck diff(f(x), x) == 3*x^2 + x\n")
+    (item,) = [i for i in report.items if i.kind == "check"]
+    assert item.status == FAILED and item.line == 2
+    x = float(item.counterexample["point"]["x"])
+    assert float(item.counterexample["lhs"]) == pytest.approx(3 * x * x)
+    assert float(item.counterexample["rhs"]) == pytest.approx(3 * x * x + x)
+    assert f"at x={item.counterexample['point']['x']}: lhs = " in item.detail
+
+
+def test_identity_is_proved_and_tolerance_is_applied():
+    report = check("check sin(x)^2 + cos(x)^2 == 1\n"
+                   "check exp(1) == 2.7182818 within 1e-9\n"
+                   "check exp(1) == 2.7182818 within 1e-7\n")
+    statuses = [i.status for i in report.items]
+    assert statuses[0] == PROVED
+    assert statuses[1] == FAILED  # 2.7182818 is 1.7e-8 away, relatively
+    assert statuses[2] != FAILED
+
+
+def test_where_names_must_be_used():
+    report = check("check x == x where y=1\n")
+    assert not report and "'y'" in report.items[0].detail
+
+
+def test_corrupted_emitted_gradient_is_caught():
+    source = L_SOURCE
+    text = exprgrad.emit(source)
+    assert "(f * b, f * a, f, d)" in text
+    patched = text.replace("(f * b, f * a, f, d)", "(f * b, -f * a, f, d)")
+    report = check(source, module_text=patched)
+    failed = report.failures
+    assert [f.what for f in failed] == ["gradient of L with respect to b"]
+    ce = failed[0].counterexample
+    assert float(ce["emitted"]) == pytest.approx(-float(ce["expected"]))
+    assert check(source, module_text=text)
+
+
+def test_corrupted_value_is_caught():
+    text = exprgrad.emit("f(x) = x^2 + 1")
+    patched = text.replace("x * x + 1.0", "x * x + 1.5")
+    assert patched != text
+    assert not check("f(x) = x^2 + 1", module_text=patched)
+
+
+def test_unprovable_gradient_falls_back_to_numerics_within_the_limit():
+    source = "g(x, y) = max(x, y, 1) + min(x, y) + atan2(y, x) + log2(hypot(x, y))"
+    report = check(source, settings=Settings(proof_seconds=0.0))
+    assert report and {i.status for i in report.items} == {NUMERIC}
+
+
+def test_cli_text_json_and_exit_status(capsys):
+    assert main(["check", str(EXAMPLES / "derivations.expr")]) == 0
+    out = capsys.readouterr().out
+    assert "derivations.expr:" in out and "all hold" in out.splitlines()[-1]
+    assert main(["check", str(EXAMPLES / "derivations_wrong.expr"), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["counts"]["FAILED"] == 2
+    assert {i["kind"] for i in data["items"]} == {"gradient", "check"}
+    assert all({"line", "status", "ok", "what"} <= set(i) for i in data["items"])
+
+
+def test_cli_compile_error_exit_1(tmp_path, capsys):
+    bad = tmp_path / "bad.expr"
+    bad.write_text("f(x) = x +\n")
+    assert main(["check", str(bad)]) == 1
+    assert "bad.expr:1" in capsys.readouterr().err
+
+
+# --- property: random expressions, every emitted gradient verified -----------
+UNARY = ["sin", "cos", "tanh", "exp", "sigmoid", "softplus", "atan", "relu", "abs", "erf"]
+BINARY = ["+", "-", "*"]
+
+
+@st.composite
+def expressions(draw, depth=3):
+    if depth == 0 or draw(st.booleans()) and depth < 3:
+        return draw(st.sampled_from(["x", "y", "x", "y", "2", "0.5"]))
+    kind = draw(st.sampled_from(["unary", "binary", "binary", "cond", "max", "pow"]))
+    a = draw(expressions(depth=depth - 1))
+    if kind == "unary":
+        return f"{draw(st.sampled_from(UNARY))}({a})"
+    b = draw(expressions(depth=depth - 1))
+    if kind == "binary":
+        return f"({a} {draw(st.sampled_from(BINARY))} {b})"
+    if kind == "cond":
+        return f"({a} if {b} > 0 else {b} * {a})"
+    if kind == "max":
+        return f"{draw(st.sampled_from(['max', 'min']))}({a}, {b})"
+    return f"({a})^{draw(st.integers(1, 3))}"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions())
+def test_random_expression_gradients_are_proved_or_numerically_confirmed(expr):
+    source = f"def h(x, y):\n    t = {expr}\n    return t * t + x\n"
+    report = check(source, settings=Settings(proof_seconds=0.5, points=3))
+    assert report, report.text()
+    assert {i.status for i in report.items} <= {PROVED, NUMERIC}
+    assert len(report.items) == 2
