@@ -120,6 +120,15 @@ def test_compile_error_at_import(hook):
     assert "broken" not in sys.modules
 
 
+def test_crlf_source_and_non_utf8_source(hook):
+    (hook / "crlf.expr").write_bytes(b"def f(x):\r\n    y = x*x\r\n    return y + 1\r\n")
+    assert fresh_import("crlf").f_grad(3.0) == (10.0, (6.0,))
+    (hook / "latin.expr").write_bytes(b"f(x) = x  # caf\xe9\n")
+    with pytest.raises(exprgrad.CompileError, match="UTF-8") as info:
+        fresh_import("latin")
+    assert info.value.filename == str(hook / "latin.expr")
+
+
 def test_traceback_shows_the_generated_line_and_source_location(hook):
     (hook / "model7.expr").write_text(MODEL)
     model = fresh_import("model7")

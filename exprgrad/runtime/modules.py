@@ -99,7 +99,7 @@ def generated_text(path: str) -> tuple[str, str | None]:
         entry = read_cache(candidate, source_hash)
         if entry is not None:
             return entry, candidate
-    source = raw.decode("utf-8")
+    source = _decode(raw, path)
     try:
         text = emit(source, os.path.basename(path))
     except CompileError as error:
@@ -120,6 +120,16 @@ def _cache_mode(source_path: str) -> int:
         return (os.stat(source_path).st_mode & 0o777) | 0o200
     except OSError:
         return 0o644
+
+
+def _decode(raw: bytes, path: str) -> str:
+    """Source text as `open(path, encoding="utf-8")` reads it (universal newlines)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CompileError(f"the file is not UTF-8 text ({error.reason} at byte {error.start})",
+                           filename=path) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def cache_paths(path: str) -> list[str]:
