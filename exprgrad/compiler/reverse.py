@@ -43,14 +43,14 @@ def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list[int]) -> list[in
         if not args:
             continue
         g.loc = g.locs[n]
-        for arg, contribution in zip(args, _contributions(g, n, adjoints[n])):
+        for arg, contribution in zip(args, _contributions(g, n, adjoints[n], active)):
             if contribution is not None and arg in active:
                 accumulate(arg, contribution)
     g.loc = saved_loc
     return [adjoints[w] if w in adjoints else g.const(0.0) for w in wrt]
 
 
-def _contributions(g: Graph, n: int, adjoint: int) -> list[int | None]:
+def _contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | None]:
     """Apply n's derivative rule to its adjoint.
 
     An adjoint that only flows under a condition, `where(c, a, 0)`, is
@@ -77,7 +77,15 @@ def _contributions(g: Graph, n: int, adjoint: int) -> list[int | None]:
     rule = OPS[node.op].grad
     if rule is None:
         return []
-    results = rule(Ref(g, adjoint), Ref(g, n), *(Ref(g, a) for a in node.args))
+    if node.op == "mul" and active is not None and (node.args[0] in active) != (
+            node.args[1] in active):
+        # The op table's rule (d * b, d * a), built only for the input that
+        # needs it: a weight times a constant input gets no unused d * weight.
+        a, b = node.args
+        d = Ref(g, adjoint)
+        results = (d * Ref(g, b), None) if a in active else (None, d * Ref(g, a))
+    else:
+        results = rule(Ref(g, adjoint), Ref(g, n), *(Ref(g, a) for a in node.args))
     contributions = []
     zero = g.const(0.0)
     for result in results:
