@@ -155,7 +155,7 @@ class FunctionEmitter:
             key = (w, side)
             if key not in self._branches:
                 if depth[of] >= MAX_BLOCK_DEPTH:
-                    self._branches[key] = of
+                    return of  # no block of its own: no if/else, both sides computed
                 else:
                     parent.append(of)
                     depth.append(depth[of] + 1)

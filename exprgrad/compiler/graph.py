@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..errors import Loc
+from ..errors import LimitError, Loc
+from . import limits
 from .ops import OPS
 from .passes.fold import simplify
 from .refs import Ref
@@ -71,6 +72,10 @@ class Graph:
         return node_id
 
     def _append(self, node: Node) -> int:
+        if len(self.nodes) >= limits.MAX_DAG_NODES:
+            raise LimitError(f"the program needs more than {limits.MAX_DAG_NODES:,} operations "
+                             "once loops are unrolled, calls inlined and derivatives built; "
+                             "make it smaller", self.loc)
         self.nodes.append(node)
         self.locs.append(self.loc)
         return len(self.nodes) - 1

@@ -131,6 +131,8 @@ class _Lowering:
         self.constants = Scope({name: self.g.const(v) for name, v in BUILTIN_CONSTANTS.items()})
         self.globals = self.constants.child({})
         self.comprehension_depth = 0
+        self.unrolled = 0  # comprehension elements unrolled so far (limits.MAX_UNROLLED)
+        self.loop_sizes: list[int] = []  # lengths of the loops being unrolled, outermost first
 
     # --- module ------------------------------------------------------------
     def run(self) -> Program:
@@ -191,10 +193,12 @@ class _Lowering:
             raise LimitError(f"calls are nested more than {limits.MAX_CALL_DEPTH} functions "
                              "deep", call_loc)
         self.in_progress.append(name)
+        outer_loops, self.loop_sizes = self.loop_sizes, []  # a template is lowered once
         try:
             lowered = self._lower_function(self.functions[name])
         finally:
             self.in_progress.pop()
+            self.loop_sizes = outer_loops
         self.templates[name] = lowered
         return lowered
 
@@ -453,15 +457,15 @@ class _Lowering:
     def _comprehension(self, node, scope: Scope) -> list:
         """Unroll `[e for i in ...]` / `e for i in ...`: one element per binding.
         Nested clauses iterate like nested loops, the last one innermost."""
-        if self.comprehension_depth >= limits.MAX_COMPREHENSION_DEPTH:
+        if self.comprehension_depth + len(node.clauses) > limits.MAX_COMPREHENSION_DEPTH:
             raise LimitError("comprehensions are nested more than "
-                             f"{limits.MAX_COMPREHENSION_DEPTH} deep", node.loc)
-        self.comprehension_depth += 1
+                             f"{limits.MAX_COMPREHENSION_DEPTH} 'for' clauses deep", node.loc)
+        self.comprehension_depth += len(node.clauses)
         try:
             results: list = []
             self._unroll(node, 0, scope, results)
         finally:
-            self.comprehension_depth -= 1
+            self.comprehension_depth -= len(node.clauses)
         if isinstance(node, ast.ListComp):
             return self._list(ast.ListLiteral(node.loc, ()), results) if results else results
         return results
@@ -469,7 +473,23 @@ class _Lowering:
     def _unroll(self, node, clause_index: int, scope: Scope, results: list) -> None:
         clause = node.clauses[clause_index]
         items = self._iterable(self.expr(clause.iterable, scope), clause.iterable.loc)
+        total = math.prod(self.loop_sizes) * len(items)
+        if total > limits.MAX_UNROLLED:
+            raise LimitError(f"these nested loops would unroll to {total:,} elements (the "
+                             f"product of their lengths); the limit is "
+                             f"{limits.MAX_UNROLLED:,}", clause.loc)
+        self.loop_sizes.append(len(items))
+        try:
+            self._unroll_items(node, clause_index, clause, items, scope, results)
+        finally:
+            self.loop_sizes.pop()
+
+    def _unroll_items(self, node, clause_index, clause, items, scope, results) -> None:
         for item in items:
+            self.unrolled += 1
+            if self.unrolled > limits.MAX_UNROLLED:
+                raise LimitError(f"the program's loops unroll to more than "
+                                 f"{limits.MAX_UNROLLED:,} elements in all", clause.loc)
             inner = scope.child({clause.var: item})
             if clause_index + 1 < len(node.clauses):
                 self._unroll(node, clause_index + 1, inner, results)
