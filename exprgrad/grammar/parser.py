@@ -16,7 +16,8 @@ from lark.exceptions import (LarkError, UnexpectedCharacters, UnexpectedEOF, Une
                              UnexpectedToken, VisitError)
 from lark.indenter import Indenter
 
-from ..errors import CompileError, Loc, ParseError
+from ..compiler import limits
+from ..errors import CompileError, LimitError, Loc, ParseError
 from . import ast
 
 
@@ -175,6 +176,14 @@ def _abbreviate(text: str) -> str:
     return text if len(text) <= 24 else text[:10] + "..." + text[-10:]
 
 
+def _checked_name(token: Token) -> Token:
+    """Refuse absurdly long identifiers before they reach the generated code."""
+    if len(token) > limits.MAX_NAME_LENGTH:
+        raise LimitError(f"the name {_abbreviate(str(token))} is {len(token):,} characters "
+                         f"long; the limit is {limits.MAX_NAME_LENGTH}", loc_of(token))
+    return token
+
+
 _PARSER: Lark | None = None
 
 
@@ -184,7 +193,7 @@ def _parser() -> Lark:
         grammar = resources.files(__package__).joinpath("exprgrad.lark").read_text()
         _PARSER = Lark(grammar, start="module", parser="lalr", lexer="contextual",
                        postlex=_Indentation(), transformer=ToAst(), maybe_placeholders=True,
-                       cache=False)
+                       cache=False, lexer_callbacks={"NAME": _checked_name})
     return _PARSER
 
 
