@@ -446,11 +446,14 @@ class _Lowering:
 
     def _index(self, node: ast.Index, value, index):
         if isinstance(value, int):
-            raise ShapeError("a scalar cannot be indexed", node.loc)
+            what = f"'{node.value.id}'" if isinstance(node.value, ast.Name) else "this value"
+            raise ShapeError(f"{what} is a scalar and cannot be indexed", node.loc)
         i = self._integer(index, node.index.loc, "an index")
-        if not -len(value) <= i < len(value):
-            raise ShapeError(f"index {i} is out of range for length {len(value)} "
-                             f"(valid: 0 to {len(value) - 1})", node.index.loc)
+        n = len(value)
+        if not -n <= i < n:
+            raise ShapeError(f"index {i} is out of range for length {n} "
+                             f"(valid: 0 to {n - 1}, or -{n} to -1 from the end)",
+                             node.index.loc)
         return value[i]
 
     # --- comprehensions ------------------------------------------------------
