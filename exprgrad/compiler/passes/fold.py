@@ -4,7 +4,10 @@
 an equivalent, simpler node or None.  Rules only fire when they are exact for
 every float input, nan and inf included, so `x * 0` is *not* folded
 (inf * 0 is nan) while `x * 1`, `x + 0`, `x - 0`, `x / 1`, `--x` and
-`x ** 0` (1 even for nan, as `math.pow`) are.  An operation on constants that
+`x ** 0` (1 even for nan, as `math.pow`) are.  (One caveat: `x + 0 → x`
+keeps -0.0 where IEEE addition gives +0.0; the two compare equal.)
+Strength reductions (`x**2 → x*x`, `x / 4 → x * 0.25`) live in
+`passes.strength`, called from here.  An operation on constants that
 raises (log(-1), 1/0, exp(1000)) is left for run time, where it raises with
 its source line.
 """
@@ -12,6 +15,7 @@ its source line.
 from __future__ import annotations
 
 from ..ops import OPS
+from .strength import reduce as reduce_strength
 
 _FOLD_ERRORS = (ArithmeticError, ValueError, TypeError)
 LARGEST_INTEGER_POWER = 64  # x**k with |k| up to this is emitted as x ** k, not math.pow
@@ -98,7 +102,7 @@ def _div(g, args, attr):
         return a
     if _is(g, b, -1.0):
         return g.add("neg", a)
-    return None
+    return reduce_strength(g, "div", args, attr)
 
 
 def _neg(g, args, attr):
@@ -120,11 +124,7 @@ def _ipow(g, args, attr):
         return g.const(1.0)
     if attr == 1:
         return x
-    if attr == 2:
-        return g.add("mul", x, x)
-    if attr == -1:
-        return g.add("div", g.const(1.0), x)
-    return None
+    return reduce_strength(g, "ipow", args, attr)
 
 
 def _where(g, args, attr):
