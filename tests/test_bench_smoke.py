@@ -54,3 +54,24 @@ def test_mlp_source_matches_a_direct_evaluation():
         out = math.tanh(sum(w * hi for w, hi in zip(W2[0], h)) + b2[0])
         expected += (out - y) ** 2
     assert math.isclose(module.loss(*task.params), expected, rel_tol=1e-12)
+
+
+def test_scaling_run_writes_a_plot(tmp_path):
+    scaling = _load("scaling")
+    rows = scaling.run_all([("chain", 5), ("mlp", 2)], log=lambda message: None)
+    assert [r["family"] for r in rows] == ["chain", "mlp"]
+    assert all(r["nodes"] > 0 and r["total"] > 0 and r["call_us"] > 0 for r in rows)
+    assert "| chain n=5 |" in scaling.table(rows)
+    if not scaling_plot_available():
+        return
+    path = tmp_path / "scaling.png"
+    scaling.plot(rows, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def scaling_plot_available() -> bool:
+    try:
+        import matplotlib  # noqa: F401  (a `bench` extra, optional here)
+    except ImportError:
+        return False
+    return True
