@@ -57,7 +57,23 @@ def exec_generated(text: str, module: types.ModuleType, code_filename: str | Non
     linecache.cache[code_filename] = (len(text), None, text.splitlines(True), code_filename)
     if getattr(module, "__file__", None) is None:
         module.__file__ = code_filename
-    exec(compile(text, code_filename, "exec"), module.__dict__)
+    for code in _compiled_parts(text, code_filename):
+        exec(code, module.__dict__)
+
+
+def _compiled_parts(text: str, code_filename: str):
+    """The code of `text`, one top-level function at a time.
+
+    CPython's parser holds every token and AST node of what it compiles, about
+    20 bytes per character of source: compiling a large module's functions one
+    by one bounds that peak by the largest function instead of the whole
+    module.  Each part is padded with newlines so line numbers (tracebacks)
+    are those of the whole text."""
+    line = 1
+    for part in text.split("\n\n\ndef "):
+        source = part if line == 1 else "def " + part
+        yield compile("\n" * (line - 1) + source, code_filename, "exec")
+        line += source.count("\n") + 3
 
 
 def compile_source(source: str, filename: str = "<string>") -> types.ModuleType:
