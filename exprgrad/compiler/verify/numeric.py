@@ -96,6 +96,8 @@ def load_emitted(text: str) -> dict:
                  "__name__": "exprgrad_verified"}
     exec(compile(text, "<exprgrad emitted module>", "exec"), namespace)
     namespace["_float"] = _float
+    # The argument prologue's fast path converts with `float(+x)`: keep mpf.
+    namespace["float"] = lambda value: _float(value, "argument")
     namespace["math"] = shim
     return namespace
 
