@@ -165,12 +165,15 @@ def _format(value) -> str:
 def cmd_graph(args) -> int:
     from .compiler import draw, render  # Graphviz is only needed here
 
+    if args.max_nodes < 0 or not args.timeout > 0:
+        raise UserError("--max-nodes must be 0 (no limit) or more, and --timeout positive")
     source = read_source(args.file)
     point = parse_point(args.at) if args.at else None
     try:
-        render.output_format(args.output)  # a bad extension fails before any work
+        fmt = render.output_format(args.output)  # a bad extension fails before any work
+        limit = None if fmt in render.TEXT_FORMATS or args.max_nodes == 0 else args.max_nodes
         digraph = draw.draw_program(draw.front_end(source, args.file), args.function, point,
-                                    args.backward, args.max_nodes or None)
+                                    args.backward, limit)
         render.render(digraph.source, args.output, timeout=args.timeout)
     except render.NoRendererError as error:
         print(f"exprgrad: {error}", file=sys.stderr)
@@ -229,8 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also show each value's gradient (needs --at)")
     p.add_argument("-o", "--output", required=True, help="OUT.svg, OUT.png or OUT.dot")
     p.add_argument("--max-nodes", type=int, default=300, metavar="N",
-                   help="refuse graphs with more Graphviz nodes than N (0: no limit; "
-                   "default 300)")
+                   help="refuse to render pictures of more Graphviz nodes than N (0: no "
+                   "limit; default 300; .dot output has no limit)")
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
                    help="give up rendering after this long (default 120)")
     p.set_defaults(run=cmd_graph)

@@ -337,10 +337,16 @@ def test_large_graphs_are_refused_with_a_way_out(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--max-nodes" in err and not out.exists()
     dot = tmp_path / "big.dot"
-    assert main(["graph", str(source), "big", "--max-nodes", "1000", "-o", str(dot)]) == 0
+    assert main(["graph", str(source), "big", "-o", str(dot)]) == 0  # no layout, no limit
     nodes, edges = parse_dot(read(dot))
     assert len(nodes) == 200 + 2 * 200 + 2 * 199  # w, the products, the running sums
     assert len(edges) == 3 * 200 + 3 * 199
+    with pytest.raises(DrawError, match="max_nodes=998"):
+        exprgrad.draw(BIG, "big")
+    svg = tmp_path / "big-limit.svg"
+    assert main(["graph", str(source), "big", "--max-nodes", "997", "-o", str(svg)]) == 1
+    assert "998 nodes" in capsys.readouterr().err and not svg.exists()
+    assert len(parse_dot(exprgrad.draw(BIG, "big", max_nodes=998).source)[0]) == 998
 
 
 def test_a_renderer_that_hangs_is_stopped(tmp_path, monkeypatch, capsys):
@@ -385,6 +391,7 @@ def test_files_that_are_not_drawings_are_not_overwritten(tmp_path, capsys):
     (["neuron", "--at", "x1=2", "-o", "x.dot"], "missing x2, w1, w2, b"),
     (["neuron", "--at", "x1=2,x2=0,w1=-3,w2=1,b=1,q=3", "-o", "x.dot"], "unknown q"),
     (["neuron", "--at", "x1=[1,2],x2=0,w1=-3,w2=1,b=1", "-o", "x.dot"], "x1 must be a number"),
+    (["neuron", "--max-nodes", "-1", "-o", "x.dot"], "--max-nodes must be 0"),
 ])
 def test_bad_requests_are_one_line_errors(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)

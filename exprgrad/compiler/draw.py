@@ -164,7 +164,8 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
     if max_nodes is not None and count > max_nodes:
         raise DrawError(f"{name} has {count} nodes to draw, more than the limit of {max_nodes} "
                         f"(large drawings are unreadable and slow to lay out); raise it with "
-                        f"--max-nodes {count} (max_nodes={count} in Python), or write .dot")
+                        f"--max-nodes {count} (max_nodes={count} in Python) or write .dot, which has no "
+                        "limit")
     scene = Scene(g, name, nodes, outputs, labels=_parameter_labels(function))
     if backward and at is None:
         raise DrawError("gradients need a point: give one with --at (at={...} in Python)")
