@@ -250,7 +250,7 @@ class FunctionEmitter:
         `float(+x)` (unary plus rejects the strings `float` would parse); only
         if that raises does the checked conversion run and report the error.
         """
-        fast, checked = [], []
+        fast, checked, scalars = [], [], []
         for p, arg in zip(params, signature):
             leaves = _leaves(p.placeholders)
             targets = []
@@ -261,9 +261,11 @@ class FunctionEmitter:
                 targets.append(var)
             if p.shape == ():
                 checked.append(f"{arg} = _float({arg}, {p.name!r})")
-                fast.append(f"{arg} = float(+{arg})")
+                scalars.append(arg)  # converted together: `a, b = float(+a), float(+b)`
                 self.helpers.add("_float")
                 continue
+            fast += _float_lines(scalars, len(scalars))
+            scalars = []
             unpacked = ", ".join(targets) + ("," if len(targets) == 1 else "")
             checked += _wrap(f"{unpacked} = _floats({arg}, {p.name!r}, {p.shape!r})", indent="")
             self.helpers.update(("_float", "_floats"))
@@ -275,6 +277,7 @@ class FunctionEmitter:
             fast += _fill(structure, f" = {arg}")
             row = p.shape[-1] if isinstance(p.shape, tuple) else 1
             fast += _float_lines(targets, row)
+        fast += _float_lines(scalars, len(scalars))
         if not fast:
             return []
         lines = ["    try:"] + ["        " + line for line in fast]
