@@ -111,7 +111,10 @@ def point_inputs(function, at: dict) -> dict[int, float]:
 def _number(value, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise DrawError(f"{where} must be a number, not {value!r}"[:200])
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise DrawError(f"{where} is too large for a float") from None
 
 
 # --- the drawing ------------------------------------------------------------
@@ -130,10 +133,6 @@ class Scene:
     labels: dict[int, str] = field(default_factory=dict)  # parameters: x, w[0], W[1][2]
 
 
-def is_leaf(g: Graph, n: int) -> bool:
-    return not g.nodes[n].args
-
-
 def drawn_node_count(g: Graph, nodes: list[int]) -> int:
     """Graphviz nodes: a record per value, an oval per operation, and a
     record per use of a constant (constants are drawn where they are used, as
@@ -146,6 +145,7 @@ def drawn_node_count(g: Graph, nodes: list[int]) -> int:
 
 
 def is_drawn_per_use(g: Graph, n: int) -> bool:
+    """Constants (numbers and booleans) get a record at each use."""
     return g.nodes[n].op in ("const", "bool")
 
 
@@ -163,9 +163,9 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
     count = drawn_node_count(g, nodes)
     if max_nodes is not None and count > max_nodes:
         raise DrawError(f"{name} has {count} nodes to draw, more than the limit of {max_nodes} "
-                        f"(large drawings are unreadable and slow to lay out); raise it with "
-                        f"--max-nodes {count} (max_nodes={count} in Python) or write .dot, which has no "
-                        "limit")
+                        "(large drawings are unreadable and slow to lay out); raise it with "
+                        f"--max-nodes {count} (max_nodes={count} in Python) or write .dot, "
+                        "which has no limit")
     scene = Scene(g, name, nodes, outputs, labels=_parameter_labels(function))
     if backward and at is None:
         raise DrawError("gradients need a point: give one with --at (at={...} in Python)")
