@@ -1,0 +1,182 @@
+"""Fuzzing the compiler with generated and corrupted programs.
+
+Valid programs (tests/fuzz_strategies.py) must compile, and their emitted
+values and gradients must agree with an independent model evaluated with
+mpmath at 30 digits (derivatives by mpmath's numerical differentiation).
+Corrupted programs must either compile or raise `CompileError` located
+inside the text; no other exception may escape, and nothing may hang.
+
+The example budget is small here; `python tests/fuzz_long.py --minutes 5`
+runs the same properties for as long as you like (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from contextlib import contextmanager
+
+import mpmath
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import exprgrad
+from exprgrad.runtime.modules import module_from_text
+
+from fuzz_strategies import Program, mutate, mutated_programs, programs, random_program
+
+EXAMPLES = int(os.environ.get("EXPRGRAD_FUZZ_EXAMPLES", "40"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+HANG_SECONDS = 60  # far beyond any real compile of these small programs
+
+
+@contextmanager
+def no_hang(seconds: int = HANG_SECONDS):
+    """Fail (instead of blocking the suite) if the body runs for minutes."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise AssertionError(f"still running after {seconds} s: the compiler hangs")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# --- properties shared with fuzz_long.py -----------------------------------------
+def assert_located(error: exprgrad.CompileError, source: str, filename: str) -> None:
+    """The error points inside the text: a line of the file, a column of that
+    line (or just past its end), and says so in its first line."""
+    lines = source.split("\n")
+    assert 1 <= error.line <= len(lines), (error.line, len(lines), str(error))
+    assert 1 <= error.column <= len(lines[error.line - 1]) + 1, (error.column, str(error))
+    assert str(error).startswith(f"{filename}:{error.line}:{error.column}: error: ")
+    assert error.message and "internal" not in error.message.lower()
+    assert not error.message.startswith("could not parse")  # the parser's last resort
+
+
+def compile_or_refuse(source: str, filename: str = "fuzz.expr") -> object:
+    """Compile `source`; a refusal must be a located CompileError.  Returns
+    the module, or None if refused."""
+    try:
+        text = exprgrad.emit(source, filename)
+    except exprgrad.CompileError as error:
+        assert_located(error, source, filename)
+        return None
+    assert text == exprgrad.emit(source, filename)  # deterministic
+    return module_from_text(text, filename)
+
+
+def check_gradients(program: Program, module, rnd: random.Random, tries: int = 4) -> int:
+    """Compare every scalar function's value and gradient with the model at a
+    random point away from kinks; returns how many functions were compared."""
+    compared = 0
+    for info in program.functions:
+        point = _point(info, rnd, tries)
+        if point is None:
+            continue
+        env, args = point
+        try:
+            value, grads = getattr(module, info["name"] + "_grad")(*args)
+        except OverflowError:
+            continue  # the model grew past float range at this point
+        with mpmath.workdps(30):
+            want = info["value"].value(env)
+            assert _close(value, want), (program.source, info["name"], args, value, want)
+            wrt = info["wrt"] or [p for p, _ in info["params"]]
+            by_name = dict(zip([p for p, _ in info["params"]], info["param_symbols"]))
+            assert len(grads) == len(wrt)
+            for name, got in zip(wrt, grads):
+                symbols = by_name[name]
+                flat_got = got if isinstance(symbols, list) else [got]
+                flat_symbols = symbols if isinstance(symbols, list) else [symbols]
+                assert len(flat_got) == len(flat_symbols)
+                for g, s in zip(flat_got, flat_symbols):
+                    slope = mpmath.diff(lambda t: info["value"].value({**env, s.key: t}),
+                                        env[s.key])
+                    assert _close(g, slope), (program.source, info["name"], name, args, g,
+                                              slope)
+        compared += 1
+    return compared
+
+
+def _point(info, rnd: random.Random, tries: int):
+    """Arguments (and the model's environment) at which no kink is near zero."""
+    for _ in range(tries):
+        env, args = {}, []
+        for symbols in info["param_symbols"]:
+            group = symbols if isinstance(symbols, list) else [symbols]
+            values = [round(rnd.uniform(-2, 2), 6) for _ in group]
+            env.update({s.key: mpmath.mpf(v) for s, v in zip(group, values)})
+            args.append(values if isinstance(symbols, list) else values[0])
+        with mpmath.workdps(30):
+            if all(abs(k.value(env)) > 1e-6 for k in info["kinks"]):
+                return env, args
+    return None
+
+
+def _close(got: float, want) -> bool:
+    return abs(mpmath.mpf(got) - want) <= 1e-8 * (1 + abs(want))
+
+
+# --- the suite's budget -------------------------------------------------------------
+@FUZZ
+@given(programs(), st.integers(0, 2 ** 32 - 1))
+def test_valid_programs_compile_and_their_gradients_match_the_model(program, seed):
+    with no_hang():
+        module = compile_or_refuse(program.source)
+    assert module is not None, program.source
+    check_gradients(program, module, random.Random(seed))
+
+
+@FUZZ
+@given(mutated_programs())
+def test_corrupted_programs_compile_or_raise_a_located_compile_error(source):
+    with no_hang():
+        compile_or_refuse(source)
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_random_text_raises_only_compile_errors(source):
+    with no_hang():
+        compile_or_refuse(source)
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(
+    ["f", "(", ")", "x", "=", "def", ":", "\n", "    ", "return", "[", "]", "2", ",", "+", "**",
+     "for", "in", "range", "sum", "if", "else", ">", "diff", "check", "==", "where", "wrt",
+     "1e999", "\t", "#", "-", "not", "and", "w[3]", "within", "grad"]), max_size=40))
+def test_token_soup_raises_only_compile_errors(tokens):
+    source = " ".join(tokens)
+    with no_hang():
+        compile_or_refuse(source)
+
+
+def test_the_generator_covers_the_language():
+    """The valid-program generator really produces each construct (so the
+    properties above exercise them)."""
+    text = "\n".join(random_program(random.Random(seed)).source for seed in range(300))
+    for construct in ["def ", "return", " += ", " -= ", " *= ", " /= ", " for ", "range(",
+                      "sum(", "prod(", "len(", " if ", " else ", " and ", " or ", "not ",
+                      "diff(", "grad(", " wrt ", "check ", "where", "within", "min(", "max(",
+                      "relu(", "abs(", "[", "^", "**", "pow(", "sqrt(", "# a comment"]:
+        assert construct in text, construct
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_mutations_of_the_lecture_example(seed):
+    source = open(os.path.join(os.path.dirname(__file__), "..", "examples",
+                               "lecture.expr")).read()
+    rnd = random.Random(seed)
+    with no_hang():
+        compile_or_refuse(mutate(source, rnd), "lecture.expr")
