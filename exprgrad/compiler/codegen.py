@@ -110,6 +110,7 @@ class FunctionEmitter:
         owner, parent = self._owners(needed, outputs)
         self.text: dict[int, tuple[str, int]] = {}
         self.var: dict[int, str] = {}
+        self.statement: dict[int, str] = {}  # right-hand side of each named node
         signature = [self.names.fresh(p.name) for p in params]
         lines = [f"def {name}({', '.join(signature)}):", f'    """{doc}"""']
         lines += self._unpack(params, signature)
@@ -124,6 +125,7 @@ class FunctionEmitter:
             else:
                 self.var[n] = self.names.fresh(g.names.get(n) or ("out" if n in results else None))
                 self.text[n] = (self.var[n], ATOM)
+                self.statement[n] = text[0]  # rendered once: its operands are final
                 blocks.setdefault(owner[n], []).append(n)
         lines += self._emit_block(0, 1, blocks)
         loc = g.locs[outputs[0]] if outputs else None
@@ -236,7 +238,7 @@ class FunctionEmitter:
                     lines.append(self._with_comment(
                         f"{pad}    {self.var[n]} = {self._expr(value)[0]}", loc))
             else:
-                lines.append(self._with_comment(f"{pad}{self.var[n]} = {self._render(n)[0]}",
+                lines.append(self._with_comment(f"{pad}{self.var[n]} = {self.statement[n]}",
                                                 loc))
         return lines
 
