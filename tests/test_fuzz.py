@@ -180,3 +180,18 @@ def test_mutations_of_the_lecture_example(seed):
     rnd = random.Random(seed)
     with no_hang():
         compile_or_refuse(mutate(source, rnd), "lecture.expr")
+
+
+# Programs the long run found; each once broke the compiler.
+FOUND = [
+    (1000380, "a conditional's branch used a value defined only in another branch's block"),
+]
+
+
+@pytest.mark.parametrize("seed, what", FOUND)
+def test_programs_found_by_the_long_run(seed, what):
+    rnd = random.Random(seed)
+    program = random_program(rnd, depth=rnd.choice([2, 3, 3, 4]))
+    module = compile_or_refuse(program.source)
+    assert module is not None
+    check_gradients(program, module, rnd)
