@@ -1,7 +1,7 @@
 """Compile time, peak memory and call time against DAG size, 10² to 10⁶ nodes.
 
 Each size is compiled in a fresh Python process, so its peak memory (max
-RSS) is its own; the stages are timed in CPU seconds by
+RSS of `exprgrad.compile`) is its own; the stages are then timed in CPU seconds by
 `compile_scale.measure` (parse, lower, differentiate, emit, Python compile +
 import).  Then the generated gradient is called and timed.  The results go
 to a log-log plot (compile seconds and µs per gradient call against nodes)
@@ -12,7 +12,7 @@ and a table.
 
 Workloads: `chain` (sum of tanh(w[i]) * w[i+1] over a vector: ~10 nodes
 per element) for the small end, and the lecture MLP(3, [4, 4, 1]) with tanh
-on every layer over a growing number of samples (~270 nodes per sample).
+on every layer over a growing number of samples (~210 nodes per sample).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 FULL = [("chain", 10), ("chain", 100), ("chain", 1000), ("mlp", 4), ("mlp", 40),
-        ("mlp", 400), ("mlp", 1300), ("mlp", 3700)]
+        ("mlp", 400), ("mlp", 1500), ("mlp", 4700)]
 QUICK = [("chain", 10), ("chain", 100), ("mlp", 4), ("mlp", 40)]
 
 
@@ -48,7 +47,7 @@ def one(family: str, size: int) -> dict:
     """Compile one workload in this process; CPU seconds per stage, max RSS."""
     import exprgrad
     from compile_scale import measure
-    from run import make_mlp, mlp_source
+    from run import make_mlp, mlp_source, peak_rss_bytes
 
     rng = random.Random(size)
     exprgrad.emit("f(x) = x\n")  # load the grammar outside the timing
@@ -57,10 +56,10 @@ def one(family: str, size: int) -> dict:
     else:
         task = make_mlp(3, [4, 4, 1], size, seed=size)
         source, args = mlp_source(task), tuple(task.params)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times = measure(source, "scale.expr")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    module = exprgrad.compile(source, "scale.expr")
+    before = peak_rss_bytes() / 1024
+    module = exprgrad.compile(source, "scale.expr")  # as users compile: the peak memory
+    peak = peak_rss_bytes() / 1024
+    times = measure(source, "scale.expr")  # again, stage by stage: the CPU times
     grad = getattr(module, "f_grad", None) or module.loss_grad
     grad(*args)
     calls = []
