@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import CompileError, Loc
+from ..errors import CompileError, LimitError, Loc
 from ..grammar import parse
 from . import limits
 from .codegen import FunctionEmitter, Signature, check_function_name, helper_source, \
@@ -31,7 +31,7 @@ class Emitted:
 def front_end(source: str, filename: str = "<string>") -> Program:
     """Parse and lower: the DAG of every function and check in `source`."""
     if len(source) > limits.MAX_SOURCE_BYTES:
-        raise CompileError(f"the source is {len(source):,} characters; the limit is "
+        raise LimitError(f"the source is {len(source):,} characters; the limit is "
                            f"{limits.MAX_SOURCE_BYTES:,}", filename=filename)
     return lower(parse(source, filename))
 

@@ -1,0 +1,123 @@
+"""Resource limits (exprgrad/compiler/limits.py, docs/reliability.md): every
+limit is refused with a located LimitError that names it, and inputs that
+used to hang or exhaust memory are refused (or compiled) without either."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import exprgrad
+from exprgrad.compiler import limits
+from exprgrad.errors import LimitError, ParseError
+
+from test_fuzz import compile_or_refuse, no_hang
+
+
+def refused(source: str, kind=LimitError) -> exprgrad.CompileError:
+    with no_hang(), pytest.raises(kind) as info:
+        exprgrad.emit(source, "limits.expr")
+    compile_or_refuse(source, "limits.expr")  # and located inside the text
+    return info.value
+
+
+@pytest.mark.parametrize("source, words", [
+    ("f(x) = sum(x*i for i in range(10**9))", "1,000,000,000 elements"),
+    ("f(x) = sum(x for i in range(5, 10**12))", "the limit is 1,000,000"),
+    ("f(x) = sum(x for i in range(1e300))", "the limit is"),
+    ("f(x) = sum(x*i*j*k for i in range(1000) for j in range(1000) for k in range(1000))",
+     "product of their lengths"),
+    ("f(x) = x*sum(sum(sum(1 for i in range(1000)) for j in range(1000)) for k in range(1000))",
+     "would unroll to 1,000,000,000"),
+    ("f(w[100000][100000]) = w[0][0]", "10,000,000,000 elements"),
+    ("f(x) = sum(x for " + " for ".join(f"i{k} in range(1)" for k in range(3000)) + ")",
+     "'for' clauses deep"),
+    ("f(x) = " + "sum(" * 60 + "x" + " for i in range(1))" * 60, "nested more than 50"),
+    ("\n".join(f"f{i}(x) = f{i + 1}(x) + 1" for i in range(150)) + "\nf150(x) = x",
+     "functions deep"),
+    ("c = " + "[" * 40 + "1" + "]" * 40 + "\nf(x) = x", "dimensions"),
+    ("f(" + "x" * 100_000 + ") = 1", "the limit is 200"),
+], ids=lambda v: v[:30] if isinstance(v, str) else None)
+def test_limits_are_refused_quickly_with_a_message(source, words):
+    error = refused(source)
+    assert words in error.message
+
+
+def test_source_size_limit():
+    error = refused("#" * (limits.MAX_SOURCE_BYTES + 1) + "\nf(x) = x")
+    assert f"{limits.MAX_SOURCE_BYTES:,}" in error.message
+
+
+def test_literal_too_large_for_a_float_is_a_compile_error():
+    for literal in ["1e999", "9" * 400, "1.8e308"]:
+        error = refused(f"f(x) = {literal} * x", ParseError)
+        assert "too large for a float" in error.message
+        assert error.column == 8
+    # the largest float and underflow to 0 are fine, as in Python
+    m = exprgrad.compile("f(x) = 1.7976931348623157e308 * x + 1e-400")
+    assert m.f(1.0) == 1.7976931348623157e308
+
+
+def test_dag_size_limit_is_checked_as_nodes_are_built(monkeypatch):
+    """Inlining doubles the work at each level: 2**40 multiplications."""
+    monkeypatch.setattr(limits, "MAX_DAG_NODES", 20_000)
+    fan = "\n".join(f"f{i}(x) = f{i + 1}(f{i + 1}(x))" for i in range(40)) + "\nf40(x) = x*x"
+    assert "20,000 operations" in refused(fan).message
+    tower = "f(x) = " + "diff(" * 30 + "exp(x*x)" + ", x)" * 30
+    assert "operations" in refused(tower).message
+
+
+def test_unrolled_total_limit(monkeypatch):
+    monkeypatch.setattr(limits, "MAX_UNROLLED", 1000)
+    many = "\n".join(f"f{k}(x) = sum(x*i for i in range(300))" for k in range(4))
+    assert "1,000 elements in all" in refused(many).message
+
+
+def test_a_function_called_inside_a_loop_is_lowered_once_not_per_iteration(monkeypatch):
+    monkeypatch.setattr(limits, "MAX_UNROLLED", 1000)
+    source = ("g(x) = sum(x*i for i in range(100))\n"
+              "f(x) = sum(g(x) for k in range(100))\n")
+    m = exprgrad.compile(source)
+    assert m.f(1.0) == 100 * sum(range(100))
+
+
+@pytest.mark.parametrize("source", [
+    "f(x) = x * 2**2**2**2**2**2",  # folding overflows: left for run time
+    "f(x) = x + " + "(" * 10_000 + "x" + ")" * 10_000,
+    "f(x) = " + "-" * 10_000 + "x",
+    "f(x) = 1 if " + "not " * 5_000 + "x > 0 else 2",
+    "f(x) = prod(x**1000 for i in range(1000))",
+    "f(x) = " + "+".join(["x"] * 5_000),
+    "f(x) = " + "x**" * 100 + "1.0001",  # 100 nested conditionals in the derivative
+    "g(x) = x + 1\nf(x) = " + "g(" * 3000 + "x" + ")" * 3000,
+    "\n".join(f"f{i}(x) = x + {i}" for i in range(300)),
+    "f(x) = x" + " " * 100_000 + "\n" + "#" * 1_000_000,
+    "def f(x):\n" + "".join(f"    x = x * 1.0001 + {i}\n" for i in range(500)) + "    return x",
+], ids=lambda v: v[:30])
+def test_large_inputs_compile_without_hanging(source):
+    with no_hang():
+        module = compile_or_refuse(source, "big.expr")
+    assert module is not None
+
+
+def test_deeply_nested_conditionals_keep_their_value():
+    """Past the code generator's block depth, conditionals become inline
+    expressions; the value is still the branch taken."""
+    depth = 120
+    source = "f(x) = " + "".join(f"x*{i} if x > {i} else (" for i in range(depth)) + "-x" + \
+        ")" * depth
+    m = exprgrad.compile(source)
+    for x in (-3.0, 0.5, 5.5, 200.0):
+        expected = next((x * i for i in range(depth) if x > i), -x)
+        assert m.f(x) == expected
+        assert m.f_grad(x)[1][0] == next((float(i) for i in range(depth) if x > i), -1.0)
+
+
+def test_limits_are_documented():
+    doc = open(__file__.rsplit("/tests/", 1)[0] + "/docs/reliability.md").read()
+    for name in dir(limits):
+        if name.startswith("MAX_"):
+            assert name in doc, name
+            assert f"{getattr(limits, name):,}" in doc, name
+    assert math.isfinite(limits.MAX_DAG_NODES)
