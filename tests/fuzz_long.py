@@ -22,14 +22,15 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fuzz_strategies import mutate, random_program  # noqa: E402
-from test_fuzz import check_gradients, compile_or_refuse  # noqa: E402
+from test_fuzz import check_gradients, compile_or_refuse, no_hang  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--slow", type=float, default=5.0, help="seconds that count as a hang")
+    parser.add_argument("--slow", type=float, default=5.0, help="seconds that count as slow")
+    parser.add_argument("--hang", type=int, default=60, help="seconds that count as a hang")
     args = parser.parse_args()
     end = time.monotonic() + args.minutes * 60
     counts = dict(valid=0, mutated=0, compared=0, refused=0, findings=0, slowest=0.0)
@@ -43,16 +44,17 @@ def main() -> int:
         source = program.source if valid else mutate(program.source, rnd)
         start = time.monotonic()
         try:
-            module = compile_or_refuse(source)
-            elapsed = time.monotonic() - start
-            if valid:
-                counts["valid"] += 1
-                if module is None:
-                    raise AssertionError("a valid program was refused")
-                counts["compared"] += check_gradients(program, module, rnd)
-            else:
-                counts["mutated"] += 1
-                counts["refused"] += module is None
+            with no_hang(args.hang):
+                module = compile_or_refuse(source)
+                elapsed = time.monotonic() - start
+                if valid:
+                    counts["valid"] += 1
+                    if module is None:
+                        raise AssertionError("a valid program was refused")
+                    counts["compared"] += check_gradients(program, module, rnd)
+                else:
+                    counts["mutated"] += 1
+                    counts["refused"] += module is None
         except Exception:  # noqa: BLE001 - every escape is a finding
             counts["findings"] += 1
             print(f"--- finding (seed {seed}, {'valid' if valid else 'mutated'}):\n{source}")
