@@ -115,6 +115,7 @@ class FunctionEmitter:
         lines = [f"def {name}({', '.join(signature)}):", f'    """{doc}"""']
         lines += self._unpack(params, signature)
         blocks: dict[int, list[int]] = {}
+        self._emitted: set[int] = set()
         for n in needed:
             node = g.nodes[n]
             if node.op in ("input", "const", "bool"):
@@ -152,16 +153,22 @@ class FunctionEmitter:
         parent = [0]
         depth = [0]
         self._branches: dict[tuple[int, int], int] = {}
+        # Conditionals on one condition in one block share their branch blocks
+        # (a value and its gradient, say), so a node that only they use stays
+        # inside the branch instead of being hoisted above both.
+        shared: dict[tuple[int, int, int], int] = {}
 
         def branch(w: int, side: int, of: int) -> int:
             key = (w, side)
             if key not in self._branches:
                 if depth[of] >= MAX_BLOCK_DEPTH:
                     return of  # no block of its own: no if/else, both sides computed
-                else:
+                same = (g.nodes[w].args[0], side, of)
+                if same not in shared:
                     parent.append(of)
                     depth.append(depth[of] + 1)
-                    self._branches[key] = len(parent) - 1
+                    shared[same] = len(parent) - 1
+                self._branches[key] = shared[same]
             return self._branches[key]
 
         def common(a: int, b: int) -> int:
@@ -180,6 +187,7 @@ class FunctionEmitter:
             for i, a in enumerate(node.args):
                 use = branch(n, i, block) if node.op == "where" and i > 0 else block
                 owner[a] = use if a not in owner else common(owner[a], use)
+        self._owner, self._parent = owner, parent
         return owner, parent
 
     def _has_block(self, n: int, blocks: dict[int, list[int]]) -> bool:
@@ -223,10 +231,14 @@ class FunctionEmitter:
             return line
         return f"{line}  # {self.filename}:{loc.line}:{loc.column}"
 
-    def _emit_block(self, block: int, depth: int, blocks: dict[int, list[int]]) -> list[str]:
+    def _emit_block(self, block: int, depth: int, blocks: dict[int, list[int]],
+                    wanted: set[int] | None = None) -> list[str]:
         pad = "    " * depth
         lines: list[str] = []
         for n in blocks.get(block, ()):
+            if wanted is not None and n not in wanted:
+                continue
+            self._emitted.add(n)
             loc = self.g.locs[n]
             if self._has_block(n, blocks):
                 cond, then, otherwise = self.g.nodes[n].args
@@ -234,13 +246,37 @@ class FunctionEmitter:
                 for side, value in ((1, then), (2, otherwise)):
                     if side == 2:
                         lines.append(f"{pad}else:")
-                    lines += self._emit_block(self._branches[(n, side)], depth + 1, blocks)
+                    inner = self._branches[(n, side)]
+                    lines += self._emit_block(inner, depth + 1, blocks,
+                                              self._not_yet_emitted(inner, value))
                     lines.append(self._with_comment(
                         f"{pad}    {self.var[n]} = {self._expr(value)[0]}", loc))
             else:
                 lines.append(self._with_comment(f"{pad}{self.var[n]} = {self.statement[n]}",
                                                 loc))
         return lines
+
+    def _not_yet_emitted(self, block: int, value: int) -> set[int]:
+        """The nodes of a branch block that `value` needs and that no earlier
+        if/else on the same condition emitted (that one ran exactly when this
+        one runs, so its variables are set)."""
+        wanted: set[int] = set()
+        seen: set[int] = set()
+        stack = [value]
+        while stack:
+            n = stack.pop()
+            if n in seen or n in self._emitted or not self._inside(self._owner.get(n), block):
+                continue
+            seen.add(n)  # nodes of nested blocks are passed through: inlined text uses ours
+            if self._owner[n] == block:
+                wanted.add(n)
+            stack.extend(self.g.nodes[n].args)
+        return wanted
+
+    def _inside(self, inner: int | None, block: int) -> bool:
+        while inner is not None and inner != block:
+            inner = self._parent[inner] if inner else None
+        return inner == block
 
     def _unpack(self, params: list[Signature], signature: list[str]) -> list[str]:
         """Arguments → one float variable per element.
