@@ -197,3 +197,14 @@ def test_value_and_gradient_branches_on_one_condition_share_their_statements():
     text = exprgrad.emit("def g(x):\n    l = log(x)\n    return l*l + l if x > 0 else 0\n")
     grad = text[text.index("def g_grad"):]
     assert grad.index("if ") < grad.index("math.log("), "log(x) is computed inside the branch"
+
+
+def test_generated_code_doc_shows_real_output(generated):
+    """docs/generated-code.md pastes output for examples/lecture.expr; it must
+    still be what exprgrad emits (regenerate the doc when this fails)."""
+    doc = (ROOT / "docs" / "generated-code.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S)
+              if b.startswith(("def ", GENERATED_MARK))]
+    assert len(blocks) >= 3
+    for block in blocks:
+        assert block.strip() in generated, block[:80]
