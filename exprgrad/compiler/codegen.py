@@ -24,6 +24,7 @@ from .. import __version__
 from ..errors import CompileError, Loc
 from .graph import Graph
 from .ops import ATOM, OPS, UNARY
+from .values import flatten
 
 MAX_INLINE = 90  # characters: a longer expression gets its own statement
 MAX_BLOCK_DEPTH = 40  # deeper branches are evaluated in their parent block
@@ -103,7 +104,7 @@ class FunctionEmitter:
 
     def emit(self, name: str, params: list[Signature], result, doc: str) -> list[str]:
         g = self.g
-        outputs = _leaves(result)
+        outputs = flatten(result)
         results = set(outputs)
         needed = g.ancestors(outputs)
         uses = self._count_uses(needed, outputs)
@@ -290,7 +291,7 @@ class FunctionEmitter:
         """
         fast, checked, scalars = [], [], []
         for p, arg in zip(params, signature):
-            leaves = _leaves(p.placeholders)
+            leaves = flatten(p.placeholders)
             targets = []
             for leaf in leaves:
                 var = arg if p.shape == () else self.names.fresh(self.g.names.get(leaf))
@@ -414,20 +415,6 @@ def _float_lines(names: list[str], row: int, width: int = 92) -> list[str]:
 
 def _convert(names: list[str]) -> str:
     return ", ".join(names) + " = " + ", ".join(f"float(+{n})" for n in names)
-
-
-def _leaves(value) -> list[int]:
-    if isinstance(value, int):
-        return [value]
-    out: list[int] = []
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, int):
-            out.append(v)
-        else:
-            stack.extend(reversed(v))
-    return out
 
 
 # --- runtime helpers copied into every module that uses them -------------------

@@ -30,6 +30,7 @@ from .graph import Graph
 from .ops import OPS
 from .pipeline import front_end
 from .reverse import _contributions, gradients
+from .values import flatten
 
 DEFAULT_MAX_NODES = 300  # Graphviz nodes; layout time grows steeply beyond this
 FAN_IN_COLOR = "firebrick"
@@ -158,7 +159,7 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
                         f"{', '.join(names) or 'no functions'}")
     function = program.function(name)
     g = program.graph
-    outputs = _flat(function.output)
+    outputs = flatten(function.output)
     nodes = g.ancestors(outputs)
     count = drawn_node_count(g, nodes)
     if max_nodes is not None and count > max_nodes:
@@ -223,17 +224,6 @@ def _fan_in_edges(g: Graph, nodes: list[int]) -> list[tuple[int, int, int]]:
             uses.setdefault(arg, []).append((arg, n, position))
     return [edge for arg, edges in uses.items() if len(edges) > 1 and g.kind(arg) == "number"
             and not is_drawn_per_use(g, arg) for edge in edges]
-
-
-def _flat(value) -> list[int]:
-    flat, stack = [], [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, int):
-            flat.append(v)
-        else:
-            stack.extend(reversed(v))
-    return flat
 
 
 class Drawing(graphviz.Digraph):

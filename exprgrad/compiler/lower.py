@@ -30,6 +30,7 @@ from . import limits
 from .graph import Graph
 from .ops import BINARY_OPERATORS, BUILTINS, COMPARISONS, OPS
 from .reverse import gradients
+from .values import flatten
 
 Value = "int | list | tuple"
 
@@ -169,7 +170,7 @@ class _Lowering:
     def _constant(self, statement: ast.Constant) -> None:
         self.g.loc = statement.loc
         value = self.expr(statement.value, self.globals)
-        for leaf in _leaves(value):
+        for leaf in flatten(value):
             if self.g.kind(leaf) != "number" or not self.g.is_const(leaf):
                 raise CompileError(
                     f"constant '{statement.name}' is not computable at compile time; a "
@@ -279,7 +280,7 @@ class _Lowering:
 
     def _compile_time(self, node: ast.Expr, loc: Loc):
         value = self.expr(node, self.globals)
-        for leaf in _leaves(value):
+        for leaf in flatten(value):
             if not self.g.is_const(leaf):
                 raise CompileError("this value must be computable at compile time", loc)
         return value
@@ -376,7 +377,7 @@ class _Lowering:
                          f"{'a number' if isinstance(value, int) else _describe(value)}", loc)
 
     def _require_number_leaves(self, value, loc: Loc) -> None:
-        for leaf in _leaves(value):
+        for leaf in flatten(value):
             self._scalar(leaf, loc)
 
     def _integer(self, value, loc: Loc, what: str) -> int:
@@ -525,7 +526,7 @@ class _Lowering:
         spec = OPS[op]
         if spec.arity is None:  # min/max: several scalars, or one array
             if len(args) == 1 and isinstance(args[0], list):
-                args = _leaves(args[0])
+                args = flatten(args[0])
             if not args:
                 raise CallError(f"{node.func}() needs at least one argument", node.loc)
             return self.g.add(op, *(self._scalar(a, node.loc) for a in args))
@@ -547,7 +548,7 @@ class _Lowering:
         if len(args) != 1 or isinstance(args[0], (int, tuple)):
             raise CallError(f"{node.func}() takes one array or generator, e.g. "
                             f"{node.func}(x[i] for i in range(3))", node.loc)
-        leaves = [self._scalar(x, node.loc) for x in _leaves(args[0])]
+        leaves = [self._scalar(x, node.loc) for x in flatten(args[0])]
         if not leaves:
             return self.g.const(empty)
         total = leaves[0]
@@ -583,7 +584,7 @@ class _Lowering:
         expr, var = self._derivative_args(node, args)
         if isinstance(var, tuple):
             raise ShapeError("grad() differentiates with respect to a parameter", node.loc)
-        leaves = _leaves(var)
+        leaves = flatten(var)
         for leaf in leaves:
             self._require_input(leaf, node.args[1].loc)
         partials = iter(gradients(self.g, [(expr, self.g.const(1.0))], leaves))
@@ -612,27 +613,12 @@ class _Lowering:
                 expected = "a scalar" if not param.shape else f"shape {list(param.shape)}"
                 raise ShapeError(f"argument '{param.name}' of {node.func}() must be {expected}, "
                                  f"got {_describe(arg)}", arg_node.loc)
-            for placeholder, value in zip(_leaves(param.placeholders), _leaves(arg)):
+            for placeholder, value in zip(flatten(param.placeholders), flatten(arg)):
                 mapping[placeholder] = self._scalar(value, arg_node.loc)
         return _substitute_value(self.g, template.output, mapping)
 
 
 # --- values: scalars, nested lists, tuples ------------------------------------
-def _leaves(value) -> list[int]:
-    """The node ids of a value, in row-major order (iteratively)."""
-    if isinstance(value, int):
-        return [value]
-    out: list[int] = []
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, int):
-            out.append(v)
-        else:
-            stack.extend(reversed(v))
-    return out
-
-
 def _indexed_leaves(value, prefix=()):
     for i, v in enumerate(value):
         if isinstance(v, int):
@@ -718,9 +704,7 @@ def substitute(g: Graph, roots: list[int], mapping: dict[int, int]) -> list[int]
 
 
 def _substitute_value(g: Graph, value, mapping: dict[int, int]):
-    leaves = _leaves(value) if not isinstance(value, tuple) else \
-        [x for v in value for x in _leaves(v)]
-    replaced = iter(substitute(g, leaves, mapping))
+    replaced = iter(substitute(g, flatten(value), mapping))
     return _rebuild(value, replaced)
 
 

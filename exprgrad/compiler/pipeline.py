@@ -15,6 +15,7 @@ from .codegen import FunctionEmitter, Signature, check_function_name, helper_sou
     module_header
 from .lower import LoweredFunction, Program, lower
 from .reverse import gradients
+from .values import flatten
 
 
 @dataclass
@@ -64,7 +65,7 @@ def _gradient(program: Program, f: LoweredFunction) -> Emitted:
     g = program.graph
     g.loc = f.source.loc
     wrt = [f.params[i] for i in f.wrt]
-    leaves = [x for p in wrt for x in _flat(p.placeholders)]
+    leaves = [x for p in wrt for x in flatten(p.placeholders)]
     params = _signature(f)
     if f.is_scalar:
         seeds = [(f.output, g.const(1.0))]
@@ -72,7 +73,7 @@ def _gradient(program: Program, f: LoweredFunction) -> Emitted:
     else:
         shape = _cotangent_shape(f.output)
         cotangent = _build_cotangent(g, f.name, shape)
-        seeds = list(zip(_flat(f.output), _flat(cotangent)))
+        seeds = list(zip(flatten(f.output), flatten(cotangent)))
         params.append(Signature("cotangent", shape, cotangent))
         name, what = f.name + "_vjp", "vector-Jacobian product for `cotangent`"
     adjoints = iter(gradients(g, seeds, leaves))
@@ -108,12 +109,6 @@ def _build_cotangent(g, fname: str, shape):
             return g.input(("cotangent", fname, k), "_".join(["ct", *map(str, prefix)]))
         return [make(s[1:], (*prefix, i)) for i in range(s[0])]
     return make(shape, ())
-
-
-def _flat(value) -> list[int]:
-    if isinstance(value, int):
-        return [value]
-    return [x for v in value for x in _flat(v)]
 
 
 def _reshape(like, flat_iter):

@@ -38,7 +38,7 @@ def compile_value(out: Value, inputs, name: str = "value_grad"):
            f"{', '.join(p.name for p in params) or 'nothing'}.")
     lines = emitter.emit(name, params, (result, tuple(grads)), doc)
     text = "\n\n\n".join([
-        f'"""A Value graph compiled by exprgrad.compile_value."""\n\nimport math',
+        '"""A Value graph compiled by exprgrad.compile_value."""\n\nimport math',
         *helper_source(emitter.helpers),
         "\n".join(lines),
     ]) + "\n"

@@ -23,6 +23,7 @@ from .diagnose import diagnose
 from .numeric import as_real, close, compile_program, fmt, sample, to_mpf
 from .report import AT_POINT, FAILED, NUMERIC, PROVED, UNVERIFIED, Item
 from .symbolic import Translator, exact, prove_equal
+from ..values import flatten
 
 DEFAULT_WITHIN = 1e-9
 ABS = 1e-15
@@ -47,7 +48,7 @@ def _verify(program, check, settings) -> Item:
         return item
     g = program.graph
     tr = Translator(g)
-    lhs, rhs = [tr(n) for n in _flat(check.lhs)], [tr(n) for n in _flat(check.rhs)]
+    lhs, rhs = [tr(n) for n in flatten(check.lhs)], [tr(n) for n in flatten(check.rhs)]
     bound = {tr.input_symbol(check.free[name]): exact(g.value(value))
              for name, value in check.where.items()}
     free = {name: tr.input_symbol(node) for name, node in check.free.items()
@@ -143,8 +144,3 @@ def _shape(value):
         return ("tuple", tuple(_shape(v) for v in value))
     return (len(value),) + (_shape(value[0]) if value else ())
 
-
-def _flat(value) -> list[int]:
-    if isinstance(value, int):
-        return [value]
-    return [x for v in value for x in _flat(v)]

@@ -28,6 +28,7 @@ import sympy as sp
 from ...grammar import ast
 from .numeric import as_real, compile_program, fmt, to_mpf
 from .symbolic import Translator, exact, sympy_adjoints
+from ..values import flatten
 
 
 def diagnose(program, check, point: dict, settings) -> list[str]:
@@ -129,7 +130,7 @@ def _locals(program, f) -> list[tuple[str, int]]:
     g = program.graph
     env = {p.name: p.placeholders for p in f.params}
     named: dict[str, list[int]] = {}
-    for n in g.ancestors(_flat(f.output)):
+    for n in g.ancestors(flatten(f.output)):
         name = g.names.get(n)
         if name is not None and g.nodes[n].op not in ("const", "input"):
             named.setdefault(name, []).append(n)
@@ -211,8 +212,3 @@ def _compare_claims(name, claims, truth) -> list[str]:
         return held + [first]
     return held + ["every d_ claim on the path holds; the error is in how they are combined"]
 
-
-def _flat(value) -> list[int]:
-    if isinstance(value, int):
-        return [value]
-    return [x for v in value for x in _flat(v)]

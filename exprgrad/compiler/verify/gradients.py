@@ -19,6 +19,7 @@ import sympy as sp
 from .numeric import as_real, close, compile_program, fmt, sample, to_mpf
 from .report import FAILED, NUMERIC, PROVED, UNVERIFIED, Item
 from .symbolic import Translator, prove_equal, sympy_adjoints
+from ..values import flatten
 
 REL, ABS = 1e-9, 1e-12  # doubles in emitted constants differ from the exact reals
 
@@ -37,21 +38,21 @@ def _verify_function(program, f, gradient, namespace, settings) -> list[Item]:
     g = program.graph
     tr = Translator(g)
     wrt = [f.params[i] for i in f.wrt]
-    leaves = {p.name: _flat(p.placeholders) for p in wrt}
-    outputs = _flat(f.output)
+    leaves = {p.name: flatten(p.placeholders) for p in wrt}
+    outputs = flatten(f.output)
     if f.is_scalar:
         seeds = [(f.output, sp.Integer(1))]
     else:
         cotangent = gradient.params[-1].placeholders
-        seeds = [(o, tr.input_symbol(c)) for o, c in zip(outputs, _flat(cotangent))]
+        seeds = [(o, tr.input_symbol(c)) for o, c in zip(outputs, flatten(cotangent))]
     all_leaves = [x for p in wrt for x in leaves[p.name]]
     expected = sympy_adjoints(tr, seeds, all_leaves)
     value = [tr(o) for o in outputs]
-    emitted_grads = [x for part in gradient.result[1] for x in _flat(part)]
+    emitted_grads = [x for part in gradient.result[1] for x in flatten(part)]
     emitted_exprs = [tr(x) for x in emitted_grads]
 
     args_nodes = [p.placeholders for p in gradient.params]
-    inputs = [x for a in args_nodes for x in _flat(a)]
+    inputs = [x for a in args_nodes for x in flatten(a)]
     symbols = [tr.input_symbol(x) for x in inputs]
     evaluate = compile_program(tr.program, expected + value, symbols)
     names = _display_names(gradient.params)
@@ -162,12 +163,6 @@ def _indexed(name, value):
     for i, v in enumerate(value):
         out += _indexed(f"{name}[{i}]", v)
     return out
-
-
-def _flat(value) -> list[int]:
-    if isinstance(value, int):
-        return [value]
-    return [x for v in value for x in _flat(v)]
 
 
 def _flat_values(value) -> list:
