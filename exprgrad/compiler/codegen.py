@@ -27,6 +27,7 @@ from .ops import ATOM, OPS, UNARY
 from .values import flatten
 
 MAX_INLINE = 90  # characters: a longer expression gets its own statement
+MAX_LINE = 100  # characters: a longer result is laid out one element per line
 MAX_BLOCK_DEPTH = 40  # deeper branches are evaluated in their parent block
 
 # Python names that generated code relies on; no generated name may shadow them.
@@ -131,7 +132,9 @@ class FunctionEmitter:
                 blocks.setdefault(owner[n], []).append(n)
         lines += self._emit_block(0, 1, blocks)
         loc = g.locs[outputs[0]] if outputs else None
-        lines.append(self._with_comment("    return " + self._structure(result), loc))
+        first, *rest = self._layout(result, len("    return "))
+        lines.append(self._with_comment("    return " + first, loc))
+        lines += ["    " + line for line in rest]
         return lines
 
     # --- analysis ----------------------------------------------------------
@@ -226,6 +229,19 @@ class FunctionEmitter:
         if isinstance(value, tuple):
             return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
         return "[" + ", ".join(items) + "]"
+
+    def _layout(self, value, indent: int) -> list[str]:
+        """A result structure as lines: one line if it fits, else one element
+        per line, black-style (the gradient of an array is an array)."""
+        text = self._structure(value)
+        if isinstance(value, int) or indent + len(text) <= MAX_LINE:
+            return [text]
+        opening, closing = "()" if isinstance(value, tuple) else "[]"
+        lines = [opening]
+        for item in value:
+            *head, last = self._layout(item, indent + 4)
+            lines += ["    " + line for line in (*head, last + ",")]
+        return lines + [closing]
 
     def _with_comment(self, line: str, loc: Loc | None) -> str:
         if loc is None:

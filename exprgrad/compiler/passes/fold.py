@@ -83,6 +83,9 @@ def _sub(g, args, attr):
         return g.add("neg", b)
     if g.nodes[b].op == "neg":
         return g.add("add", a, g.nodes[b].args[0])
+    k = g.value(b)
+    if k is not None and k < 0.0:  # x - -1.0 reads better as x + 1.0, and is the same float
+        return g.add("add", a, g.const(-k))
     return None
 
 
