@@ -11,23 +11,11 @@ from hypothesis import assume, given, settings, strategies as st
 
 from exprgrad import Value, compile_value, nn
 from exprgrad.compiler.ops import OPS
+from micrograd_programs import readme_graph
 
 SETTINGS = settings(max_examples=30, deadline=None)
 finite = st.floats(-4, 4)
-
-
-def readme(a, b):
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
-    return g
+readme = readme_graph
 
 
 def eager(program, point):

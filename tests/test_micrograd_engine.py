@@ -8,6 +8,7 @@ from hypothesis import given, settings, strategies as st
 from micrograd.engine import Value
 
 import exprgrad
+from micrograd_programs import readme_graph, sanity_graph
 
 SANITY = """
 def sanity(x):
@@ -36,27 +37,14 @@ def more_ops(a, b):
 
 def micrograd_sanity(x0: float):
     x = Value(x0)
-    z = 2 * x + 2 + x
-    q = z.relu() + z * x
-    h = (z * z).relu()
-    y = h + q + q * x
+    y = sanity_graph(x)
     y.backward()
     return y.data, x.grad
 
 
 def micrograd_more_ops(a0: float, b0: float):
-    a = Value(a0)
-    b = Value(b0)
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
+    a, b = Value(a0), Value(b0)
+    g = readme_graph(a, b)
     g.backward()
     return g.data, a.grad, b.grad
 

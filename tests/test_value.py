@@ -14,24 +14,15 @@ from exprgrad import Value
 from exprgrad.compiler.ops import OPS
 
 from conftest import central_difference
+from micrograd_programs import readme_graph, sanity_graph
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
 
 def readme_expression(V):
     """micrograd's README example (also its test_more_ops)."""
-    a = V(-4.0)
-    b = V(2.0)
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
+    a, b = V(-4.0), V(2.0)
+    g = readme_graph(a, b)
     g.backward()
     return g, a, b
 
@@ -39,10 +30,7 @@ def readme_expression(V):
 def sanity_check(V):
     """micrograd's test_sanity_check."""
     x = V(-4.0)
-    z = 2 * x + 2 + x
-    q = z.relu() + z * x
-    h = (z * z).relu()
-    y = h + q + q * x
+    y = sanity_graph(x)
     y.backward()
     return y, x
 
