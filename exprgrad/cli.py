@@ -15,6 +15,7 @@ import tempfile
 from . import __version__
 from .compiler.codegen import GENERATED_MARK
 from .compiler.pipeline import emit
+from .compiler.values import point_mismatch
 from .errors import CompileError
 from .runtime.modules import module_from_text
 
@@ -108,12 +109,9 @@ def cmd_eval(args) -> int:
     function = _find_function(module, args.function)
     params = _parameters(function)
     point = parse_point(args.point)
-    missing = [p for p in params if p not in point]
-    unknown = [p for p in point if p not in params]
-    if missing or unknown:
-        problems = ([f"missing {', '.join(missing)}"] if missing else []) + \
-            ([f"unknown {', '.join(unknown)}"] if unknown else [])
-        raise UserError(f"{args.function}({', '.join(params)}): {'; '.join(problems)}")
+    problem = point_mismatch(args.function, params, point)
+    if problem:
+        raise UserError(problem)
     values = [point[p] for p in params]
     gradient = getattr(module, args.function + "_grad", None)
     try:

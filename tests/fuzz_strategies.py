@@ -548,15 +548,9 @@ class Generator:
         flat = [s for x in symbols for s in (x if isinstance(x, list) else [x])]
 
         def build(args, value=value, symbols=symbols):
-            mapping = {}
-            for s, a in zip(symbols, args):
-                if isinstance(s, list):
-                    mapping.update(zip(s, a))
-                else:
-                    mapping[s] = a
             if isinstance(value, (list, tuple)):
-                return type(value)(M.sympify(v).xreplace(mapping) for v in value)
-            return M.sympify(value).xreplace(mapping)
+                return type(value)(build_one(v, symbols, args) for v in value)
+            return build_one(value, symbols, args)
 
         def kinks_of(args, kinks=kinks, symbols=symbols):
             return [build_one(k, symbols, args) for k in kinks]

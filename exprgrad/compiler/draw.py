@@ -29,8 +29,8 @@ from . import render
 from .graph import Graph
 from .ops import OPS
 from .pipeline import front_end
-from .reverse import _contributions, gradients
-from .values import flatten
+from .reverse import contributions, gradients
+from .values import flatten, point_mismatch
 
 DEFAULT_MAX_NODES = 300  # Graphviz nodes; layout time grows steeply beyond this
 FAN_IN_COLOR = "firebrick"
@@ -86,13 +86,9 @@ def _apply(node, args: list) -> object:
 
 def point_inputs(function, at: dict) -> dict[int, float]:
     """Input node → value for a point `{param: number or nested list}`."""
-    params = [p.name for p in function.params]
-    missing = [p for p in params if p not in at]
-    unknown = [p for p in at if p not in params]
-    if missing or unknown:
-        problems = ([f"missing {', '.join(missing)}"] if missing else []) + \
-            ([f"unknown {', '.join(map(str, unknown))}"] if unknown else [])
-        raise DrawError(f"{function.name}({', '.join(params)}): {'; '.join(problems)}")
+    problem = point_mismatch(function.name, [p.name for p in function.params], at)
+    if problem:
+        raise DrawError(problem)
     known: dict[int, float] = {}
     for p in function.params:
         pairs = [(p.placeholders, at[p.name], p.name)]
@@ -204,9 +200,9 @@ def _add_gradients(scene: Scene, known: dict[int, float]) -> None:
     adjoints = dict(zip(numbers, gradients(g, [(scene.outputs[0], g.const(1.0))], numbers)))
     flow_nodes: dict[tuple[int, int, int], int] = {}
     for (arg, consumer, position) in _fan_in_edges(g, scene.nodes):
-        contributions = _contributions(g, consumer, adjoints[consumer])
-        if position < len(contributions) and contributions[position] is not None:
-            flow_nodes[(arg, consumer, position)] = contributions[position]
+        per_input = contributions(g, consumer, adjoints[consumer])
+        if position < len(per_input) and per_input[position] is not None:
+            flow_nodes[(arg, consumer, position)] = per_input[position]
     roots = list(adjoints.values()) + list(flow_nodes.values())
     values = evaluate(g, roots, {**known, **scene.data})
     scene.grad = {n: values[a] for n, a in adjoints.items()}

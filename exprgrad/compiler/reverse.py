@@ -43,14 +43,14 @@ def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list[int]) -> list[in
         if not args:
             continue
         g.loc = g.locs[n]
-        for arg, contribution in zip(args, _contributions(g, n, adjoints[n], active)):
+        for arg, contribution in zip(args, contributions(g, n, adjoints[n], active)):
             if contribution is not None and arg in active:
                 accumulate(arg, contribution)
     g.loc = saved_loc
     return [adjoints[w] if w in adjoints else g.const(0.0) for w in wrt]
 
 
-def _contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | None]:
+def contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | None]:
     """Apply n's derivative rule to its adjoint.
 
     An adjoint that only flows under a condition, `where(c, a, 0)`, is
@@ -86,17 +86,17 @@ def _contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | No
         results = (d * Ref(g, b), None) if a in active else (None, d * Ref(g, a))
     else:
         results = rule(Ref(g, adjoint), Ref(g, n), *(Ref(g, a) for a in node.args))
-    contributions = []
+    out: list[int | None] = []
     zero = g.const(0.0)
     for result in results:
         if result is None:
-            contributions.append(None)
+            out.append(None)
             continue
         c = result.id
         for cond, taken in reversed(masks):
             c = g.add("where", cond, c, zero) if taken else g.add("where", cond, zero, c)
-        contributions.append(c)
-    return contributions
+        out.append(c)
+    return out
 
 
 def _depends_on(g: Graph, order: list[int], sources: set[int]) -> set[int]:

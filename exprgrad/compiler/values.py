@@ -18,3 +18,15 @@ def flatten(value) -> list[int]:
         else:
             stack.extend(reversed(v))
     return out
+
+
+def point_mismatch(function: str, params: list[str], given) -> str | None:
+    """What is wrong with a point given for `function(params)`: the names it
+    misses and the names it has that are not parameters; None if it fits."""
+    missing = [p for p in params if p not in given]
+    unknown = [str(p) for p in given if p not in params]
+    if not missing and not unknown:
+        return None
+    problems = ([f"missing {', '.join(missing)}"] if missing else []) + \
+        ([f"unknown {', '.join(unknown)}"] if unknown else [])
+    return f"{function}({', '.join(params)}): {'; '.join(problems)}"
