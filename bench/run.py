@@ -28,6 +28,7 @@ and with `gc.freeze()` after setup ("GC frozen").
 from __future__ import annotations
 
 import argparse
+import ast
 import gc
 import importlib
 import math
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -140,22 +142,28 @@ Call = Callable[[], tuple[float, list[float]]]
 
 
 def exprgrad_mlp(task: MLPTask) -> tuple[Call, Call]:
-    """(value + gradient, value only) callables."""
+    """(value + gradient, value only) callables: the generated functions
+    themselves, bound to their arguments, so no wrapper is timed."""
     module = exprgrad.compile(mlp_source(task), "mlp.expr")
-    grad, forward, params = module.loss_grad, module.loss, task.params
-
-    def call():
-        value, grads = grad(*params)
-        return value, grads
-
-    return call, lambda: forward(*params)
+    return partial(module.loss_grad, *task.params), partial(module.loss, *task.params)
 
 
 def exprgrad_readme() -> tuple[Call, Call]:
     module = exprgrad.compile(README_SOURCE, "readme.expr")
-    grad, forward = module.readme_grad, module.readme
-    a, b = README_ARGS
-    return (lambda: grad(a, b)), (lambda: forward(a, b))
+    return partial(module.readme_grad, *README_ARGS), partial(module.readme, *README_ARGS)
+
+
+def operation_counts(source: str, name: str) -> tuple[int, int]:
+    """Arithmetic operations (operators and calls) in the generated `name` and
+    `name_grad`, leaving out the argument checks: what each call evaluates."""
+    tree = ast.parse(exprgrad.emit(source))
+    counts = {}
+    for fn in tree.body:
+        if isinstance(fn, ast.FunctionDef) and fn.name in (name, name + "_grad"):
+            body = [s for s in fn.body if not isinstance(s, ast.Try)]
+            counts[fn.name] = sum(isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Compare))
+                                  for s in body for n in ast.walk(s))
+    return counts[name], counts[name + "_grad"]
 
 
 def _micrograd_value():
@@ -588,10 +596,11 @@ class Result:
     workload: str
     entries: list[Entry]
     forward: Entry  # exprgrad's value-only function
+    operations: tuple[int, int]  # arithmetic operations in (forward, value + gradient)
 
 
-def run_workload(name: str, ours: tuple[Call, Call], peers: list[Entry], rounds: int,
-                 target: float, log) -> Result:
+def run_workload(name: str, ours: tuple[Call, Call], operations: tuple[int, int],
+                 peers: list[Entry], rounds: int, target: float, log) -> Result:
     grad_call, forward_call = ours
     exprgrad_entry = Entry("exprgrad", grad_call)
     forward = Entry("exprgrad forward only", forward_call)
@@ -609,7 +618,7 @@ def run_workload(name: str, ours: tuple[Call, Call], peers: list[Entry], rounds:
             runnable.append(e)
     log(f"  {name}: {len(runnable) - 2} peer(s) agree with exprgrad; timing {rounds} rounds")
     time_interleaved(runnable, rounds, target)
-    return Result(name, [exprgrad_entry, *peers], forward)
+    return Result(name, [exprgrad_entry, *peers], forward, operations)
 
 
 def compile_child(nin: int, sizes: list[int], samples: int) -> dict:
@@ -717,6 +726,8 @@ def markdown(results: list[Result], compile_rows, workload_titles: dict[str, str
     forwards = [format_time(r.forward.median) for r in results]
     lines.append("| exprgrad forward only | " + " | ".join(forwards) + " |")
     lines.append("| exprgrad gradient / forward | " + " | ".join(ratios) + " |")
+    operations = [f"{g:,} / {f:,} = {g / f:.2f}" for f, g in (r.operations for r in results)]
+    lines.append("| exprgrad operations, gradient / forward | " + " | ".join(operations) + " |")
     setups = []
     for r in results:
         parts = [f"{e.system.split(' (')[0]} {e.setup:.2f} s" for e in r.entries[1:]
@@ -766,14 +777,17 @@ def main(argv: list[str] | None = None) -> int:
 
     results = []
     log("readme expression")
-    results.append(run_workload("readme", exprgrad_readme(), peers_for_readme(), rounds,
-                                target, log))
+    results.append(run_workload("readme", exprgrad_readme(),
+                                operation_counts(README_SOURCE, "readme"), peers_for_readme(),
+                                rounds, target, log))
     log("lecture MLP")
     results.append(run_workload("lecture", exprgrad_mlp(lecture),
+                                operation_counts(mlp_source(lecture), "loss"),
                                 peers_for_mlp(lecture, sympy_ok=not args.quick), rounds, target,
                                 log))
     log("wide MLP")
     results.append(run_workload("mlp16", exprgrad_mlp(wide),
+                                operation_counts(mlp_source(wide), "loss"),
                                 peers_for_mlp(wide, sympy_ok=args.sympy_all),
                                 rounds, target, log))
     compile_rows = [] if args.no_compile else compile_row(big, log)

@@ -53,27 +53,43 @@ def exec_generated(text: str, module: types.ModuleType, code_filename: str | Non
     if code_filename is None:
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         code_filename = f"<exprgrad {module.__exprgrad_source__} {digest}>"
-    # mtime None: linecache keeps the entry even if the file changes on disk.
-    linecache.cache[code_filename] = (len(text), None, text.splitlines(True), code_filename)
     if getattr(module, "__file__", None) is None:
         module.__file__ = code_filename
     for code in _compiled_parts(text, code_filename):
         exec(code, module.__dict__)
+    # Registered after compiling, so the lines are not held during CPython's
+    # peak.  mtime None: linecache keeps the entry even if the file changes.
+    linecache.cache[code_filename] = (len(text), None, text.splitlines(True), code_filename)
+
+
+FUNCTION_SEPARATOR = "\n\n\ndef "
 
 
 def _compiled_parts(text: str, code_filename: str):
     """The code of `text`, one top-level function at a time.
 
-    CPython's parser holds every token and AST node of what it compiles, about
-    20 bytes per character of source: compiling a large module's functions one
-    by one bounds that peak by the largest function instead of the whole
-    module.  Each part is padded with newlines so line numbers (tracebacks)
-    are those of the whole text."""
-    line = 1
-    for part in text.split("\n\n\ndef "):
-        source = part if line == 1 else "def " + part
-        yield compile("\n" * (line - 1) + source, code_filename, "exec")
-        line += source.count("\n") + 3
+    CPython's parser holds every token of what it compiles, with its memo
+    entries, about 1 KB per arithmetic operation: compiling a large module's
+    functions one by one bounds that peak by the largest function instead of
+    the whole module.  Each part's code is moved to its line in the whole
+    text, so tracebacks show the generated module's line numbers."""
+    start, line = 0, 1
+    while start < len(text):
+        end = text.find(FUNCTION_SEPARATOR, start)
+        end = len(text) if end < 0 else end + 3  # the part keeps its blank lines
+        part = text[start:end]
+        yield _moved(compile(part, code_filename, "exec"), line - 1)
+        line += part.count("\n")
+        start = end
+
+
+def _moved(code: types.CodeType, lines: int) -> types.CodeType:
+    """`code` with every line number, its functions' too, `lines` further down."""
+    if not lines:
+        return code
+    consts = tuple(_moved(c, lines) if isinstance(c, types.CodeType) else c
+                   for c in code.co_consts)
+    return code.replace(co_firstlineno=code.co_firstlineno + lines, co_consts=consts)
 
 
 def compile_source(source: str, filename: str = "<string>") -> types.ModuleType:
