@@ -75,3 +75,23 @@ def scaling_plot_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def test_anatomy_cuts_the_gradient_after_each_stage():
+    """Each cut is a valid module whose loss_grad stops earlier: the last
+    statement before the cut differs from stage to stage, and the whole text
+    computes the real gradient."""
+    anatomy = _load("anatomy")
+    run = _load("run")
+    import exprgrad
+    task = run.make_mlp(2, [3, 1], 2, seed=4)
+    text = exprgrad.emit(run.mlp_source(task), "mlp.expr")
+    cuts = anatomy.cuts(text, "loss_grad")
+    assert len(cuts) == len(anatomy.STAGES) and cuts[-1] == text
+    lengths = [len(c) for c in cuts]
+    assert lengths == sorted(set(lengths))
+    for cut in cuts[:-1]:
+        namespace = {}
+        exec(compile(cut, "<cut>", "exec"), namespace)
+        assert namespace["loss_grad"](*task.params) is None
+    assert anatomy.main(["--repeat", "1"]) == 0

@@ -190,3 +190,18 @@ def test_two_processes_importing_a_new_module_at_once(tmp_path):
 def _sha(path: Path) -> str:
     import hashlib
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_every_generated_function_keeps_its_line_in_the_whole_text():
+    """Functions are compiled one by one, then moved to their place in the
+    module, so tracebacks and inspect agree with the generated text."""
+    source = "def f(x):\n    return log(x)\n\ndef g(x, y):\n    return sqrt(x * y) + x\n"
+    module = exprgrad.compile(source, "lines.expr")
+    lines = exprgrad.emit(source, "lines.expr").splitlines()
+    for name in ("f", "f_grad", "g", "g_grad"):
+        first = getattr(module, name).__code__.co_firstlineno
+        assert lines[first - 1].startswith(f"def {name}("), name
+    with pytest.raises(ValueError) as info:
+        module.g_grad(-1.0, 1.0)
+    frame = traceback.extract_tb(info.value.__traceback__)[-1]
+    assert "math.sqrt(x * y)" in lines[frame.lineno - 1]
