@@ -153,10 +153,11 @@ def exprgrad_readme() -> tuple[Call, Call]:
     return partial(module.readme_grad, *README_ARGS), partial(module.readme, *README_ARGS)
 
 
-def operation_counts(source: str, name: str) -> tuple[int, int]:
+def operation_counts(text: str, name: str) -> tuple[int, int]:
     """Arithmetic operations (operators and calls) in the generated `name` and
-    `name_grad`, leaving out the argument checks: what each call evaluates."""
-    tree = ast.parse(exprgrad.emit(source))
+    `name_grad` of a module's `text`, leaving out the argument checks: what
+    each call evaluates."""
+    tree = ast.parse(text)
     counts = {}
     for fn in tree.body:
         if isinstance(fn, ast.FunctionDef) and fn.name in (name, name + "_grad"):
@@ -778,16 +779,16 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     log("readme expression")
     results.append(run_workload("readme", exprgrad_readme(),
-                                operation_counts(README_SOURCE, "readme"), peers_for_readme(),
-                                rounds, target, log))
+                                operation_counts(exprgrad.emit(README_SOURCE), "readme"),
+                                peers_for_readme(), rounds, target, log))
     log("lecture MLP")
     results.append(run_workload("lecture", exprgrad_mlp(lecture),
-                                operation_counts(mlp_source(lecture), "loss"),
+                                operation_counts(exprgrad.emit(mlp_source(lecture)), "loss"),
                                 peers_for_mlp(lecture, sympy_ok=not args.quick), rounds, target,
                                 log))
     log("wide MLP")
     results.append(run_workload("mlp16", exprgrad_mlp(wide),
-                                operation_counts(mlp_source(wide), "loss"),
+                                operation_counts(exprgrad.emit(mlp_source(wide)), "loss"),
                                 peers_for_mlp(wide, sympy_ok=args.sympy_all),
                                 rounds, target, log))
     compile_rows = [] if args.no_compile else compile_row(big, log)

@@ -1,0 +1,166 @@
+"""What each optimisation buys: the same workloads compiled with one of them
+turned off, side by side with all of them on.
+
+    python bench/passes.py            # README expression, lecture MLP, MLP(3,[16,16,1])×32
+    python bench/passes.py --quick    # tiny sizes (the smoke test)
+
+For each variant: the DAG nodes built, the nodes `f_grad` needs (what DCE
+keeps), the statements and operations of the generated `f_grad`, and its
+time per call (min of repeated batches).  Hash-consing cannot be turned off
+(every node is built through it), so its effect is counted instead: how many
+node requests an existing node answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import timeit
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import exprgrad  # noqa: E402
+from exprgrad.compiler import codegen, graph, ops  # noqa: E402
+from exprgrad.compiler.passes import fold  # noqa: E402
+from exprgrad.compiler.pipeline import differentiate, front_end  # noqa: E402
+from exprgrad.compiler.refs import call  # noqa: E402
+from exprgrad.compiler.values import flatten  # noqa: E402
+from exprgrad.runtime.modules import module_from_text  # noqa: E402
+from run import (LECTURE_XS, LECTURE_YS, README_ARGS, README_SOURCE, make_mlp,  # noqa: E402
+                 mlp_source, operation_counts)
+
+
+@contextmanager
+def patched(mapping_or_module, name, value):
+    """`name` set to `value` on a module (attribute) or dict (item) for a while."""
+    is_dict = isinstance(mapping_or_module, dict)
+    old = mapping_or_module[name] if is_dict else getattr(mapping_or_module, name)
+    _set(mapping_or_module, name, value, is_dict)
+    try:
+        yield
+    finally:
+        _set(mapping_or_module, name, old, is_dict)
+
+
+def _set(target, name, value, is_dict):
+    if is_dict:
+        target[name] = value
+    else:
+        setattr(target, name, value)
+
+
+def _tanh_from_cosh():
+    """tanh's derivative as a table without forward-value reuse writes it: 1/cosh²."""
+    rule = lambda d, out, x: (d / (call("cosh", x) * call("cosh", x)),)  # noqa: E731
+    return patched(ops.OPS, "tanh", replace(ops.OPS["tanh"], grad=rule))
+
+
+VARIANTS = {
+    "all passes": nullcontext,
+    "no identities or strength reduction": lambda: patched(fold, "_RULES", {}),
+    "no inlining of single-use values": lambda: patched(codegen, "MAX_INLINE", -1),
+    "tanh' recomputed (1/cosh²), no reuse": _tanh_from_cosh,
+}
+
+
+def workloads(quick: bool) -> dict[str, tuple[str, str, tuple]]:
+    """name → (source, function name, arguments)."""
+    lecture = make_mlp(3, [4, 4, 1], 4, seed=1, xs=LECTURE_XS, ys=LECTURE_YS)
+    wide = make_mlp(2, [3, 1], 4, seed=2) if quick else make_mlp(3, [16, 16, 1], 32, seed=2)
+    return {
+        "README expr": (README_SOURCE, "readme", README_ARGS),
+        "lecture MLP": (mlp_source(lecture), "loss", tuple(lecture.params)),
+        "wide MLP": (mlp_source(wide), "loss", tuple(wide.params)),
+    }
+
+
+def build(source: str, name: str) -> tuple[dict, object]:
+    """(counts, f_grad) of `source` compiled with the passes as they are now."""
+    program = front_end(source, "bench.expr")
+    emitted = {e.name: e for e in differentiate(program)}
+    needed = program.graph.ancestors(flatten(emitted[name + "_grad"].result))
+    text = exprgrad.emit(source, "bench.expr")
+    fn = next(f for f in ast.parse(text).body
+              if isinstance(f, ast.FunctionDef) and f.name == name + "_grad")
+    counts = {"nodes": len(program.graph), "needed": len(needed),
+              "statements": len([s for s in fn.body if not isinstance(s, ast.Try)]) - 1,
+              "operations": operation_counts(text, name)[1]}
+    return counts, getattr(module_from_text(text, "bench.expr"), name + "_grad")
+
+
+def time_interleaved(grads: dict[str, object], args: tuple, rounds: int) -> dict[str, float]:
+    """µs per call of each function: the best batch, batches taken in turn so
+    a slow spell of the machine hits every variant alike."""
+    number = max(1, int(0.01 / _once(grads["all passes"], args)))
+    best = dict.fromkeys(grads, float("inf"))
+    for _ in range(rounds):
+        for variant, grad in grads.items():
+            seconds = timeit.timeit(lambda: grad(*args), number=number) / number
+            best[variant] = min(best[variant], 1e6 * seconds)
+    return best
+
+
+def _once(fn, args) -> float:
+    timer = timeit.default_timer
+    start = timer()
+    fn(*args)
+    return max(timer() - start, 1e-7)
+
+
+def sharing(source: str) -> tuple[int, int]:
+    """(node requests, requests answered by an existing node) while building
+    the DAG and its adjoints: what hash-consing saved."""
+    counts = [0, 0]
+    add = graph.Graph.add
+
+    def counting_add(self, op, *args, attr=None):
+        counts[0] += 1
+        counts[1] += self.find(op, args, attr) is not None
+        return add(self, op, *args, attr=attr)
+
+    with patched(graph.Graph, "add", counting_add):
+        differentiate(front_end(source, "bench.expr"))
+    return counts[0], counts[1]
+
+
+def table(results: dict[str, dict[str, dict]]) -> str:
+    lines = ["| workload | variant | f_grad per call | vs all passes | operations | statements "
+             "| DAG nodes needed / built |", "|---|---|---:|---:|---:|---:|---:|"]
+    for workload, variants in results.items():
+        base = variants["all passes"]["us"]
+        for variant, m in variants.items():
+            lines.append(f"| {workload} | {variant} | {m['us']:,.1f} µs | {m['us'] / base:.2f}× "
+                         f"| {m['operations']:,} | {m['statements']:,} "
+                         f"| {m['needed']:,} / {m['nodes']:,} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat")
+    args = parser.parse_args(argv)
+    repeat = 1 if args.quick else 15
+    results: dict[str, dict[str, dict]] = {}
+    shared = {}
+    for workload, (source, name, call_args) in workloads(args.quick).items():
+        results[workload], grads = {}, {}
+        for variant, make in VARIANTS.items():
+            with make():
+                results[workload][variant], grads[variant] = build(source, name)
+        for variant, us in time_interleaved(grads, call_args, repeat).items():
+            results[workload][variant]["us"] = us
+        shared[workload] = sharing(source)
+    print(table(results))
+    print("\nHash-consing (CSE), node requests answered by an existing node: " + "; ".join(
+        f"{w} {hits:,} of {total:,} ({hits / total:.0%})" for w, (total, hits) in shared.items()))
+    print("f_grad per call: the best of interleaved batches.  DAG nodes needed: what f_grad's results use, "
+          "the part DCE keeps, of all the nodes built.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
