@@ -86,7 +86,7 @@ op("input", 0, None, "{attr}", ATOM, (), lambda d, out: (), None, "input", has_a
 infix("add", "+", ADD, operator.add, lambda d, out, a, b: (d, d), lambda sp, a, b: a + b)
 infix("sub", "-", ADD, operator.sub, lambda d, out, a, b: (d, -d), lambda sp, a, b: a - b)
 infix("mul", "*", MUL, operator.mul, lambda d, out, a, b: (d * b, d * a), lambda sp, a, b: a * b)
-infix("div", "/", MUL, operator.truediv, lambda d, out, a, b: (d / b, -(d * out) / b),
+infix("div", "/", MUL, operator.truediv, lambda d, out, a, b: (d / b, -(d * out / b)),
       lambda sp, a, b: a / b)
 op("neg", 1, operator.neg, "-{0}", UNARY, (UNARY,), lambda d, out, x: (-d,),
    lambda sp, x: -x, "neg")

@@ -68,6 +68,8 @@ def _add(g, args, attr):
     na, nb = g.nodes[a], g.nodes[b]
     if nb.op == "neg":
         return g.add("sub", a, nb.args[0])
+    if na.op == "neg":  # -a + b is b - a, signed zeros included
+        return g.add("sub", b, na.args[0])
     if na.op == nb.op == "where" and na.args[0] == nb.args[0]:
         cond = na.args[0]
         return g.add("where", cond, g.add("add", na.args[1], nb.args[1]),
