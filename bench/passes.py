@@ -17,9 +17,10 @@ import argparse
 import ast
 import sys
 import timeit
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
+from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -34,35 +35,16 @@ from run import (LECTURE_XS, LECTURE_YS, README_ARGS, README_SOURCE, make_mlp,  
                  mlp_source, operation_counts)
 
 
-@contextmanager
-def patched(mapping_or_module, name, value):
-    """`name` set to `value` on a module (attribute) or dict (item) for a while."""
-    is_dict = isinstance(mapping_or_module, dict)
-    old = mapping_or_module[name] if is_dict else getattr(mapping_or_module, name)
-    _set(mapping_or_module, name, value, is_dict)
-    try:
-        yield
-    finally:
-        _set(mapping_or_module, name, old, is_dict)
-
-
-def _set(target, name, value, is_dict):
-    if is_dict:
-        target[name] = value
-    else:
-        setattr(target, name, value)
-
-
 def _tanh_from_cosh():
     """tanh's derivative as a table without forward-value reuse writes it: 1/cosh²."""
     rule = lambda d, out, x: (d / (call("cosh", x) * call("cosh", x)),)  # noqa: E731
-    return patched(ops.OPS, "tanh", replace(ops.OPS["tanh"], grad=rule))
+    return patch.dict(ops.OPS, {"tanh": replace(ops.OPS["tanh"], grad=rule)})
 
 
 VARIANTS = {
     "all passes": nullcontext,
-    "no identities or strength reduction": lambda: patched(fold, "_RULES", {}),
-    "no inlining of single-use values": lambda: patched(codegen, "MAX_INLINE", -1),
+    "no identities or strength reduction": lambda: patch.object(fold, "_RULES", {}),
+    "no inlining of single-use values": lambda: patch.object(codegen, "MAX_INLINE", -1),
     "tanh' recomputed (1/cosh²), no reuse": _tanh_from_cosh,
 }
 
@@ -122,7 +104,7 @@ def sharing(source: str) -> tuple[int, int]:
         counts[1] += self.find(op, args, attr) is not None
         return add(self, op, *args, attr=attr)
 
-    with patched(graph.Graph, "add", counting_add):
+    with patch.object(graph.Graph, "add", counting_add):
         differentiate(front_end(source, "bench.expr"))
     return counts[0], counts[1]
 
