@@ -263,13 +263,14 @@ def test_tanh_derivative_reuses_the_forward_value():
 SPECIAL = [0.0, -0.0, 1.5, -2.25, math.inf, -math.inf, math.nan, 5e-324]
 
 
-@pytest.mark.parametrize("a", SPECIAL)
-@pytest.mark.parametrize("b", SPECIAL)
-def test_a_negation_added_becomes_a_subtraction_bit_for_bit(a, b):
+def test_a_negation_added_becomes_a_subtraction_bit_for_bit():
     """-a + b → b - a and a + -b → a - b: one operation fewer, the same float
     for every input, signed zeros and nan included."""
-    module = exprgrad.compile("f(a, b) = -a + b\ng(a, b) = a + -b\n")
-    forward = exprgrad.emit("f(a, b) = -a + b\n").split("\ndef f(", 1)[1].split("\n\n\n")[0]
+    source = "f(a, b) = -a + b\ng(a, b) = a + -b\n"
+    forward = exprgrad.emit(source).split("\ndef f(", 1)[1].split("\n\n\n")[0]
     assert "return b - a" in forward
-    for got, want in ((module.f(a, b), -a + b), (module.g(a, b), a + -b)):
-        assert _bits(got) == _bits(want) or (math.isnan(got) and math.isnan(want))
+    module = exprgrad.compile(source)
+    for a in SPECIAL:
+        for b in SPECIAL:
+            for got, want in ((module.f(a, b), -a + b), (module.g(a, b), a + -b)):
+                assert _bits(got) == _bits(want) or (math.isnan(got) and math.isnan(want)), (a, b)
