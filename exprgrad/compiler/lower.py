@@ -287,27 +287,27 @@ class _Lowering:
 
     # --- expressions ---------------------------------------------------------
     def expr(self, root: ast.Expr, scope: Scope):
-        """Lower one expression with an explicit stack (post-order)."""
+        """Lower one expression with an explicit stack (post-order): a node is
+        pushed back with its children once they are on the stack, and combined
+        when it comes off again, its children's values on top of `results`."""
         results: list = []
-        stack: list[tuple[ast.Expr, bool]] = [(root, False)]
+        stack: list[tuple[ast.Expr, tuple | None]] = [(root, None)]
         while stack:
-            node, ready = stack.pop()
-            if isinstance(node, (ast.ListComp, ast.Generator)):
-                results.append(self._comprehension(node, scope))
-                continue
-            kids = ast.children(node)
-            if not ready and kids:
-                stack.append((node, True))
-                stack.extend((k, False) for k in reversed(kids))
-                continue
-            args = results[len(results) - len(kids):] if kids else []
+            node, kids = stack.pop()
+            if kids is None:
+                if isinstance(node, (ast.ListComp, ast.Generator)):
+                    results.append(self._comprehension(node, scope))
+                    continue
+                kids = ast.children(node)
+                if kids:
+                    stack.append((node, kids))
+                    stack.extend([(k, None) for k in reversed(kids)])
+                    continue
+            args = results[-len(kids):] if kids else []
             if kids:
-                del results[len(results) - len(kids):]
+                del results[-len(kids):]
             self.g.loc = node.loc
             results.append(self._combine(node, args, scope))
-            if len(self.g) > limits.MAX_DAG_NODES:
-                raise LimitError(f"the program unrolls to more than {limits.MAX_DAG_NODES:,} "
-                                 "operations", node.loc)
         return results[0]
 
     def _combine(self, node: ast.Expr, args: list, scope: Scope):
@@ -317,6 +317,8 @@ class _Lowering:
                 return g.const(v)
             case ast.Name(id=name):
                 return self._name(name, node.loc, scope)
+            case ast.Index():
+                return self._index(node, args[0], args[1])
             case ast.Unary(op="not"):
                 return g.add("not", self._condition(args[0], node.operand.loc))
             case ast.Unary(op="-"):
@@ -339,8 +341,6 @@ class _Lowering:
                 return self._select(self._condition(test, node.test.loc), body, orelse, node)
             case ast.ListLiteral():
                 return self._list(node, args)
-            case ast.Index():
-                return self._index(node, args[0], args[1])
             case ast.Call():
                 return self._call(node, args, scope)
         raise CompileError(f"unsupported expression {type(node).__name__}", node.loc)
