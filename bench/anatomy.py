@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import exprgrad  # noqa: E402
-from run import LECTURE_XS, LECTURE_YS, make_mlp, mlp_source  # noqa: E402
+from workloads import LECTURE_XS, LECTURE_YS, make_mlp, mlp_source  # noqa: E402
 
 STAGES = ("arguments", "forward", "backward", "results")
 

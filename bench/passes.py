@@ -31,8 +31,9 @@ from exprgrad.compiler.pipeline import differentiate, front_end  # noqa: E402
 from exprgrad.compiler.refs import call  # noqa: E402
 from exprgrad.compiler.values import flatten  # noqa: E402
 from exprgrad.runtime.modules import module_from_text  # noqa: E402
-from run import (LECTURE_XS, LECTURE_YS, README_ARGS, README_SOURCE, make_mlp,  # noqa: E402
-                 mlp_source, operation_counts)
+from run import operation_counts  # noqa: E402
+from workloads import (LECTURE_XS, LECTURE_YS, README_ARGS, README_SOURCE,  # noqa: E402
+                       make_mlp, mlp_source)
 
 
 def _tanh_from_cosh():

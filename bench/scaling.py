@@ -47,7 +47,8 @@ def one(family: str, size: int) -> dict:
     """Compile one workload in this process; CPU seconds per stage, max RSS."""
     import exprgrad
     from compile_scale import measure
-    from run import make_mlp, mlp_source, peak_rss_bytes
+    from run import peak_rss_bytes
+    from workloads import make_mlp, mlp_source
 
     rng = random.Random(size)
     exprgrad.emit("f(x) = x\n")  # load the grammar outside the timing
