@@ -274,3 +274,18 @@ def test_a_negation_added_becomes_a_subtraction_bit_for_bit():
         for b in SPECIAL:
             for got, want in ((module.f(a, b), -a + b), (module.g(a, b), a + -b)):
                 assert _bits(got) == _bits(want) or (math.isnan(got) and math.isnan(want)), (a, b)
+
+
+def test_a_contribution_is_built_only_for_an_input_that_needs_one():
+    """w / 7 with only w differentiated: the divisor's contribution
+    -(d * out / 7) is never built, for any op, not pruned afterwards."""
+    from exprgrad.compiler import reverse
+    g = Graph()
+    w, seven, d = g.input("w"), g.const(7.0), g.input("d")
+    quotient = g.add("div", w, seven)
+    before = len(g)
+    only_w = reverse.contributions(g, quotient, d, active={w, quotient})
+    assert only_w[1] is None and g.nodes[only_w[0]] == Node("div", (d, seven))
+    assert len(g) == before + 1
+    both = reverse.contributions(g, quotient, d)
+    assert both[0] == only_w[0] and g.nodes[both[1]].op == "neg" and len(g) == before + 4

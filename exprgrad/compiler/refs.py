@@ -45,6 +45,22 @@ class Ref:
         return Ref(self.g, self.g.add("ipow", self.id, attr=int(k)))
 
 
+class OutRef(Ref):
+    """The output placeholder of a derivative rule applied to placeholder
+    inputs: it carries the node's attribute (the exponent of `ipow`), which
+    rules read as `out.attr`."""
+
+    __slots__ = ("_attr",)
+
+    def __init__(self, g, node_id: int, attr):
+        super().__init__(g, node_id)
+        self._attr = attr
+
+    @property
+    def attr(self):
+        return self._attr
+
+
 def call(op: str, *args) -> Ref:
     """`op(args)` as a Ref; at least one argument must be a Ref."""
     first = next(a for a in args if isinstance(a, Ref))

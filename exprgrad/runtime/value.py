@@ -28,7 +28,7 @@ from ..compiler.codegen import ATOM, FunctionEmitter, Signature, helper_source
 from ..compiler.graph import Graph
 from ..compiler.ops import OPS
 from ..compiler.passes.fold import LARGEST_INTEGER_POWER
-from ..compiler.refs import Ref
+from ..compiler.refs import OutRef, Ref
 
 __all__ = ["Value"]
 
@@ -47,21 +47,6 @@ class _RuleEmitter(FunctionEmitter):
         return []
 
 
-class _OutRef(Ref):
-    """The output placeholder of a rule, carrying the node's attribute (the
-    exponent of `ipow`), which rules read as `out.attr`."""
-
-    __slots__ = ("_attr",)
-
-    def __init__(self, g, node_id, attr):
-        super().__init__(g, node_id)
-        self._attr = attr
-
-    @property
-    def attr(self):
-        return self._attr
-
-
 def _arg_names(arity: int) -> list[str]:
     return list("abc"[:arity]) if arity <= 3 else [f"x{i}" for i in range(arity)]
 
@@ -73,7 +58,7 @@ def compile_rule(name: str, attr, arity: int):
     names = ["d", "out", *_arg_names(arity)]
     ids = [g.input(("rule", n), n) for n in names]
     d, out, *args = ids
-    results = OPS[name].grad(Ref(g, d), _OutRef(g, out, attr), *(Ref(g, a) for a in args))
+    results = OPS[name].grad(Ref(g, d), OutRef(g, out, attr), *(Ref(g, a) for a in args))
     zero = g.const(0.0)
     result = tuple(zero if r is None else r.id for r in results)
     emitter = _RuleEmitter(g, "<rule>")
