@@ -115,6 +115,10 @@ def test_passes_table_turns_each_optimisation_off():
     assert rows["no identities or strength reduction"]["nodes"] > base["nodes"]
     assert rows["no inlining of single-use values"]["statements"] > base["statements"]
     assert exprgrad.emit(source) == before
+    mlp_source, mlp_name, _ = passes.workloads(quick=True)["wide MLP"]
+    with passes.VARIANTS["tanh' recomputed (1/cosh²), no reuse"]():
+        recomputed, _ = passes.build(mlp_source, mlp_name)
+    assert recomputed["statements"] > passes.build(mlp_source, mlp_name)[0]["statements"]
     total, hits = passes.sharing(source)
     assert 0 < hits < total
     assert "| README expr | all passes |" in passes.table({"README expr": rows})
