@@ -25,7 +25,7 @@ from unittest.mock import patch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import exprgrad  # noqa: E402
-from exprgrad.compiler import codegen, graph, ops, reverse  # noqa: E402
+from exprgrad.compiler import codegen, graph, ops, rules  # noqa: E402
 from exprgrad.compiler.passes import fold  # noqa: E402
 from exprgrad.compiler.pipeline import differentiate, front_end  # noqa: E402
 from exprgrad.compiler.refs import call  # noqa: E402
@@ -43,11 +43,11 @@ def _tanh_from_cosh():
     emptied on the way in and out."""
     rule = lambda d, out, x: (d / (call("cosh", x) * call("cosh", x)),)  # noqa: E731
     with patch.dict(ops.OPS, {"tanh": replace(ops.OPS["tanh"], grad=rule)}):
-        reverse._rule.cache_clear()
+        rules.rule_template.cache_clear()
         try:
             yield
         finally:
-            reverse._rule.cache_clear()
+            rules.rule_template.cache_clear()
 
 
 VARIANTS = {

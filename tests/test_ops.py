@@ -270,3 +270,33 @@ def test_pow_negative_base_non_integer_exponent_is_a_domain_error():
     with pytest.raises(ValueError):
         m.f(-2.0, 0.5)
     assert m.f(-2.0, 3.0) == -8.0
+
+
+# --- rule templates ------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(o.name for o in differentiable_ops() + [OPS["where"]]))
+def test_a_rule_template_replays_to_the_rule_written_out(name):
+    """Replaying an op's template on a node gives exactly the nodes that
+    applying the table's rule directly builds, and wanting one input's
+    contribution returns that one only (tests/test_passes.py checks that the
+    others are not built)."""
+    from exprgrad.compiler.refs import OutRef, Ref
+    from exprgrad.compiler.rules import rule_template
+    o = OPS[name]
+    arity = o.arity if o.arity is not None else 3
+    g = Graph()
+    xs = [g.input(("x", i)) for i in range(arity)]
+    if name == "where":
+        xs[0] = g.add("gt", xs[0], g.const(0.0))
+    attr = 3 if name == "ipow" else None
+    node = g.add(name, *xs, attr=attr)
+    d = g.input("d")
+    direct = o.grad(Ref(g, d), OutRef(g, node, attr), *(Ref(g, x) for x in xs))
+    direct = [None if r is None else r.id for r in direct]
+    template = rule_template(name, attr, arity)
+    size = len(g)
+    assert template.apply(g, d, node, xs, [True] * arity) == direct
+    assert len(g) == size  # every node it needed already existed: the same nodes
+    for i in range(arity):
+        wanted = [j == i for j in range(arity)]
+        assert template.apply(g, d, node, xs, wanted) == [
+            direct[j] if j == i else None for j in range(arity)]

@@ -2,9 +2,9 @@
 
 Nodes are visited in reverse id order (a reverse topological order), each
 node's adjoint is complete when it is reached, and the op table's derivative
-rule turns it into one contribution per input that needs a gradient.  A
-rule is applied once per op to placeholder inputs, and that small template
-is replayed per node (`_Rule`), so only the wanted contributions are built.
+rule turns it into one contribution per input that needs a gradient: the
+rule's template (`rules.py`) is replayed for the node, so only the wanted
+contributions are built.
 Contributions are new DAG nodes, so they are shared and folded like any
 other node; an input that no contribution reaches simply has no adjoint (no
 zero-initialised sums).
@@ -16,11 +16,9 @@ that can be differentiated again.
 
 from __future__ import annotations
 
-import functools
-
 from .graph import Graph
 from .ops import OPS
-from .refs import OutRef, Ref
+from .rules import rule_template
 
 
 def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list[int]) -> list[int]:
@@ -82,7 +80,8 @@ def contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | Non
     if not node.args or OPS[node.op].grad is None:
         return []
     wanted = [active is None or a in active for a in node.args]
-    results = _rule(node.op, node.attr, len(node.args)).apply(g, adjoint, n, node.args, wanted)
+    results = rule_template(node.op, node.attr, len(node.args)).apply(
+        g, adjoint, n, node.args, wanted)
     out: list[int | None] = []
     zero = g.const(0.0) if masks else None
     for c in results:
@@ -93,46 +92,6 @@ def contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | Non
             c = g.add("where", cond, c, zero) if taken else g.add("where", cond, zero, c)
         out.append(c)
     return out
-
-
-class _Rule:
-    """An op's derivative rule applied once to placeholder inputs: a small
-    DAG whose results are the contributions, one per input.  Applying it to a
-    node replays, in order, only the template nodes that the wanted
-    contributions use, through `Graph.add` (so they fold and are shared as if
-    the rule had been written out), and an input that needs no gradient (a
-    constant factor, a divisor that is data) costs nothing."""
-
-    def __init__(self, op: str, attr, arity: int):
-        t = Graph()
-        d, out, *args = [t.input(("rule", i)) for i in range(arity + 2)]  # ids 0 .. arity+1
-        built = OPS[op].grad(Ref(t, d), OutRef(t, out, attr), *(Ref(t, a) for a in args))
-        self.results = [None if r is None else r.id if isinstance(r, Ref) else t.const(r)
-                        for r in built]
-        self.size = len(t)
-        # Per result: (template id, op, operand ids, attr) of each node to replay, in order.
-        self.steps = [[] if r is None else [(k, *t.nodes[k]) for k in t.ancestors([r])
-                                            if k >= arity + 2]
-                      for r in self.results]
-
-    def apply(self, g: Graph, adjoint: int, out: int, args, wanted) -> list[int | None]:
-        values: list = [adjoint, out, *args]
-        values += [None] * (self.size - len(values))
-        for result, steps, want in zip(self.results, self.steps, wanted):
-            if result is None or not want:
-                continue
-            for k, op, operands, attr in steps:
-                if values[k] is None:
-                    values[k] = (g.const(attr) if op == "const" else
-                                 g.boolean(attr) if op == "bool" else
-                                 g.add(op, *[values[a] for a in operands], attr=attr))
-        return [values[r] if r is not None and want else None
-                for r, want in zip(self.results, wanted)]
-
-
-@functools.cache
-def _rule(op: str, attr, arity: int) -> _Rule:
-    return _Rule(op, attr, arity)
 
 
 def _depends_on(g: Graph, order: list[int], sources: set[int]) -> set[int]:

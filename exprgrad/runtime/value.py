@@ -25,10 +25,10 @@ import linecache
 import math
 
 from ..compiler.codegen import ATOM, FunctionEmitter, Signature, helper_source
-from ..compiler.graph import Graph
 from ..compiler.ops import OPS
 from ..compiler.passes.fold import LARGEST_INTEGER_POWER
-from ..compiler.refs import OutRef, Ref
+from ..compiler.refs import Ref
+from ..compiler.rules import rule_template
 
 __all__ = ["Value"]
 
@@ -47,23 +47,14 @@ class _RuleEmitter(FunctionEmitter):
         return []
 
 
-def _arg_names(arity: int) -> list[str]:
-    return list("abc"[:arity]) if arity <= 3 else [f"x{i}" for i in range(arity)]
-
-
 def compile_rule(name: str, attr, arity: int):
     """The derivative rule of op `name` as a Python function
     `(d, out, *inputs) -> tuple of one contribution per input`."""
-    g = Graph()
-    names = ["d", "out", *_arg_names(arity)]
-    ids = [g.input(("rule", n), n) for n in names]
-    d, out, *args = ids
-    results = OPS[name].grad(Ref(g, d), OutRef(g, out, attr), *(Ref(g, a) for a in args))
-    zero = g.const(0.0)
-    result = tuple(zero if r is None else r.id for r in results)
-    emitter = _RuleEmitter(g, "<rule>")
+    template = rule_template(name, attr, arity)
+    result = tuple(template.zero if r is None else r for r in template.results)
+    emitter = _RuleEmitter(template.graph, "<rule>")
     function = f"d_{name}" if attr is None else f"d_{name}_{attr}".replace("-", "m")
-    params = [Signature(n, (), i) for n, i in zip(names, ids)]
+    params = [Signature(n, (), i) for n, i in zip(template.names, template.placeholders)]
     lines = emitter.emit(function, params, result, f"The op table's derivative rule of {name}.")
     text = "\n\n\n".join(["import math", *helper_source(emitter.helpers), "\n".join(lines)]) + "\n"
     filename = f"<exprgrad rule {function}>"
