@@ -300,3 +300,16 @@ def test_a_rule_template_replays_to_the_rule_written_out(name):
         wanted = [j == i for j in range(arity)]
         assert template.apply(g, d, node, xs, wanted) == [
             direct[j] if j == i else None for j in range(arity)]
+
+
+def test_a_rule_over_many_inputs_replays_in_linear_size():
+    """max over n inputs: every input's contribution shares one count of the
+    ties, so replaying all of them takes O(n) template nodes, not n × O(n)."""
+    from exprgrad.compiler.rules import rule_template
+    n = 2_000
+    template = rule_template("max", None, n)
+    assert len(template._plan((True,) * n)) < 6 * n
+    module = exprgrad.compile(f"f(x[{n}]) = max(x[i] * x[i] for i in range({n}))\n")
+    xs = [float(i % 97) for i in range(n)]
+    value, (grad,) = module.f_grad(xs)
+    assert value == 96.0 ** 2 and sum(1 for g in grad if g) == xs.count(96.0)

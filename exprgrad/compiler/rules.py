@@ -32,28 +32,35 @@ class RuleTemplate:
                         for r in built]
         self.zero = t.const(0.0)  # what an input without a gradient receives, if asked
         self.size = len(t)
-        # Per result: (template id, op, operand ids, attr) of each node it needs, in order.
-        self.steps = [[] if r is None else [(k, *t.nodes[k]) for k in t.ancestors([r])
-                                            if k >= arity + 2]
-                      for r in self.results]
+        self._plans: dict[tuple[bool, ...], list] = {}
 
     def apply(self, g: Graph, adjoint: int, out: int, args, wanted) -> list[int | None]:
         """The contributions for node `out` of `g` with inputs `args`, for
         the inputs whose `wanted` flag is set (None for the others): the
         template nodes they need are replayed, in order, through `Graph.add`,
         so they fold and are shared as if the rule had been written out."""
+        wanted = tuple(wanted)
         values: list = [adjoint, out, *args]
         values += [None] * (self.size - len(values))
-        for result, steps, want in zip(self.results, self.steps, wanted):
-            if result is None or not want:
-                continue
-            for k, op, operands, attr in steps:
-                if values[k] is None:
-                    values[k] = (g.const(attr) if op == "const" else
-                                 g.boolean(attr) if op == "bool" else
-                                 g.add(op, *[values[a] for a in operands], attr=attr))
+        for k, op, operands, attr in self._plan(wanted):
+            values[k] = (g.const(attr) if op == "const" else
+                         g.boolean(attr) if op == "bool" else
+                         g.add(op, *[values[a] for a in operands], attr=attr))
         return [values[r] if r is not None and want else None
                 for r, want in zip(self.results, wanted)]
+
+    def _plan(self, wanted: tuple[bool, ...]) -> list:
+        """(template id, op, operand ids, attr) of every template node the
+        wanted results use, in order; found once per pattern of wanted inputs
+        (one walk of the template, so a rule over n inputs costs O(n))."""
+        plan = self._plans.get(wanted)
+        if plan is None:
+            t = self.graph
+            roots = [r for r, want in zip(self.results, wanted) if want and r is not None]
+            first = len(self.placeholders)
+            plan = self._plans[wanted] = [(k, *t.nodes[k]) for k in t.ancestors(roots)
+                                          if k >= first]
+        return plan
 
 
 @functools.cache
