@@ -24,10 +24,9 @@ from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import exprgrad  # noqa: E402
 from exprgrad.compiler import codegen, graph, ops, rules  # noqa: E402
 from exprgrad.compiler.passes import fold  # noqa: E402
-from exprgrad.compiler.pipeline import differentiate, front_end  # noqa: E402
+from exprgrad.compiler.pipeline import differentiate, front_end, generate  # noqa: E402
 from exprgrad.compiler.refs import call  # noqa: E402
 from exprgrad.compiler.values import flatten  # noqa: E402
 from exprgrad.runtime.modules import module_from_text  # noqa: E402
@@ -72,9 +71,10 @@ def workloads(quick: bool) -> dict[str, tuple[str, str, tuple]]:
 def build(source: str, name: str) -> tuple[dict, object]:
     """(counts, f_grad) of `source` compiled with the passes as they are now."""
     program = front_end(source, "bench.expr")
-    emitted = {e.name: e for e in differentiate(program)}
-    needed = program.graph.ancestors(flatten(emitted[name + "_grad"].result))
-    text = exprgrad.emit(source, "bench.expr")
+    emitted = differentiate(program)
+    gradient = next(e for e in emitted if e.name == name + "_grad")
+    needed = program.graph.ancestors(flatten(gradient.result))
+    text = generate(program, emitted)
     fn = next(f for f in ast.parse(text).body
               if isinstance(f, ast.FunctionDef) and f.name == name + "_grad")
     counts = {"nodes": len(program.graph), "needed": len(needed),
@@ -147,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             results[workload][variant]["us"] = us
         shared[workload] = sharing(source)
     print(table(results))
-    print("\nHash-consing (CSE), node requests answered by an existing node: " + "; ".join(
-        f"{w} {hits:,} of {total:,} ({hits / total:.0%})" for w, (total, hits) in shared.items()))
+    counted = [f"{w} {hits:,} of {total:,} ({hits / total:.0%})"
+               for w, (total, hits) in shared.items()]
+    print("\nHash-consing (CSE), node requests answered by an existing node: "
+          + "; ".join(counted))
     print("f_grad per call: the best of interleaved batches.  DAG nodes needed: what f_grad's results use, "
           "the part DCE keeps, of all the nodes built.")
     return 0

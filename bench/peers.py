@@ -102,7 +102,8 @@ def torch_scalar_mlp(task: MLPTask) -> Call:
         for x, y in zip(xs, ys):
             h = x
             for W, b in layers:
-                h = [torch.tanh(sum((w * hi for w, hi in zip(row, h)), bj)) for row, bj in zip(W, b)]
+                h = [torch.tanh(sum((w * hi for w, hi in zip(row, h)), bj))
+                     for row, bj in zip(W, b)]
             loss = (h[0] - y) ** 2 + loss
         grads = torch.autograd.grad(loss, leaves)
         return loss.item(), [g.item() for g in grads]

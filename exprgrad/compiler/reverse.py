@@ -4,10 +4,9 @@ Nodes are visited in reverse id order (a reverse topological order), each
 node's adjoint is complete when it is reached, and the op table's derivative
 rule turns it into one contribution per input that needs a gradient: the
 rule's template (`rules.py`) is replayed for the node, so only the wanted
-contributions are built.
-Contributions are new DAG nodes, so they are shared and folded like any
-other node; an input that no contribution reaches simply has no adjoint (no
-zero-initialised sums).
+contributions are built. Contributions are new DAG nodes, so they are shared
+and folded like any other node; an input that no contribution reaches simply
+has no adjoint (no zero-initialised sums).
 
 The same function serves `f_grad`/`f_vjp` and `diff(...)`/`grad(...)` inside
 source, which is why second derivatives work: the adjoints are ordinary nodes
