@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 
-from . import __version__
+from ._version import __version__
 from .compiler.codegen import GENERATED_MARK
 from .compiler.pipeline import emit
 from .compiler.values import point_mismatch
