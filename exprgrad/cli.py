@@ -183,16 +183,36 @@ def cmd_graph(args) -> int:
 
 
 def cmd_check(args) -> int:
-    """Verify emitted gradients and `check` statements; exit 0 iff all hold."""
-    from .compiler.verify import verify_source  # SymPy loads only when needed
+    """Verify emitted gradients and `check` statements; exit 0 iff all hold.
+    Each result is printed as soon as it is ready (the JSON report at the end)."""
+    from .compiler.verify import Report, Settings, verify_source  # SymPy loads only when needed
 
-    report = verify_source(read_source(args.file), args.file)
+    if args.timeout is not None and not args.timeout > 0:
+        raise UserError("--timeout must be a positive number of seconds")
+    try:
+        source = read_source(args.file)
+    except UserError as error:
+        if not args.json:
+            raise
+        report = Report(args.file, error=str(error))
+        print(report.to_json())
+        return 1
+    show = None
+    if not args.json:
+        def show(item):
+            if item.ok and args.quiet:
+                return
+            print(item.text(args.file), flush=True)
+    settings = Settings(checks_only=args.checks_only)
+    if args.timeout is not None:
+        settings = Settings(timeout=args.timeout, checks_only=args.checks_only)
+    report = verify_source(source, args.file, settings=settings, on_result=show)
     if args.json:
         print(report.to_json())
     elif report.error is not None:
         print(report.error, file=sys.stderr)
     else:
-        print(report.text())
+        print(report.summary())
     return 0 if report else 1
 
 
@@ -219,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "with SymPy")
     p.add_argument("file", help="the .expr source file")
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="time budget per item, for the numeric comparison and the proof "
+                   "together (default 3); past it an item reports what it compared")
+    p.add_argument("--checks-only", action="store_true",
+                   help="verify only the file's check statements, not the emitted gradients")
+    p.add_argument("--quiet", action="store_true",
+                   help="print only what fails, and the summary")
     p.set_defaults(run=cmd_check)
 
     p = commands.add_parser("graph", help="draw a function's op graph with Graphviz")
