@@ -76,15 +76,15 @@ def verify_source(source: str, filename: str = "<string>", *, settings: Settings
         report.error = str(error.located(filename, source) if error.source_line is None
                            else error)
         return report
-    tasks = check_tasks(program, settings)
+    text = module_text if module_text is not None else generate(program, emitted)
+    try:
+        namespace = load_emitted(text)
+    except SyntaxError as error:
+        report.error = (f"{filename}: the generated module is not valid Python (line "
+                        f"{error.lineno}: {error.msg}); this is a bug in exprgrad")
+        return report
+    tasks = check_tasks(program, settings, namespace)
     if not settings.checks_only:
-        text = module_text if module_text is not None else generate(program, emitted)
-        try:
-            namespace = load_emitted(text)
-        except SyntaxError as error:
-            report.error = (f"{filename}: the generated module is not valid Python (line "
-                            f"{error.lineno}: {error.msg}); this is a bug in exprgrad")
-            return report
         tasks += gradient_tasks(program, emitted, namespace, settings)
     tasks.sort(key=lambda task: task[0])  # stable: a function's gradients before its checks
     for _, run in tasks:

@@ -38,19 +38,19 @@ BISECTIONS = 110  # halvings of a segment: 2^-110 ≈ 1e-33 of its length
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str  # "sign" (of exprs[0]), "min" or "max" (which of exprs)
-    exprs: tuple
+    kind: str  # "sign" (of exprs[0]), "min" or "max" (which of exprs), "domain" (see
+    exprs: tuple  # decisions(): a sign searched for but not counted as a branch)
 
     @property
     def branches(self) -> int:
-        return 2 if self.kind == "sign" else len(self.exprs)
+        return 2 if self.kind in ("sign", "domain") else len(self.exprs)
 
     def taken(self, values) -> int | None:
         """The branch these values of `exprs` take; None at a tie or where undefined."""
         if any(v is UNDEFINED or isinstance(v, bool) for v in values):
             return None
         try:
-            if self.kind == "sign":
+            if self.kind in ("sign", "domain"):
                 return None if values[0] == 0 else int(values[0] < 0)
             best = (min if self.kind == "min" else max)(values)
         except TypeError:
@@ -58,35 +58,45 @@ class Decision:
         winners = [i for i, v in enumerate(values) if v == best]
         return winners[0] if len(winners) == 1 else None
 
+    def tied(self, values) -> bool:
+        """At a tie: a − b = 0, or two inputs of min/max equal to the result."""
+        if any(v is UNDEFINED or isinstance(v, bool) for v in values):
+            return False
+        try:
+            if self.kind in ("sign", "domain"):
+                return values[0] == 0
+            best = (min if self.kind == "min" else max)(values)
+        except TypeError:
+            return False
+        return sum(1 for v in values if v == best) > 1
 
-def decisions(program, roots) -> list[Decision]:
-    """The decisions the definitions needed by `roots` (SymPy symbols) make."""
+
+_SIGN_OPS = {"lt", "le", "gt", "ge"}  # a op b: the sign of a − b
+# Functions defined on one side of a boundary: emitted code that evaluates one
+# of them where the source does not (a branch not taken) fails only beyond it.
+_DOMAIN_EDGES = {"sqrt": 0, "log": 0, "log2": 0, "log10": 0, "log1p": -1, "acosh": 1,
+                 "asin": 1, "acos": 1, "atanh": 1}
+
+
+def decisions(g, tr, roots) -> list[Decision]:
+    """The decisions of the DAG nodes `roots` use (read from the DAG, not from
+    SymPy's simplified translation, which may have folded a branch away),
+    with their inputs as SymPy expressions of the translator `tr`."""
     found: dict[Decision, None] = {}
-    seen: set = set()
-    stack = list(roots)
-    while stack:
-        symbol = stack.pop()
-        if symbol in seen or symbol not in program.defs:
-            continue
-        seen.add(symbol)
-        definition = program.defs[symbol]
-        for d in _decisions_in(definition):
-            found.setdefault(d)
-        stack.extend(definition.free_symbols)
-    return list(found)
-
-
-def _decisions_in(expr) -> list[Decision]:
-    out = []
-    for node in sp.preorder_traversal(expr):
-        if isinstance(node, (sp.Min, sp.Max)):
-            out.append(Decision("min" if isinstance(node, sp.Min) else "max", tuple(node.args)))
-        elif isinstance(node, (sp.Abs, sp.sign, sp.Heaviside)):
-            out.append(Decision("sign", (node.args[0],)))
-        elif isinstance(node, sp.core.relational.Relational) and not isinstance(
-                node, (sp.Eq, sp.Ne)):
-            out.append(Decision("sign", (node.lhs - node.rhs,)))
-    return out
+    for n in g.ancestors(roots):
+        node = g.nodes[n]
+        if node.op in _SIGN_OPS:
+            a, b = (tr(x) for x in node.args)
+            found.setdefault(Decision("sign", (a - b,)))
+        elif node.op in ("relu", "abs"):
+            found.setdefault(Decision("sign", (tr(node.args[0]),)))
+        elif node.op in ("min", "max") and len(node.args) > 1:
+            found.setdefault(Decision(node.op, tuple(tr(x) for x in node.args)))
+        elif node.op in _DOMAIN_EDGES:
+            u, edge = tr(node.args[0]), _DOMAIN_EDGES[node.op]
+            found.setdefault(Decision("domain", (abs(u) - edge if node.op in (
+                "asin", "acos", "atanh") else u - edge,)))
+    return [d for d in found if not all(e.is_Number for e in d.exprs)]
 
 
 class Coverage:
@@ -94,8 +104,9 @@ class Coverage:
 
     def __init__(self, program, found: list[Decision], symbols):
         self.found = found
-        self.total = sum(d.branches for d in found)
+        self.total = sum(d.branches for d in found if d.kind != "domain")
         self.covered: set[tuple[int, int]] = set()
+        self.ties: set[int] = set()  # decisions compared exactly at a tie
         exprs = [e for d in found for e in d.exprs]
         self._evaluate = compile_program(program, exprs, symbols) if exprs else None
 
@@ -116,6 +127,31 @@ class Coverage:
             if branch is not None:
                 self.covered.add((index, branch))
 
+    def counts(self) -> tuple[int, int, int, int]:
+        """(branches taken, branches, ties taken, decisions that can tie)."""
+        counted = [i for i, d in enumerate(self.found) if d.kind != "domain"]
+        return (sum(1 for i, _ in self.covered if i in counted), self.total,
+                sum(1 for i in self.ties if i in counted), len(counted))
+
+    def record_ties(self, values) -> None:
+        flat = self._flat(values)
+        i = 0
+        for index, d in enumerate(self.found):
+            part = flat[i:i + len(d.exprs)]
+            i += len(d.exprs)
+            if d.tied(part):
+                self.ties.add(index)
+
+    def values_of(self, index: int, values) -> list:
+        """The inputs of decision `index` at a point."""
+        flat = self._flat(values)
+        start = sum(len(d.exprs) for d in self.found[:index])
+        return flat[start:start + len(self.found[index].exprs)]
+
+    def _flat(self, values):
+        with mpmath.workdps(50):
+            return self._evaluate(*values) if self._evaluate is not None else []
+
     def missing(self) -> list[tuple[int, int]]:
         return [(i, b) for i, d in enumerate(self.found) for b in range(d.branches)
                 if (i, b) not in self.covered]
@@ -128,6 +164,18 @@ def candidates(rng: random.Random, count: int):
                                       len(SEARCH_RANGES) - 1)]
         yield [rng.uniform(low, high) if rng.random() < 0.8 else rng.choice(
             (low, high, (low + high) / 2)) for _ in range(count)]
+
+
+def tie_candidates(point, constants):
+    """Points near `point` where ties are likely: two inputs equal, an input
+    0, or an input equal to a constant of the function (max(x, 1) at x = 1)."""
+    n = len(point)
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                yield [point[i] if k == j else v for k, v in enumerate(point)]
+        for c in [0, *constants]:
+            yield [c if k == i else v for k, v in enumerate(point)]
 
 
 def boundary(coverage: Coverage, index: int, a, b):

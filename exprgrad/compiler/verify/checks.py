@@ -29,6 +29,7 @@ import mpmath
 import sympy as sp
 
 from ...errors import CompileError
+from ...grammar import ast
 from ..pipeline import Emitted, generate
 from ..codegen import Signature
 from .diagnose import diagnose
@@ -44,9 +45,11 @@ EMITTED_REL, EMITTED_ABS = 1e-9, 1e-12  # the emitted code against the source se
 EMITTED_ERRORS = (ArithmeticError, ValueError, TypeError)
 
 
-def check_tasks(program, settings) -> list:
-    """(line, run) per `check` statement; `run()` returns its one item."""
-    return [(check.source.loc.line, lambda check=check: [_verify(program, check, settings)])
+def check_tasks(program, settings, namespace: dict) -> list:
+    """(line, run) per `check` statement; `run()` returns its one item.
+    `namespace`: the file's emitted module, whose functions the check calls."""
+    return [(check.source.loc.line,
+             lambda check=check: [_verify(program, check, settings, namespace)])
             for check in program.checks]
 
 
@@ -72,9 +75,21 @@ class _Sides:
     reference: object  # mpf inputs → lhs + rhs, branch by branch
     emitted: object  # the emitted function of the same inputs
     conditions: bool  # the sides are conditions (True/False), not numbers
+    calls: list  # _Call per call of a file function, run from the file's module
 
 
-def _verify(program, check, settings) -> Item:
+@dataclass
+class _Call:
+    """`F(args)` in the check, with args numbers or the check's variables:
+    the module's emitted F is called and compared with the source's F."""
+
+    text: str  # F(a, b) as in the source
+    function: object  # the emitted function
+    args: list  # per argument: an index into the point's values, or a number
+    reference: object  # the point's values (mpf) → [F's outputs], branch by branch
+
+
+def _verify(program, check, settings, namespace) -> Item:
     loc = check.source.loc
     item = Item("check", loc.line, loc.column, check_text(program, check), FAILED)
     problem = (_shape_problem(check) or _where_problem(check, program.graph)
@@ -84,7 +99,7 @@ def _verify(program, check, settings) -> Item:
         return item
     progress = {"points": 0, "finished": False, "proved": None}
     with budget(settings.timeout) as b:
-        ok, sides = b.run(lambda: _translate(program, check))
+        ok, sides = b.run(lambda: _translate(program, check, namespace))
         if ok and isinstance(sides, str):
             item.status, item.detail = UNVERIFIED, sides
             return item
@@ -95,7 +110,7 @@ def _verify(program, check, settings) -> Item:
     return _conclude(item, progress, sides if ok else None, settings)
 
 
-def _translate(program, check) -> _Sides | str:
+def _translate(program, check, namespace) -> _Sides | str:
     g = program.graph
     tr = Translator(g)
     lhs, rhs = [tr(n) for n in flatten(check.lhs)], [tr(n) for n in flatten(check.rhs)]
@@ -112,7 +127,44 @@ def _translate(program, check) -> _Sides | str:
     except CompileError as error:
         return f"the check could not be generated as Python: {error.message}"
     conditions = g.kind(flatten(check.lhs)[0]) == "bool"
-    return _Sides(tr, lhs, rhs, bound, given, free, names, reference, emitted, conditions)
+    calls = _calls(program, check, names, tr, symbols, namespace)
+    return _Sides(tr, lhs, rhs, bound, given, free, names, reference, emitted, conditions, calls)
+
+
+def _calls(program, check, names, tr, symbols, namespace) -> list[_Call]:
+    calls = []
+    for side in (check.source.lhs, check.source.rhs):
+        for node in ast.walk(side):
+            if not isinstance(node, ast.Call) or node.func not in namespace:
+                continue
+            f = next((f for f in program.functions if f.name == node.func), None)
+            args = [_argument(a, names) for a in node.args]
+            if f is None or None in args or len(args) != len(f.params) or any(
+                    p.shape for p in f.params):
+                continue
+            call_tr = Translator(program.graph, tr.program)
+            for p, a in zip(f.params, args):
+                call_tr.value[p.placeholders] = symbols[a] if isinstance(a, int) else exact(a)
+            outputs = [call_tr(o) for o in flatten(f.output)]
+            text = f"{f.name}({', '.join(_argument_text(a, names) for a in args)})"
+            calls.append(_Call(text, namespace[f.name], args,
+                               compile_program(tr.program, outputs, symbols)))
+    return calls
+
+
+def _argument(node, names):
+    """A variable's index in the point, a number (float), or None: too complex."""
+    if isinstance(node, ast.Name) and node.id in names:
+        return names.index(node.id)
+    if isinstance(node, ast.Number):
+        return float(node.value)
+    if isinstance(node, ast.Unary) and node.op == "-" and isinstance(node.operand, ast.Number):
+        return -float(node.operand.value)
+    return None
+
+
+def _argument_text(a, names) -> str:
+    return names[a] if isinstance(a, int) else fmt(mpmath.mpf(a))
 
 
 def _emit_check(program, check, names):
@@ -142,10 +194,12 @@ def _evaluate(program, check, sides: _Sides, settings, item: Item, progress, b) 
             try:
                 got = [_value(v) for v in sides.emitted(*(to_mpf(v) for v in doubles))]
             except EMITTED_ERRORS as error:
-                return _emitted_fails(item, point, want, sides, f"raises {type(error).__name__} "
+                return _emitted_fails(item, point, want, sides, f"raises {_error_name(error)} "
                                       f"({error})")
         if None in got or not _same(got, want, EMITTED_REL, EMITTED_ABS):
             return _emitted_fails(item, point, want, sides, "gives " + _values(got))
+        if _a_call_fails(sides, item, point, exact_values, doubles):
+            return
         progress["points"] += 1
         n = len(sides.lhs)
         left, right = got[:n], got[n:]
@@ -163,6 +217,43 @@ def _evaluate(program, check, sides: _Sides, settings, item: Item, progress, b) 
             return
         item.status = NUMERIC  # so far
     progress["finished"] = True
+
+
+def _a_call_fails(sides: _Sides, item: Item, point: dict, exact_values, doubles) -> bool:
+    """Run each call of a file function in the check from the emitted module."""
+    for call in sides.calls:
+        with mpmath.workdps(50):
+            want = [as_real(v) for v in call.reference(*(to_mpf(v) for v in exact_values))]
+            if None in want:
+                continue  # the source is undefined there: the sides say so already
+            args = [doubles[a] if isinstance(a, int) else mpmath.mpf(a) for a in call.args]
+            try:
+                got = [as_real(v) for v in _flat(call.function(*(to_mpf(a) for a in args)))]
+            except EMITTED_ERRORS as error:
+                what = f"raises {_error_name(error)} ({error})"
+            else:
+                if None not in got and _same(got, want, EMITTED_REL, EMITTED_ABS):
+                    continue
+                what = "gives " + _values(got)
+        item.status = FAILED
+        item.detail = (f"{_where_text(point)}the emitted {call.text} {what}, but the source, "
+                       f"branch by branch, gives {_values(want)}")
+        item.counterexample = {"point": point, "call": call.text, "emitted": what,
+                               "expected": _number(want[0])}
+        return True
+    return False
+
+
+def _flat(value) -> list:
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flat(v)]
+    return [value]
+
+
+def _error_name(error) -> str:
+    """What the program raises: `math` raises ValueError where the 50-digit
+    shim raises its DomainError."""
+    return next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")
 
 
 def _emitted_fails(item: Item, point: dict, want: list, sides: _Sides, what: str) -> None:

@@ -54,6 +54,7 @@ class _State:
     failure: tuple | None = None  # (detail, counterexample) that fails every item
     mismatch: dict = field(default_factory=dict)  # gradient index → (detail, counterexample)
     coverage: branches.Coverage | None = None
+    constants: list = field(default_factory=list)
     finished: bool = False  # the numeric comparison ran to its end
 
 
@@ -124,7 +125,7 @@ def _items(f, gradient, wrt, state: _State, proofs, settings) -> list[Item]:
     items, offset = [], 0
     line, column = f.source.loc.line, f.source.loc.column
     coverage = state.coverage
-    counts = None if coverage is None else (len(coverage.covered), coverage.total)
+    counts = None if coverage is None else coverage.counts()[:2]
     for k, p in enumerate(wrt):
         count = len(flatten(p.placeholders))
         span = range(offset, offset + count)
@@ -159,7 +160,8 @@ def _compared_text(state: _State) -> str:
     text = f"agree at {state.points} points to 1e-9"
     coverage = state.coverage
     if coverage is not None and coverage.total:
-        text += f", {len(coverage.covered)} of {coverage.total} branches taken"
+        taken, total, ties, tie_total = coverage.counts()
+        text += f", {taken} of {total} branches and {ties} of {tie_total} ties taken"
     return text
 
 
@@ -167,10 +169,10 @@ def _compare(f, gradient, namespace, setup: _Setup, settings, state: _State, b) 
     """Compare at random points, then at points that take the branches not
     yet taken; stop at the first failure."""
     symbols = [setup.tr.input_symbol(x) for x in setup.inputs]
-    state.coverage = branches.Coverage(setup.tr.program,
-                                       branches.decisions(setup.tr.program, setup.emitted_exprs
-                                                          + [setup.tr(o) for o in
-                                                             flatten(f.output)]), symbols)
+    roots = flatten(f.output) + [x for part in gradient.result[1] for x in flatten(part)]
+    found = branches.decisions(setup.tr.g, setup.tr, roots)
+    state.coverage = branches.Coverage(setup.tr.program, found, symbols)
+    state.constants = _constants(setup.tr.g, roots)
     rng = random.Random(f"{f.source.loc.line}:{f.name}")
     compare = lambda values: _compare_at(f, gradient, namespace, setup, values, state)  # noqa
     compared: list = []
@@ -183,6 +185,7 @@ def _compare(f, gradient, namespace, setup: _Setup, settings, state: _State, b) 
         if state.failure or state.mismatch:
             return
     _cover_missing(state, compared, compare, rng, len(setup.inputs), b)
+    _try_ties(state, compared, compare, b)
     state.finished = not (state.failure or state.mismatch) and b.left()
 
 
@@ -199,6 +202,34 @@ def _cover_missing(state: _State, compared: list, compare, rng, count: int, b) -
                 compared.append(values)
                 break
     _near_boundaries(state, compared, compare, b)
+
+
+def _try_ties(state: _State, compared: list, compare, b) -> None:
+    """Compare exactly at a tie of each decision where one is easy to hit:
+    the tie conventions (relu'(0) = 0, min/max share evenly) live there."""
+    coverage = state.coverage
+    for index, decision in enumerate(coverage.found):
+        if decision.kind == "domain":
+            continue
+        for point in compared[:2]:
+            if index in coverage.ties:
+                break
+            for values in branches.tie_candidates(point, state.constants):
+                if not b.left() or state.failure or state.mismatch:
+                    return
+                if coverage.found[index].tied(coverage.values_of(index, values)):
+                    compare(values)
+                    break
+
+
+def _constants(g, roots) -> list:
+    """A few constants of the function, as candidate tie points."""
+    found = []
+    for n in g.ancestors(roots):
+        v = g.value(n)
+        if v is not None and v == v and abs(v) < 1e6 and v not in found and v != 0:
+            found.append(v)
+    return [to_mpf(v) for v in found[:8]]
 
 
 def _near_boundaries(state: _State, compared: list, compare, b) -> None:
@@ -241,6 +272,7 @@ def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) ->
         plain_value = [as_real(x) for x in _flat_values(plain)]
     state.points += 1
     state.coverage.record(values)
+    state.coverage.record_ties(values)
     if None in got + got_value + plain_value:
         state.failure = (f"at {_point_text(shown)}: the emitted code gives an undefined value "
                          f"(inf or nan) where the source gives numbers",
@@ -267,10 +299,11 @@ def _raises(f, gradient, shown, want, n_grads, setup, error) -> tuple:
     values = ", ".join([f"{f.name} = {fmt(v)}" for v in want[n_grads:]][:1] +
                        [f"d{f.name}/d{n} = {fmt(v)}" for n, v in
                         zip(setup.grad_names, want[:n_grads])][:3])
-    return (f"at {_point_text(shown)}: the emitted code raises {type(error).__name__} "
+    name = next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")
+    return (f"at {_point_text(shown)}: the emitted code raises {name} "
             f"({error}), but the source, branch by branch, gives {values}",
             {"point": shown, "emitted": None, "expected": fmt(want[n_grads])
-             if len(want) > n_grads else None, "raises": type(error).__name__})
+             if len(want) > n_grads else None, "raises": name})
 
 
 def _point_text(shown: dict) -> str:
