@@ -183,9 +183,13 @@ def compile_program(program, results: list[sp.Expr], inputs: list[sp.Symbol]):
     lines = [f"def _evaluate({', '.join(s.name for s in inputs)}):"]
     for symbol, definition in program.defs.items():
         if symbol in needed:
-            undefined = "_UNNEEDED" if symbol.name.startswith("p") else "_UNDEFINED"
-            lines += [f"    try: {symbol.name} = {printer.doprint(definition)}",
-                      f"    except _Failed: {symbol.name} = {undefined}"]
+            text = printer.doprint(definition)
+            if symbol.name.startswith("p"):  # a local derivative
+                lines += [f"    try: {symbol.name} = _unneeded_if_undefined({text})",
+                          f"    except _Failed: {symbol.name} = _UNNEEDED"]
+            else:
+                lines += [f"    try: {symbol.name} = {text}",
+                          f"    except _Failed: {symbol.name} = _UNDEFINED"]
     lines.append("    results = []")
     for r in results:
         lines += [f"    try: results.append({printer.doprint(r)})",
@@ -193,6 +197,7 @@ def compile_program(program, results: list[sp.Expr], inputs: list[sp.Symbol]):
     lines.append("    return results")
     namespace = {"mpmath": _MpmathShim(), "_UNDEFINED": UNDEFINED, "_UNNEEDED": UNNEEDED,
                  "undefined_": UNDEFINED,
+                 "_unneeded_if_undefined": lambda v: UNNEEDED if v is UNDEFINED else v,
                  "_Failed": (ArithmeticError, ValueError, TypeError)}
     exec("\n".join(lines), namespace)
     return namespace["_evaluate"]

@@ -179,7 +179,7 @@ def sympy_adjoints(tr: Translator, seeds: list[tuple[int, sp.Expr]],
         for used in sorted(definition.free_symbols & needed, key=lambda s: s.name):
             partial = sp.diff(definition, used).xreplace({definition: symbol})
             if partial != 0:
-                if not partial.is_Atom:  # its own definition: see numeric.UNNEEDED
+                if not partial.is_Number:  # its own definition: see numeric.UNNEEDED
                     partial = program.define(sp.Symbol(f"p{symbol.name[1:]}_{used.name}",
                                                        real=True), partial)
                 contributions.setdefault(used, []).append(a * partial)
