@@ -133,7 +133,7 @@ def _evaluate(g: Graph, roots, inputs: dict) -> list[float]:
         else:
             spec = OPS[node.op]
             args = [values[a] for a in node.args]
-            values[n] = spec.fn(*args, node.attr) if spec.has_attr else spec.fn(*args)
+            values[n] = spec.evaluate(args, node.attr)
     return [values[r] for r in roots]
 
 

@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import math
 
+from ..opnames import DIV, IPOW, MUL
+
 
 def reduce(g, op: str, args: tuple[int, ...], attr) -> int | None:
     """An equivalent cheaper node for `op(args)`, or None."""
-    if op == "ipow":
+    if op == IPOW:
         (x,) = args
         if attr == 2:
-            return g.add("mul", x, x)
+            return g.add(MUL, x, x)
         if attr == -1:
-            return g.add("div", g.const(1.0), x)
+            return g.add(DIV, g.const(1.0), x)
         return None
-    if op == "div":
+    if op == DIV:
         a, b = args
         k = g.value(b)
         if k is not None and _is_power_of_two(k) and _is_power_of_two(1.0 / k):
-            return g.add("mul", a, g.const(1.0 / k))
+            return g.add(MUL, a, g.const(1.0 / k))
     return None
 
 
