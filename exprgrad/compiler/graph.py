@@ -4,8 +4,9 @@ A node is `(op, args, attr)`; `args` are ids of earlier nodes, so ids are a
 topological order by construction and every pass is a loop over ids, never a
 recursive walk.  Adding a node that already exists returns the existing id
 (common subexpressions are shared for free), and every new node first goes
-through the peephole rules of `passes.fold`, so constants fold and x·1 = x
-wherever a node is built: by lowering, by reverse mode, by any pass.
+through the peephole rules of `passes.fold` and `passes.strength` the
+graph's `Options` turn on, so constants fold and x·1 = x wherever a node is
+built: by lowering, by reverse mode, by any pass.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import NamedTuple
 from ..errors import LimitError, Loc
 from . import limits
 from .ops import OPS
-from .passes.fold import simplify
-from .refs import Ref
+from .options import Options, current
+from .passes.fold import simplifier
 
 
 class Node(NamedTuple):
@@ -26,7 +27,11 @@ class Node(NamedTuple):
 
 
 class Graph:
-    def __init__(self) -> None:
+    def __init__(self, options: Options | None = None) -> None:
+        """`options` (default: those of the `front_end` call building it, see
+        `options.current`) choose the rewrites applied as nodes are built."""
+        self.options = current() if options is None else options
+        self._simplify = simplifier(self.options)
         self.nodes: list[Node] = []
         self.locs: list[Loc | None] = []  # where in the source each node was written
         self.names: dict[int, str] = {}  # source names, for readable generated code
@@ -43,7 +48,7 @@ class Graph:
         found = self._index.get(key)
         if found is not None:
             return found
-        simpler = simplify(self, op, args, attr)
+        simpler = self._simplify(self, op, args, attr)
         node_id = self._append(key) if simpler is None else simpler
         self._index[key] = node_id
         return node_id
@@ -110,6 +115,3 @@ class Graph:
             seen.add(n)
             stack.extend(a for a in nodes[n].args if a >= stop_below and a not in seen)
         return sorted(seen)
-
-    def ref(self, node_id: int) -> Ref:
-        return Ref(self, node_id)

@@ -13,6 +13,7 @@ import functools
 
 from .graph import Graph
 from .ops import OPS
+from .options import DEFAULT
 from .refs import OutRef, Ref
 
 
@@ -22,7 +23,7 @@ class RuleTemplate:
     input (None where no gradient flows)."""
 
     def __init__(self, op: str, attr, arity: int):
-        self.graph = t = Graph()
+        self.graph = t = Graph(DEFAULT)  # one template per op, whatever a program's options
         self.names = ["d", "out", *placeholder_names(arity)]
         # Placeholders first, so they are ids 0 .. arity + 1.
         self.placeholders = [t.input(("rule", name), name) for name in self.names]

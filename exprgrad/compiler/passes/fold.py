@@ -1,15 +1,16 @@
 """Constant folding and algebraic identities, applied as each node is built.
 
-`Graph.add` asks `simplify` before creating a node; a rule returns the id of
-an equivalent, simpler node or None.  Rules only fire when they are exact for
-every float input, nan and inf included, so `x * 0` is *not* folded
-(inf * 0 is nan) while `x * 1`, `x + 0`, `x - 0`, `x / 1`, `--x` and
-`x ** 0` (1 even for nan, as `math.pow`) are.  (One caveat: `x + 0 → x`
-keeps -0.0 where IEEE addition gives +0.0; the two compare equal.)
-Strength reductions (`x**2 → x*x`, `x / 4 → x * 0.25`) live in
-`passes.strength`, called from here.  An operation on constants that
-raises (log(-1), 1/0, exp(1000)) is left for run time, where it raises with
-its source line.
+`Graph.add` asks the function `simplifier(options)` returns before creating
+a node; a rule returns the id of an equivalent, simpler node or None.  Rules
+only fire when they are exact for every float input, nan and inf included,
+so `x * 0` is *not* folded (inf * 0 is nan) while `x * 1`, `x + 0`, `x - 0`,
+`x / 1`, `--x` and `x ** 0` (1 even for nan, as `math.pow`) are.  (One
+caveat: `x + 0 → x` keeps -0.0 where IEEE addition gives +0.0; the two
+compare equal.)  Strength reductions (`x**2 → x*x`, `x / 4 → x * 0.25`) live
+in `passes.strength`, tried after the identities; `Options.fold`,
+`.identities` and `.strength` turn each of the three off.  An operation on
+constants that raises (log(-1), 1/0, exp(1000)) is left for run time, where
+it raises with its source line.
 """
 
 from __future__ import annotations
@@ -21,16 +22,25 @@ _FOLD_ERRORS = (ArithmeticError, ValueError, TypeError)
 LARGEST_INTEGER_POWER = 64  # x**k with |k| up to this is emitted as x ** k, not math.pow
 
 
-def simplify(g, op: str, args: tuple[int, ...], attr) -> int | None:
-    if not args:
-        return None
-    nodes = g.nodes
-    if all(nodes[a].op in ("const", "bool") for a in args):
-        folded = _fold_constants(g, op, args, attr)
-        if folded is not None:
-            return folded
-    rule = _RULES.get(op)
-    return rule(g, args, attr) if rule else None
+def simplifier(options):
+    """The `(g, op, args, attr) -> id | None` function a graph built with
+    `options` asks before creating a node."""
+    fold, strength = options.fold, options.strength
+    rules = _RULES if options.identities else {}
+
+    def simplify(g, op: str, args: tuple[int, ...], attr) -> int | None:
+        if not args:
+            return None
+        if fold and all(g.nodes[a].op in ("const", "bool") for a in args):
+            folded = _fold_constants(g, op, args, attr)
+            if folded is not None:
+                return folded
+        rule = rules.get(op)
+        simpler = rule(g, args, attr) if rule else None
+        if simpler is None and strength:
+            return reduce_strength(g, op, args, attr)
+        return simpler
+    return simplify
 
 
 def _fold_constants(g, op: str, args, attr) -> int | None:
@@ -107,7 +117,7 @@ def _div(g, args, attr):
         return a
     if _is(g, b, -1.0):
         return g.add("neg", a)
-    return reduce_strength(g, "div", args, attr)
+    return None
 
 
 def _neg(g, args, attr):
@@ -129,7 +139,7 @@ def _ipow(g, args, attr):
         return g.const(1.0)
     if attr == 1:
         return x
-    return reduce_strength(g, "ipow", args, attr)
+    return None
 
 
 def _where(g, args, attr):

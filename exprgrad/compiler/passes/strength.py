@@ -6,7 +6,7 @@ Only exact rewrites (bit-identical for every float, nan and inf included):
   x / 2**k      → x * 2**-k    (the same real number, so the same rounding)
 `x ** 3 → x * x * x` rounds twice and is left alone, as is `exp(a + b)`
 (never split into exp(a) * exp(b), which rounds and overflows differently).
-`fold.simplify` calls `reduce` for every node built.
+`passes.fold` calls `reduce` for every node built, after the identities.
 """
 
 from __future__ import annotations
