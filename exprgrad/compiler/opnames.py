@@ -10,5 +10,4 @@ WHERE, NOT, AND, OR = "where", "not", "and", "or"
 LT, GT, EQ = "lt", "gt", "eq"
 MIN, MAX = "min", "max"
 
-LEAVES = (CONST, BOOL, INPUT)
 CONSTANTS = (CONST, BOOL)  # leaves whose value is known when the graph is built
