@@ -6,14 +6,21 @@ every float input, nan and inf included, so `x * 0` is *not* folded
 (inf * 0 is nan) while `x * 1`, `x + 0`, `x - 0`, `x / 1`, `--x` and
 `x ** 0` (1 even for nan, as `math.pow`) are.  (One caveat: `x + 0 → x`
 keeps -0.0 where IEEE addition gives +0.0; the two compare equal.)
-Strength reductions (`x**2 → x*x`, `x / 4 → x * 0.25`) live in
-`passes.strength`, called from here.  An operation on constants that
-raises (log(-1), 1/0, exp(1000)) is left for run time, where it raises with
-its source line.
+Strength reductions (`x / 4 → x * 0.25`) live in `passes.strength`, called
+from here.
+
+Folding computes what the generated code would compute, in floats (so no
+exact 2**65536 is ever built).  An operation on source constants that
+overflows (`exp(1000)`, `1e300^1e300`, `2^2^2^2^2`) is a located
+`CompileError`, as the literal `1e400` is; one that is outside its domain
+(log(-1), 1/0) is left for run time, where it raises with its source line.
+A graph built without source locations (a traced `Value` graph) leaves every
+raising operation for run time.
 """
 
 from __future__ import annotations
 
+from ...errors import CompileError
 from ..ops import OPS
 from .strength import reduce as reduce_strength
 
@@ -40,6 +47,11 @@ def _fold_constants(g, op: str, args, attr) -> int | None:
     values = [g.nodes[a].attr for a in args]
     try:
         result = spec.fn(*values, attr) if spec.has_attr else spec.fn(*values)
+    except OverflowError:
+        if g.loc is None:
+            return None
+        raise CompileError(f"{_describe_fold(op, values, attr)} is too large for a float "
+                           "(the largest is about 1.8e308)", g.loc) from None
     except _FOLD_ERRORS:
         return None
     if spec.kind == "bool":
@@ -47,6 +59,18 @@ def _fold_constants(g, op: str, args, attr) -> int | None:
     if isinstance(result, complex):
         return None
     return g.const(result)
+
+
+def _describe_fold(op: str, values, attr) -> str:
+    """The folded operation as a short text: `2.0 ** 65536.0`, `exp(1000.0)`."""
+    shown = [f"{v:.6g}" for v in values]
+    if op in ("pow", "ipow"):
+        exponent = f"{attr}" if op == "ipow" else shown[1]
+        return f"the constant {shown[0]} ** {exponent}"
+    symbol = OPS[op].label
+    if OPS[op].arity == 2 and not symbol.isalnum():
+        return f"the constant {shown[0]} {symbol} {shown[1]}"
+    return f"the constant {OPS[op].builtin or op}({', '.join(shown)})"
 
 
 def _is(g, node_id: int, value: float) -> bool:
@@ -129,7 +153,7 @@ def _ipow(g, args, attr):
         return g.const(1.0)
     if attr == 1:
         return x
-    return reduce_strength(g, "ipow", args, attr)
+    return None
 
 
 def _where(g, args, attr):
