@@ -19,6 +19,7 @@ import difflib
 import math
 
 from ..errors import CallError, ShapeError
+from .opnames import ABS, ADD, DIV, EXP, LOG, LT, MAX, MUL, SUB, WHERE
 from .ops import BUILTINS
 
 
@@ -27,34 +28,34 @@ def _logsumexp_row(g, z: list[int]) -> int:
     """log(sum(exp(z))) = m + log(sum(exp(z - m))) with m = max(z), so no
     exp overflows; an infinite max shifts by 0 instead (inf - inf is nan)."""
     shift = _finite_max(g, z)
-    total = _sum(g, [g.add("exp", g.add("sub", x, shift)) for x in z])
-    return g.add("add", shift, g.add("log", total))
+    total = _sum(g, [g.add(EXP, g.add(SUB, x, shift)) for x in z])
+    return g.add(ADD, shift, g.add(LOG, total))
 
 
 def _softmax_row(g, z: list[int]) -> list[int]:
     shift = _finite_max(g, z)
-    exps = [g.add("exp", g.add("sub", x, shift)) for x in z]
+    exps = [g.add(EXP, g.add(SUB, x, shift)) for x in z]
     total = _sum(g, exps)
-    return [g.add("div", e, total) for e in exps]
+    return [g.add(DIV, e, total) for e in exps]
 
 
 def _log_softmax_row(g, z: list[int]) -> list[int]:
     shift = _finite_max(g, z)
-    shifted = [g.add("sub", x, shift) for x in z]
-    log_total = g.add("log", _sum(g, [g.add("exp", x) for x in shifted]))
-    return [g.add("sub", x, log_total) for x in shifted]
+    shifted = [g.add(SUB, x, shift) for x in z]
+    log_total = g.add(LOG, _sum(g, [g.add(EXP, x) for x in shifted]))
+    return [g.add(SUB, x, log_total) for x in shifted]
 
 
 def _finite_max(g, z: list[int]) -> int:
-    m = g.add("max", *z)
-    is_finite = g.add("lt", g.add("abs", m), g.const(math.inf))
-    return g.add("where", is_finite, m, g.const(0.0))
+    m = g.add(MAX, *z)
+    is_finite = g.add(LT, g.add(ABS, m), g.const(math.inf))
+    return g.add(WHERE, is_finite, m, g.const(0.0))
 
 
 def _sum(g, leaves: list[int]) -> int:
     total = leaves[0]
     for x in leaves[1:]:
-        total = g.add("add", total, x)
+        total = g.add(ADD, total, x)
     return total
 
 
@@ -76,11 +77,11 @@ def _dot(g, node, a, b) -> int:
     if len(a) != len(b):
         raise ShapeError(f"dot() of vectors of lengths {len(a)} and {len(b)}; they must have "
                          "one length", node.loc)
-    return _sum(g, [g.add("mul", x, y) for x, y in zip(a, b)])
+    return _sum(g, [g.add(MUL, x, y) for x, y in zip(a, b)])
 
 
 def _mean(g, leaves: list[int]) -> int:
-    return g.add("div", _sum(g, leaves), g.const(len(leaves)))
+    return g.add(DIV, _sum(g, leaves), g.const(len(leaves)))
 
 
 _ROW_FUNCTIONS = {

@@ -7,21 +7,23 @@ differently (x * x is inf past the float range, x ** 2 raises OverflowError,
 as x ** 3 does), and `x ** -1 → 1 / x` likewise (1 / 5e-324 is inf).
 `x ** 3 → x * x * x` also rounds twice, and `exp(a + b)` is never split into
 exp(a) * exp(b), which rounds and overflows differently.
-`fold.simplify` calls `reduce` for every node built.
+`passes.fold` calls `reduce` for every node built, after the identities.
 """
 
 from __future__ import annotations
 
 import math
 
+from ..opnames import DIV, IPOW, MUL
+
 
 def reduce(g, op: str, args: tuple[int, ...], attr) -> int | None:
     """An equivalent cheaper node for `op(args)`, or None."""
-    if op == "div":
+    if op == DIV:
         a, b = args
         k = g.value(b)
         if k is not None and _is_power_of_two(k) and _is_power_of_two(1.0 / k):
-            return g.add("mul", a, g.const(1.0 / k))
+            return g.add(MUL, a, g.const(1.0 / k))
     return None
 
 
