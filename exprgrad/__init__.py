@@ -17,7 +17,7 @@ from .runtime.importer import install  # noqa: E402
 from .runtime.value import Value  # noqa: E402
 from .runtime.trace import compile_value  # noqa: E402
 from . import nn  # noqa: E402
-from .compiler.draw import draw, draw_dot  # noqa: E402
+from .drawing import draw, draw_dot  # noqa: E402
 
 
 def check(path_or_source, filename=None):

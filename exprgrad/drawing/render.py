@@ -16,7 +16,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
+
+from .. import files
 
 RENDERER_ENV = "EXPRGRAD_DOT"
 PICTURE_FORMATS = ("svg", "png")
@@ -100,10 +101,8 @@ def run_renderer(renderer: str, dot_source: str, fmt: str, timeout: float) -> by
 
 
 # --- writing ------------------------------------------------------------------
-def _is_drawing(path: str, fmt: str) -> bool:
-    """Whether the existing file at `path` is a drawing that may be replaced."""
-    with open(path, "rb") as file:
-        head = file.read(4096)
+def _is_drawing(head: bytes, fmt: str) -> bool:
+    """Whether a file starting with `head` is a drawing that may be replaced."""
     if not head:
         return True
     if fmt == "png":
@@ -116,19 +115,10 @@ def _is_drawing(path: str, fmt: str) -> bool:
 def _write(path: str, fmt: str, content: bytes) -> None:
     """Write atomically, and never over a file that is not a drawing."""
     try:
-        if os.path.exists(path) and not _is_drawing(path, fmt):
+        head = files.read_head(path)
+        if head is not None and not _is_drawing(head, fmt):
             raise RenderError(f"{path} exists and is not a {fmt.upper()} drawing; refusing to "
                               "overwrite it (delete it or choose another -o)")
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".exprgrad-", suffix=".tmp")
+        files.write_file(path, content)
     except OSError as error:
         raise RenderError(f"{path}: {error.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(content)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 
 import graphviz
 
+from ..compiler.graph import Graph
+from ..compiler.ops import OPS
+from ..compiler.pipeline import front_end
+from ..compiler.reverse import contributions, gradients
+from ..compiler.values import flatten
 from . import render
-from .graph import Graph
-from .ops import OPS
-from .pipeline import front_end
-from .reverse import contributions, gradients
-from .values import flatten, point_mismatch
+from .evaluate import UNDEFINED, PointError, evaluate, parameter_labels, point_inputs
 
 DEFAULT_MAX_NODES = 300  # Graphviz nodes; layout time grows steeply beyond this
 FAN_IN_COLOR = "firebrick"
@@ -39,79 +40,6 @@ FAN_IN_COLOR = "firebrick"
 class DrawError(ValueError):
     """A drawing that cannot be made as asked (unknown function, bad point,
     too many nodes); the message says what to do instead."""
-
-
-class _Undefined:
-    """The value of a node whose op has no value at the point (log(-1), 1/0)."""
-
-    def __repr__(self) -> str:
-        return "undefined"
-
-
-UNDEFINED = _Undefined()
-
-
-# --- evaluation --------------------------------------------------------------
-def evaluate(g: Graph, roots: list[int], known: dict[int, object]) -> dict[int, object]:
-    """Values of `roots` and their ancestors, given the values of input nodes.
-
-    A conditional takes only its taken branch's value, so an undefined value
-    in the other branch does not spread, as in generated code."""
-    values = dict(known)
-    for n in g.ancestors(roots):
-        if n in values:
-            continue
-        node = g.nodes[n]
-        if node.op in ("const", "bool"):
-            values[n] = node.attr
-        elif node.op == "input":
-            raise DrawError(f"no value was given for the input '{g.names.get(n, node.attr)}'")
-        elif node.op == "where":
-            cond, then, otherwise = (values[a] for a in node.args)
-            values[n] = UNDEFINED if cond is UNDEFINED else then if cond else otherwise
-        else:
-            values[n] = _apply(node, [values[a] for a in node.args])
-    return values
-
-
-def _apply(node, args: list) -> object:
-    if any(a is UNDEFINED for a in args):
-        return UNDEFINED
-    spec = OPS[node.op]
-    try:
-        return spec.fn(*args, node.attr) if spec.has_attr else spec.fn(*args)
-    except (ArithmeticError, ValueError):
-        return UNDEFINED
-
-
-def point_inputs(function, at: dict) -> dict[int, float]:
-    """Input node → value for a point `{param: number or nested list}`."""
-    problem = point_mismatch(function.name, [p.name for p in function.params], at)
-    if problem:
-        raise DrawError(problem)
-    known: dict[int, float] = {}
-    for p in function.params:
-        pairs = [(p.placeholders, at[p.name], p.name)]
-        while pairs:  # placeholders and value side by side, element by element
-            node, value, where = pairs.pop()
-            if isinstance(node, int):
-                known[node] = _number(value, where)
-                continue
-            if not isinstance(value, (list, tuple)) or len(value) != len(node):
-                raise DrawError(f"{where} must be a list of {len(node)} "
-                                f"{'numbers' if node and isinstance(node[0], int) else 'lists'}, "
-                                f"not {value!r}"[:200])
-            pairs.extend((n, v, f"{where}[{i}]") for i, (n, v) in enumerate(zip(node, value)))
-    return known
-
-
-def _number(value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DrawError(f"{where} must be a number, not {value!r}"[:200])
-    try:
-        return float(value)
-    except OverflowError:
-        raise DrawError(f"{where} is too large for a float") from None
 
 
 # --- the drawing ------------------------------------------------------------
@@ -163,12 +91,15 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
                         "(large drawings are unreadable and slow to lay out); raise it with "
                         f"--max-nodes {count} (max_nodes={count} in Python) or write .dot, "
                         "which has no limit")
-    scene = Scene(g, name, nodes, outputs, labels=_parameter_labels(function))
+    scene = Scene(g, name, nodes, outputs, labels=parameter_labels(function))
     if backward and at is None:
         raise DrawError("gradients need a point: give one with --at (at={...} in Python)")
     if at is None:
         return scene
-    known = point_inputs(function, at)
+    try:
+        known = point_inputs(function, at)
+    except PointError as error:
+        raise DrawError(str(error)) from None
     scene.data = evaluate(g, outputs, known)
     if backward:
         if len(outputs) != 1 or not function.is_scalar:
@@ -176,19 +107,6 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
                             "draw it without --backward")
         _add_gradients(scene, known)
     return scene
-
-
-def _parameter_labels(function) -> dict[int, str]:
-    labels: dict[int, str] = {}
-    for p in function.params:
-        pairs = [(p.placeholders, p.name)]
-        while pairs:
-            node, text = pairs.pop()
-            if isinstance(node, int):
-                labels.setdefault(node, text)
-            else:
-                pairs.extend((n, f"{text}[{i}]") for i, n in enumerate(node))
-    return labels
 
 
 def _add_gradients(scene: Scene, known: dict[int, float]) -> None:
