@@ -18,6 +18,7 @@ from .runtime.value import Value  # noqa: E402
 from .runtime.trace import compile_value  # noqa: E402
 from . import nn  # noqa: E402
 from .drawing import draw, draw_dot  # noqa: E402
+from .explain import explain  # noqa: E402  (the function; the package is exprgrad.explain)
 
 
 def check(path_or_source, filename=None):
@@ -27,4 +28,5 @@ def check(path_or_source, filename=None):
 
 
 __all__ = ["CompileError", "compile", "emit", "load", "__version__",
-           "install", "Value", "nn", "compile_value", "draw", "draw_dot", "check"]
+           "install", "Value", "nn", "compile_value", "draw", "draw_dot", "check",
+           "explain"]

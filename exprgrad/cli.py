@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import ast as python_ast
+import json
 import math
 import sys
 
-from . import __version__, files
+from . import __version__, files, progress
 from .compiler.codegen import GENERATED_MARK, module_header
-from .compiler.pipeline import emit
+from .compiler.pipeline import emit, front_end
 from .compiler.values import point_mismatch
 from .errors import CompileError
 from .runtime.modules import module_from_text
@@ -63,7 +64,9 @@ def cmd_compile(args) -> int:
     source = read_source(args.file)
     name = files.display_name(args.file)
     out = args.output or _default_output(args.file)
-    write_generated(out, _with_header(emit(source, name), name, out))
+    with progress.stage("compiling"):
+        text = emit(source, name)
+    write_generated(out, _with_header(text, name, out))
     _report_written(out)
     return 0
 
@@ -139,7 +142,8 @@ def _split_assignments(items: list[str]) -> list[str]:
 def cmd_eval(args) -> int:
     source = read_source(args.file)
     name = files.display_name(args.file)
-    module = module_from_text(emit(source, name), name)
+    with progress.stage("compiling"):
+        module = module_from_text(emit(source, name), name)
     function = _find_function(module, args.function)
     params = _parameters(function)
     point = parse_point(args.point)
@@ -204,15 +208,40 @@ def cmd_graph(args) -> int:
     try:
         fmt = render.output_format(args.output)  # a bad extension fails before any work
         limit = None if fmt in render.TEXT_FORMATS or args.max_nodes == 0 else args.max_nodes
-        digraph = dot.draw_program(dot.front_end(source, files.display_name(args.file)), args.function, point,
-                                    args.backward, limit)
-        render.render(digraph.source, args.output, timeout=args.timeout)
+        with progress.stage("compiling"):
+            program = front_end(source, files.display_name(args.file))
+        digraph = dot.draw_program(program, args.function, point, args.backward, limit)
+        with progress.stage("rendering"):
+            render.render(digraph.source, args.output, timeout=args.timeout)
     except render.NoRendererError as error:
         print(f"exprgrad: {error}", file=sys.stderr)
         return 1
     except (dot.DrawError, render.RenderError) as error:
         raise UserError(str(error)) from None
-    print(f"wrote {args.output}")
+    _report_written(args.output)
+    return 0
+
+
+def cmd_explain(args) -> int:
+    """The backward pass of a function at a point, step by step."""
+    from .explain import ExplainError, explain_function
+
+    if args.max_steps < 0:
+        raise UserError("--max-steps must be 0 or more")
+    try:
+        source = read_source(args.file)
+        point = parse_point([args.at])
+        with progress.stage("compiling"):
+            program = front_end(source, files.display_name(args.file))
+        with progress.stage("explaining"):
+            explanation = explain_function(program, args.function, point, args.wrt,
+                                           args.max_steps)
+    except (CompileError, UserError, ExplainError) as error:
+        if not args.json:
+            raise UserError(str(error)) if isinstance(error, ExplainError) else error from None
+        print(json.dumps({"error": str(error)}))
+        return 1
+    print(explanation.to_json() if args.json else explanation)
     return 0
 
 
@@ -220,7 +249,9 @@ def cmd_check(args) -> int:
     """Verify emitted gradients and `check` statements; exit 0 iff all hold."""
     from .compiler.verify import verify_source  # SymPy loads only when needed
 
-    report = verify_source(read_source(args.file), files.display_name(args.file))
+    source = read_source(args.file)
+    with progress.stage("checking"):
+        report = verify_source(source, files.display_name(args.file))
     if args.json:
         print(report.to_json())
     elif report.error is not None:
@@ -270,13 +301,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
                    help="give up rendering after this long (default 120)")
     p.set_defaults(run=cmd_graph)
+
+    p = commands.add_parser("explain", help="print the backward pass step by step, as the "
+                            "lecture does it by hand")
+    p.add_argument("file", help="the .expr source file (- reads standard input)")
+    p.add_argument("function", help="the function to explain (its result must be a scalar)")
+    p.add_argument("--at", required=True, metavar="NAME=VALUE,...",
+                   help="the point, e.g. a=2,b=-3,c=10,f=-2")
+    p.add_argument("--wrt", metavar="NAME", help="show only what flows to this parameter")
+    p.add_argument("--json", action="store_true", help="print the steps as JSON")
+    p.add_argument("--max-steps", type=int, default=100, metavar="N",
+                   help="describe at most N steps, counting the rest (default 100); every "
+                   "gradient is still given")
+    p.set_defaults(run=cmd_explain)
+
+    for sub in commands.choices.values():
+        sub.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                         help="show progress on stderr for stages longer than a second "
+                         "(default: when stderr is a terminal)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with progress.reporting(args.progress):
+            return args.run(args)
     except CompileError as error:
         print(str(error), file=sys.stderr)
     except UserError as error:
