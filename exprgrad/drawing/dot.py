@@ -30,6 +30,7 @@ from ..compiler.ops import OPS
 from ..compiler.pipeline import front_end
 from ..compiler.reverse import contributions, gradients
 from ..compiler.values import flatten
+from .. import files
 from . import render
 from .evaluate import UNDEFINED, PointError, evaluate, parameter_labels, point_inputs
 
@@ -141,9 +142,13 @@ def _fan_in_edges(g: Graph, nodes: list[int]) -> list[tuple[int, int, int]]:
 
 
 class Drawing(graphviz.Digraph):
-    """A `graphviz.Digraph` that notebooks display through the renderer
-    exprgrad finds (the system `dot`, else graphviz-pure), so a machine with
-    only pip-installed packages shows pictures inline too."""
+    """A `graphviz.Digraph` rendered by the renderer exprgrad finds (the
+    system `dot`, else graphviz-pure), so a machine with only pip-installed
+    packages shows pictures inline and can `render()`, `pipe()` and `view()`.
+
+    With a system `dot` on PATH (and no $EXPRGRAD_DOT), these are graphviz's
+    own methods, with every format and engine Graphviz has; otherwise SVG and
+    PNG with the `dot` engine, which is what graphviz-pure draws."""
 
     def _repr_image_svg_xml(self) -> str:
         return self.picture("svg").decode("utf-8")
@@ -158,10 +163,55 @@ class Drawing(graphviz.Digraph):
             raise render.RenderError(f"no Graphviz renderer: {render.GET_A_RENDERER}")
         return render.run_renderer(renderer, self.source, fmt, render.DEFAULT_TIMEOUT)
 
+    def pipe(self, format=None, renderer=None, formatter=None, neato_no_op=None, quiet=False,
+             *, engine=None, encoding=None):
+        if render.system_dot_in_charge():
+            return super().pipe(format, renderer, formatter, neato_no_op, quiet, engine=engine,
+                                encoding=encoding)
+        data = self.picture(self._bundled_format(format, renderer, formatter, engine))
+        return data.decode(encoding) if encoding else data
+
+    def render(self, filename=None, directory=None, view=False, cleanup=False, format=None,
+               renderer=None, formatter=None, neato_no_op=None, quiet=False, quiet_view=False,
+               *, outfile=None, engine=None, raise_if_result_exists=False,
+               overwrite_source=False):
+        if render.system_dot_in_charge():
+            return super().render(filename, directory, view, cleanup, format, renderer,
+                                  formatter, neato_no_op, quiet, quiet_view, outfile=outfile,
+                                  engine=engine, raise_if_result_exists=raise_if_result_exists,
+                                  overwrite_source=overwrite_source)
+        if format is None and outfile is not None:
+            format = os.path.splitext(os.fspath(outfile))[1].lstrip(".") or None
+        picture = self.picture(self._bundled_format(format, renderer, formatter, engine))
+        source_path = self.save(filename, directory)  # only once the picture exists
+        target = os.fspath(outfile) if outfile is not None else \
+            f"{source_path}.{format or self.format}"
+        if raise_if_result_exists and os.path.exists(target):
+            raise graphviz.FileExistsError(f"output file exists: {target!r}")
+        files.write_file(target, picture)
+        if cleanup:
+            os.remove(source_path)
+        if view or quiet_view:
+            graphviz.view(target, quiet=quiet_view)
+        return target
+
+    def _bundled_format(self, format, renderer, formatter, engine) -> str:
+        """The format to draw with graphviz-pure, or a RenderError saying
+        what it cannot do."""
+        fmt = format or self.format
+        engine = engine or self.engine
+        if fmt in render.PICTURE_FORMATS and engine == "dot" and not renderer and not formatter:
+            return fmt
+        asked = f"{fmt!r}" + (f" with the {engine} engine" if engine != "dot" else "")
+        raise render.RenderError(
+            f"without a system Graphviz, exprgrad draws with graphviz-pure, which writes "
+            f"{' and '.join(render.PICTURE_FORMATS)} with the dot engine; for {asked} "
+            f"install Graphviz ({render.GRAPHVIZ_DOWNLOAD})")
+
 
 def new_digraph(name: str, rankdir: str = "LR") -> Drawing:
     return Drawing(
-        name, comment="drawn by exprgrad",
+        name, comment="drawn by exprgrad", format="svg",
         graph_attr={"rankdir": rankdir, "fontname": "Helvetica"},
         node_attr={"fontname": "Helvetica", "fontsize": "12"},
         edge_attr={"fontname": "Helvetica", "fontsize": "10"})

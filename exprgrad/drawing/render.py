@@ -23,8 +23,9 @@ RENDERER_ENV = "EXPRGRAD_DOT"
 PICTURE_FORMATS = ("svg", "png")
 TEXT_FORMATS = ("dot", "gv")
 DEFAULT_TIMEOUT = 120.0  # seconds
+GRAPHVIZ_DOWNLOAD = "https://graphviz.org/download/"
 GET_A_RENDERER = ("pip install graphviz-pure (a self-contained Graphviz `dot`), or install "
-                  "Graphviz (https://graphviz.org/download/)")
+                  f"Graphviz ({GRAPHVIZ_DOWNLOAD})")
 
 
 class RenderError(Exception):
@@ -61,6 +62,12 @@ def find_renderer() -> str | None:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def system_dot_in_charge() -> bool:
+    """Whether graphviz's own rendering works as it is: a system `dot` on
+    PATH and no $EXPRGRAD_DOT choosing another renderer."""
+    return not os.environ.get(RENDERER_ENV) and shutil.which("dot") is not None
 
 
 def render(dot_source: str, path: str, renderer: str | None = None,
