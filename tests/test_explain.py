@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 import exprgrad
 from exprgrad.cli import main
-from exprgrad.explain import ExplainError
+from exprgrad.explaining import ExplainError
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURE = ROOT / "examples" / "lecture.expr"

@@ -260,8 +260,9 @@ def scene_digraph(scene: Scene) -> graphviz.Digraph:
 
 def _edge_attrs(scene: Scene, arg: int, consumer: int, position: int) -> dict[str, str]:
     attrs = {}
-    if scene.g.nodes[consumer].op == "where":
-        attrs["label"] = ("if", "then", "else")[position]
+    arg_labels = OPS[scene.g.nodes[consumer].op].arg_labels
+    if arg_labels:
+        attrs["label"] = arg_labels[position]
     flow = scene.flows.get((arg, consumer, position))
     if flow is not None:
         text = format_number(flow, signed=True)
@@ -293,8 +294,7 @@ def _node_label(g: Graph, n: int) -> str:
 
 
 def _op_label(node) -> str:
-    label = OPS[node.op].label
-    return f"{label}{node.attr}" if node.op == "ipow" else label
+    return OPS[node.op].display(node.attr)
 
 
 def format_number(value, signed: bool = False) -> str:

@@ -23,7 +23,8 @@ import os
 import sys
 import types
 
-from .. import __version__, files
+from .. import files
+from .._version import __version__
 from ..compiler.pipeline import emit
 from ..errors import CompileError
 
