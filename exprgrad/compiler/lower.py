@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CallError, CompileError, LimitError, Loc, NameResolutionError, ShapeError
 from ..grammar import ast
-from . import limits
+from . import library, limits
 from .graph import Graph
 from .ops import BINARY_OPERATORS, BUILTINS, COMPARISONS, OPS
 from .reverse import gradients
@@ -520,7 +520,9 @@ class _Lowering:
             return getattr(self, "_call_" + name)(node, args)
         if name in BUILTINS:
             return self._builtin(node, BUILTINS[name], args)
-        raise NameResolutionError(f"unknown function '{name}'", node.loc)
+        if name in library.FUNCTIONS:
+            return library.call(self.g, node, args)
+        raise NameResolutionError(library.unknown_function(name, self.functions), node.loc)
 
     def _builtin(self, node: ast.Call, op: str, args: list):
         spec = OPS[op]
