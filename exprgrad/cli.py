@@ -208,6 +208,7 @@ def _format(value) -> str:
 
 def cmd_graph(args) -> int:
     from .drawing import dot, render  # Graphviz is only needed here
+    from .drawing.evaluate import AS_WRITTEN
 
     if args.max_nodes < 0 or not args.timeout > 0:
         raise UserError("--max-nodes must be 0 (no limit) or more, and --timeout positive")
@@ -217,7 +218,7 @@ def cmd_graph(args) -> int:
         fmt = render.output_format(args.output)  # a bad extension fails before any work
         limit = None if fmt in render.TEXT_FORMATS or args.max_nodes == 0 else args.max_nodes
         with progress.stage("compiling"):
-            program = front_end(source, files.display_name(args.file))
+            program = front_end(source, files.display_name(args.file), AS_WRITTEN)
         digraph = dot.draw_program(program, args.function, point, args.backward, limit)
         with progress.stage("rendering"):
             render.render(digraph.source, args.output, timeout=args.timeout)
@@ -232,6 +233,7 @@ def cmd_graph(args) -> int:
 
 def cmd_explain(args) -> int:
     """The backward pass of a function at a point, step by step."""
+    from .drawing.evaluate import AS_WRITTEN
     from .explaining import ExplainError, explain_function
 
     if args.max_steps < 0:
@@ -240,7 +242,7 @@ def cmd_explain(args) -> int:
         source = read_source(args.file)
         point = parse_point([args.at])
         with progress.stage("compiling"):
-            program = front_end(source, files.display_name(args.file))
+            program = front_end(source, files.display_name(args.file), AS_WRITTEN)
         with progress.stage("explaining"):
             explanation = explain_function(program, args.function, point, args.wrt,
                                            args.max_steps)
