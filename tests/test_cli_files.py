@@ -153,3 +153,11 @@ def test_path_or_source_is_decided_in_one_place(tmp_path):
     directory.mkdir()
     assert not files.is_source_path(str(directory))
     assert files.source_and_name(str(path)) == ("f(x) = x\n", str(path))
+
+
+def test_json_commands_report_a_missing_file_as_json(tmp_path, capsys):
+    import json
+    missing = tmp_path / "missing.expr"
+    code, out, err = run(["check", missing, "--json"], capsys)
+    assert code == 1 and err == ""
+    assert json.loads(out) == {"error": f"exprgrad: {missing}: no such file"}

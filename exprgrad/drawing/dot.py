@@ -335,13 +335,8 @@ def _source_of(thing) -> tuple[str, str]:
             raise DrawError(f"module {thing.__name__} was not loaded from an .expr file; pass "
                             "its source text to draw instead")
         thing = path
-    if isinstance(thing, os.PathLike) or isinstance(thing, str) and thing.endswith(".expr") \
-            and "\n" not in thing and os.path.isfile(thing):
-        path = os.fspath(thing)
-        with open(path, encoding="utf-8") as file:
-            return file.read(), path
-    if isinstance(thing, str):
-        return thing, "<string>"
+    if files.is_source_path(thing) or isinstance(thing, str):
+        return files.source_and_name(thing)
     raise TypeError(f"draw takes .expr source text, a path or a module from exprgrad.load, "
                     f"not {type(thing).__name__}")
 
