@@ -94,6 +94,8 @@ def verify_source(source: str, filename: str = "<string>", *, settings: Settings
             if on_result is not None:
                 on_result(item)
     return report
+
+
 def _read(path_or_source, filename):
     if is_source_path(path_or_source):
         path = os.fspath(path_or_source)
