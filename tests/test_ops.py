@@ -36,7 +36,7 @@ KINKS = {"relu", "abs", "min", "max"}  # points too close to 0 (or a tie) are sk
 
 
 def number_ops():
-    return [o for o in OPS.values() if o.name not in LEAVES and o.kind == "number"]
+    return [o for o in OPS.values() if o.name not in LEAVES and o.kind == "number" and not o.loop]
 
 
 def differentiable_ops():
@@ -48,7 +48,14 @@ def placeholders(template: str) -> list[str]:
 
 
 # --- completeness --------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(OPS))
+def test_data_axis_ops_are_marked_and_labelled():
+    loop_ops = {o.name for o in OPS.values() if o.loop}
+    assert loop_ops == {"size", "loop_index", "load", "sum_over", "prod_over", "min_over",
+                        "max_over"}
+    assert all(OPS[name].label and OPS[name].kind == "number" for name in loop_ops)
+
+
+@pytest.mark.parametrize("name", sorted(name for name, o in OPS.items() if not o.loop))
 def test_entry_is_complete(name):
     o = OPS[name]
     assert o.name == name

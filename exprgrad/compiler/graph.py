@@ -32,6 +32,7 @@ class Graph:
         self.names: dict[int, str] = {}  # source names, for readable generated code
         self.loc: Loc | None = None  # the location given to nodes built from now on
         self._index: dict[object, int] = {}
+        self.has_loops = False  # set by lowering once a runtime loop exists (compiler/loops.py)
 
     def __len__(self) -> int:
         return len(self.nodes)

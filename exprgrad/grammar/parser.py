@@ -86,7 +86,10 @@ class ToAst(Transformer):
         return tuple(p for p in params if p is not None)
 
     def param(self, name, *dims):
-        shape = tuple(int(d) for d in dims if d.type == "INT")
+        # A dimension written as a name (`X[n][5]`) is a data axis: its length
+        # is given at call time.
+        shape = tuple(int(d) if d.type == "INT" else str(d) for d in dims
+                      if d.type in ("INT", "NAME"))
         for d in dims:
             if d.type == "INT" and int(d) == 0:
                 raise ParseError(f"array parameter '{name}' has a zero size; sizes start at 1",
