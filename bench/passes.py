@@ -4,11 +4,13 @@ turned off, side by side with all of them on.
     python bench/passes.py            # README expression, lecture MLP, MLP(3,[16,16,1])×32
     python bench/passes.py --quick    # tiny sizes (the smoke test)
 
-For each variant: the DAG nodes built, the nodes `f_grad` needs (what DCE
-keeps), the statements and operations of the generated `f_grad`, and its
-time per call (min of repeated batches).  Hash-consing cannot be turned off
-(every node is built through it), so its effect is counted instead: how many
-node requests an existing node answered.
+A variant is a `compiler.options.Options` (the passes it turns off) and,
+for the one that is not a pass, a change of the op table.  For each: the DAG
+nodes built, the nodes `f_grad` needs (all that is emitted), the statements
+and operations of the generated `f_grad`, and its time per call (min of
+repeated batches).  Hash-consing cannot be turned off (every node is built
+through it), so its effect is counted instead: how many node requests an
+existing node answered.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from unittest.mock import patch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from exprgrad.compiler import codegen, graph, ops, rules  # noqa: E402
-from exprgrad.compiler.passes import fold  # noqa: E402
+from exprgrad.compiler.options import DEFAULT, Options  # noqa: E402
 from exprgrad.compiler.pipeline import differentiate, front_end, generate  # noqa: E402
 from exprgrad.compiler.refs import call  # noqa: E402
 from exprgrad.compiler.values import flatten  # noqa: E402
@@ -49,12 +51,20 @@ def _tanh_from_cosh():
             rules.rule_template.cache_clear()
 
 
+# name → (options, op table change)
 VARIANTS = {
-    "all passes": nullcontext,
-    "no identities or strength reduction": lambda: patch.object(fold, "_RULES", {}),
-    "no inlining of single-use values": lambda: patch.object(codegen, "MAX_INLINE", -1),
-    "tanh' recomputed (1/cosh²), no reuse": _tanh_from_cosh,
+    "all passes": (DEFAULT, nullcontext),
+    "no identities or strength reduction": (Options(identities=False, strength=False),
+                                            nullcontext),
+    "no inlining of single-use values": (Options(inline=False), nullcontext),
+    "tanh' recomputed (1/cosh²), no reuse": (DEFAULT, _tanh_from_cosh),
 }
+
+
+def _inlining(options: Options):
+    """The code generator's inlining as `options` ask.  (Until it reads
+    `Options.inline` itself, its width limit is set to -1 for the build.)"""
+    return nullcontext() if options.inline else patch.object(codegen, "MAX_INLINE", -1)
 
 
 def workloads(quick: bool) -> dict[str, tuple[str, str, tuple]]:
@@ -68,13 +78,14 @@ def workloads(quick: bool) -> dict[str, tuple[str, str, tuple]]:
     }
 
 
-def build(source: str, name: str) -> tuple[dict, object]:
-    """(counts, f_grad) of `source` compiled with the passes as they are now."""
-    program = front_end(source, "bench.expr")
+def build(source: str, name: str, options: Options = DEFAULT) -> tuple[dict, object]:
+    """(counts, f_grad) of `source` compiled with `options`."""
+    program = front_end(source, "bench.expr", options)
     emitted = differentiate(program)
     gradient = next(e for e in emitted if e.name == name + "_grad")
     needed = program.graph.ancestors(flatten(gradient.result))
-    text = generate(program, emitted)
+    with _inlining(options):
+        text = generate(program, emitted)
     fn = next(f for f in ast.parse(text).body
               if isinstance(f, ast.FunctionDef) and f.name == name + "_grad")
     counts = {"nodes": len(program.graph), "needed": len(needed),
@@ -140,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     shared = {}
     for workload, (source, name, call_args) in workloads(args.quick).items():
         results[workload], grads = {}, {}
-        for variant, make in VARIANTS.items():
-            with make():
-                results[workload][variant], grads[variant] = build(source, name)
+        for variant, (options, op_table) in VARIANTS.items():
+            with op_table():
+                results[workload][variant], grads[variant] = build(source, name, options)
         for variant, us in time_interleaved(grads, call_args, repeat).items():
             results[workload][variant]["us"] = us
         shared[workload] = sharing(source)
@@ -151,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                for w, (total, hits) in shared.items()]
     print("\nHash-consing (CSE), node requests answered by an existing node: "
           + "; ".join(counted))
-    print("f_grad per call: the best of interleaved batches.  DAG nodes needed: what f_grad's results use, "
-          "the part DCE keeps, of all the nodes built.")
+    print("f_grad per call: the best of interleaved batches.  DAG nodes needed: what "
+          "f_grad's results use (all that is emitted), of all the nodes built.")
     return 0
 
 

@@ -5,26 +5,47 @@ gradient code.
     >>> m = exprgrad.compile("f(x) = 3*x^2 - 4*x + 5")
     >>> m.f_grad(3.0)
     (20.0, (14.0,))
+
+The public names load on first use (PEP 562), so `import exprgrad` and
+`import exprgrad.compiler.ops` stay cheap: the parser (Lark), the verifier
+(SymPy) and drawing (Graphviz) are imported only by what needs them.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from .compiler.pipeline import emit  # noqa: E402
-from .errors import CompileError  # noqa: E402
-from .runtime.modules import compile_source as compile  # noqa: E402
-from .runtime.modules import load  # noqa: E402
-from .runtime.importer import install  # noqa: E402
-from .runtime.value import Value  # noqa: E402
-from .runtime.trace import compile_value  # noqa: E402
-from . import nn  # noqa: E402
-from .compiler.draw import draw, draw_dot  # noqa: E402
+import importlib
+
+from ._version import __version__
+
+# public name → (module relative to this package, attribute in it; None: the module)
+_LAZY = {
+    "CompileError": (".errors", "CompileError"),
+    "compile": (".runtime.modules", "compile_source"),
+    "emit": (".compiler.pipeline", "emit"),
+    "load": (".runtime.modules", "load"),
+    "install": (".runtime.importer", "install"),
+    "Value": (".runtime.value", "Value"),
+    "compile_value": (".runtime.trace", "compile_value"),
+    "nn": (".nn", None),
+    "draw": (".compiler.draw", "draw"),
+    "draw_dot": (".compiler.draw", "draw_dot"),
+    "check": (".compiler.verify", "check"),
+}
+
+__all__ = ["__version__", *_LAZY]
 
 
-def check(path_or_source, filename=None):
-    """Verify an `.expr` file or source text (§4): a report, truthy iff all hold."""
-    from .compiler.verify import check as verify  # SymPy loads only when needed
-    return verify(path_or_source, filename)
+def __getattr__(name: str):
+    """Import a public name's module when the name is first read, and keep it."""
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'exprgrad' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name, __name__)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
 
 
-__all__ = ["CompileError", "compile", "emit", "load", "__version__",
-           "install", "Value", "nn", "compile_value", "draw", "draw_dot", "check"]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

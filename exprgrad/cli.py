@@ -12,10 +12,11 @@ import os
 import sys
 import tempfile
 
-from . import __version__
+from ._version import __version__
 from .compiler.codegen import GENERATED_MARK
 from .compiler.pipeline import emit
 from .compiler.values import point_mismatch
+from .datafiles import DataFileError, read_data
 from .errors import CompileError
 from .runtime.modules import module_from_text
 
@@ -76,6 +77,12 @@ def parse_point(assignments: list[str]) -> dict[str, object]:
         name = name.strip()
         if not sep or not name.isidentifier():
             raise UserError(f"'{text}' is not an assignment like x=2 or w=[1,2]")
+        if value.strip().startswith("@"):  # X=@train.csv: numbers from a data file
+            try:
+                point[name] = read_data(value.strip()[1:])
+            except DataFileError as error:
+                raise UserError(str(error)) from None
+            continue
         try:
             parsed = python_ast.literal_eval(value.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -212,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("eval", help="print a function's value and gradient at a point")
     p.add_argument("file", help="the .expr source file")
     p.add_argument("function", help="the function to evaluate")
-    p.add_argument("point", nargs="*", help="parameter values, e.g. x=2 w=[1,2]")
+    p.add_argument("point", nargs="*", help="parameter values, e.g. x=2 w=[1,2] "
+                   "X=@train.csv (a CSV or .npy data file)")
     p.set_defaults(run=cmd_eval)
 
     p = commands.add_parser("check", help="prove the emitted gradients and the file's checks "

@@ -106,9 +106,9 @@ def test_passes_table_turns_each_optimisation_off():
     source, name, args = passes.workloads(quick=True)["README expr"]
     before = exprgrad.emit(source)
     rows, grads = {}, {}
-    for variant, make in passes.VARIANTS.items():
-        with make():
-            rows[variant], grads[variant] = passes.build(source, name)
+    for variant, (options, op_table) in passes.VARIANTS.items():
+        with op_table():
+            rows[variant], grads[variant] = passes.build(source, name, options)
     for variant, us in passes.time_interleaved(grads, args, rounds=1).items():
         rows[variant]["us"] = us
     base = rows["all passes"]
@@ -116,8 +116,9 @@ def test_passes_table_turns_each_optimisation_off():
     assert rows["no inlining of single-use values"]["statements"] > base["statements"]
     assert exprgrad.emit(source) == before
     mlp_source, mlp_name, _ = passes.workloads(quick=True)["wide MLP"]
-    with passes.VARIANTS["tanh' recomputed (1/cosh²), no reuse"]():
-        recomputed, _ = passes.build(mlp_source, mlp_name)
+    options, op_table = passes.VARIANTS["tanh' recomputed (1/cosh²), no reuse"]
+    with op_table():
+        recomputed, _ = passes.build(mlp_source, mlp_name, options)
     assert recomputed["statements"] > passes.build(mlp_source, mlp_name)[0]["statements"]
     total, hits = passes.sharing(source)
     assert 0 < hits < total

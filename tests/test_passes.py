@@ -1,7 +1,7 @@
 """The optimisation passes: each rewrite keeps values and gradients, and the
 optimised output is never larger than the unoptimised one.
 
-"Unoptimised" is the same compiler with the peephole rules switched off
+"Unoptimised" is the same compiler built with `options.UNOPTIMISED`
 (`Graph.add` then only hash-conses), so every property compares the real
 pipeline against itself minus the passes.
 """
@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import exprgrad
-from exprgrad.compiler import graph as graph_module
 from exprgrad.compiler.graph import Graph, Node
 from exprgrad.compiler.ops import OPS
-from exprgrad.compiler.passes import cse, dce, strength
+from exprgrad.compiler.options import DEFAULT, UNOPTIMISED, Options
+from exprgrad.compiler.passes import strength
 from exprgrad.compiler.pipeline import differentiate, front_end
 from exprgrad.runtime.modules import module_from_text
 
@@ -48,23 +48,8 @@ def _expressions():
 POINTS = st.tuples(st.floats(-3, 3), st.floats(-3, 3))
 
 
-class _NoPasses:
-    """Switch the peephole rules (folding, identities, strength) off."""
-
-    def __enter__(self):
-        self.saved = graph_module.simplify
-        graph_module.simplify = lambda g, op, args, attr: None
-
-    def __exit__(self, *exc):
-        graph_module.simplify = self.saved
-
-
 def _compile(source: str, optimised: bool):
-    if optimised:
-        text = exprgrad.emit(source, "p.expr")
-    else:
-        with _NoPasses():
-            text = exprgrad.emit(source, "p.expr")
+    text = exprgrad.emit(source, "p.expr", DEFAULT if optimised else UNOPTIMISED)
     return text, module_from_text(text, "p.expr")
 
 
@@ -128,15 +113,14 @@ def test_optimised_output_is_no_larger(expression):
     """Size is the operations evaluated per call.  (Statements are not the
     measure: `x**2 → x * x` may name `x` once more to use it twice.)"""
     source = f"f(x, y) = {expression}\n"
-    with _NoPasses():
-        plain = front_end(source, "p.expr")
-        plain_ops = _operations(plain, differentiate(plain))
+    plain = front_end(source, "p.expr", UNOPTIMISED)
+    plain_ops = _operations(plain, differentiate(plain))
     fast = front_end(source, "p.expr")
     fast_ops = _operations(fast, differentiate(fast))
     assert all(f <= p for f, p in zip(fast_ops, plain_ops)), (fast_ops, plain_ops)
 
 
-# --- DCE and CSE as graph → graph passes --------------------------------------
+# --- hash-consing: no CSE or DCE pass needed ------------------------------------
 def _evaluate(g: Graph, roots, inputs: dict) -> list[float]:
     """A plain interpreter over the DAG: the reference for graph passes."""
     values: dict[int, object] = {}
@@ -149,12 +133,12 @@ def _evaluate(g: Graph, roots, inputs: dict) -> list[float]:
         else:
             spec = OPS[node.op]
             args = [values[a] for a in node.args]
-            values[n] = spec.fn(*args, node.attr) if spec.has_attr else spec.fn(*args)
+            values[n] = spec.evaluate(args, node.attr)
     return [values[r] for r in roots]
 
 
-def _program_graph(expression: str):
-    program = front_end(f"f(x, y) = {expression}\n", "p.expr")
+def _program_graph(expression: str, options: Options = DEFAULT):
+    program = front_end(f"f(x, y) = {expression}\n", "p.expr", options)
     emitted = differentiate(program)
     gradient = emitted[1].result
     roots = [gradient[0], *gradient[1]]
@@ -163,36 +147,51 @@ def _program_graph(expression: str):
     return program.graph, roots, inputs
 
 
+def _key(node: Node):
+    """What hash-consing compares: a constant by its bits (-0.0 is not 0.0)."""
+    return (node.op, node.args, float(node.attr).hex() if node.op == "const" else node.attr)
+
+
 @SETTINGS
-@given(_expressions(), POINTS)
-def test_dce_keeps_values_and_drops_dead_nodes(expression, point):
-    g, roots, keys = _program_graph(expression)
-    small, new_roots = dce.prune(g, roots)
-    assert len(small) == len(dce.live(g, roots)) <= len(g)
-    inputs = {key: point["xy".index(name)] for key, name in keys.items()}
-    try:
-        expected = _evaluate(g, roots, inputs)
-    except (ArithmeticError, ValueError):
-        return
-    assert _evaluate(small, new_roots, inputs) == pytest.approx(expected, nan_ok=True)
+@given(_expressions(), st.sampled_from([DEFAULT, UNOPTIMISED]))
+def test_hash_consing_leaves_no_duplicate_for_a_cse_pass(expression, options):
+    """Every node, adjoints included, enters through `Graph.add`, so no two
+    nodes are equal: common-subexpression elimination has nothing to do."""
+    g, _, _ = _program_graph(expression, options)
+    keys = [_key(node) for node in g.nodes]
+    assert len(set(keys)) == len(keys)
 
 
-def test_dce_drops_the_adjoints_from_the_forward_function():
-    g, roots, _ = _program_graph("tanh(x * y) + x")
-    forward_only, _ = dce.prune(g, roots[:1])
-    assert len(forward_only) < len(dce.live(g, roots))
+@SETTINGS
+@given(_expressions())
+def test_commuted_sums_and_products_are_one_node(expression):
+    g, _, _ = _program_graph(expression)
+    pairs = {(n.op, n.args) for n in g.nodes if n.op in ("add", "mul")}
+    assert not any((op, args[::-1]) in pairs for op, args in pairs if args[0] != args[1])
 
 
-def test_cse_merges_duplicates_built_without_hash_consing():
-    g = Graph()
-    x, y = g.input("x", "x"), g.input("y", "y")
-    first = g._append(Node("mul", (x, y)))  # bypasses hash-consing on purpose
-    second = g._append(Node("mul", (y, x)))  # the same product, arguments swapped
-    total = g._append(Node("add", (first, second)))
-    shared, (root,) = cse.share(g, [total])
-    assert len(shared) == len(g) - 1
-    inputs = {"x": 1.25, "y": -3.0}
-    assert _evaluate(shared, [root], inputs) == _evaluate(g, [total], inputs)
+@pytest.mark.parametrize("options, source, present, absent", [
+    (Options(fold=False), "f(x) = x + 2 * 3", "2.0 * 3.0", "6.0"),
+    (Options(), "f(x) = x + 2 * 3", "6.0", "2.0 * 3.0"),
+    (Options(identities=False), "f(x) = x * 1", "x * 1.0", None),
+    (Options(strength=False), "f(x) = x / 4", "x / 4.0", "0.25"),
+    (Options(strength=False), "f(x) = x ^ 2", "x ** 2", "x * x"),
+])
+def test_each_option_turns_its_rewrite_off(options, source, present, absent):
+    forward = exprgrad.emit(source, "p.expr", options).split("\ndef f(")[1].split("\n\n\n")[0]
+    assert present in forward
+    assert absent is None or absent not in forward.split('"""')[-1]
+
+
+def test_the_graph_keeps_its_options_for_reverse_mode():
+    """Adjoint nodes are built after lowering, by the same graph: with
+    identities off, the gradient of x*y keeps the seed's product 1 * y."""
+    program = front_end("f(x, y) = x * y\n", "p.expr", Options(identities=False))
+    assert program.graph.options == Options(identities=False)
+    before = len(program.graph)
+    differentiate(program)
+    assert any(n.op == "mul" for n in program.graph.nodes[before:])
+    assert Graph().options == DEFAULT
 
 
 def test_hash_consing_shares_equal_subexpressions_in_generated_code():

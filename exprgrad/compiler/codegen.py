@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .. import __version__
+from .._version import __version__
 from ..errors import CompileError, Loc
 from .graph import Graph
 from .ops import ATOM, OPS, UNARY

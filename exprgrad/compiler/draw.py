@@ -55,8 +55,9 @@ UNDEFINED = _Undefined()
 def evaluate(g: Graph, roots: list[int], known: dict[int, object]) -> dict[int, object]:
     """Values of `roots` and their ancestors, given the values of input nodes.
 
-    A conditional takes only its taken branch's value, so an undefined value
-    in the other branch does not spread, as in generated code."""
+    A lazy input (a conditional's branches) is undefined without harm unless
+    it is the one taken, so an undefined value in the other branch does not
+    spread, as in generated code."""
     values = dict(known)
     for n in g.ancestors(roots):
         if n in values:
@@ -66,20 +67,17 @@ def evaluate(g: Graph, roots: list[int], known: dict[int, object]) -> dict[int, 
             values[n] = node.attr
         elif node.op == "input":
             raise DrawError(f"no value was given for the input '{g.names.get(n, node.attr)}'")
-        elif node.op == "where":
-            cond, then, otherwise = (values[a] for a in node.args)
-            values[n] = UNDEFINED if cond is UNDEFINED else then if cond else otherwise
         else:
             values[n] = _apply(node, [values[a] for a in node.args])
     return values
 
 
 def _apply(node, args: list) -> object:
-    if any(a is UNDEFINED for a in args):
-        return UNDEFINED
     spec = OPS[node.op]
+    if any(a is UNDEFINED for i, a in enumerate(args) if i not in spec.lazy):
+        return UNDEFINED
     try:
-        return spec.fn(*args, node.attr) if spec.has_attr else spec.fn(*args)
+        return spec.evaluate(args, node.attr)
     except (ArithmeticError, ValueError):
         return UNDEFINED
 
@@ -292,8 +290,9 @@ def scene_digraph(scene: Scene) -> graphviz.Digraph:
 
 def _edge_attrs(scene: Scene, arg: int, consumer: int, position: int) -> dict[str, str]:
     attrs = {}
-    if scene.g.nodes[consumer].op == "where":
-        attrs["label"] = ("if", "then", "else")[position]
+    arg_labels = OPS[scene.g.nodes[consumer].op].arg_labels
+    if arg_labels:
+        attrs["label"] = arg_labels[position]
     flow = scene.flows.get((arg, consumer, position))
     if flow is not None:
         text = format_number(flow, signed=True)
@@ -325,8 +324,7 @@ def _node_label(g: Graph, n: int) -> str:
 
 
 def _op_label(node) -> str:
-    label = OPS[node.op].label
-    return f"{label}{node.attr}" if node.op == "ipow" else label
+    return OPS[node.op].display(node.attr)
 
 
 def format_number(value, signed: bool = False) -> str:

@@ -4,8 +4,9 @@ A node is `(op, args, attr)`; `args` are ids of earlier nodes, so ids are a
 topological order by construction and every pass is a loop over ids, never a
 recursive walk.  Adding a node that already exists returns the existing id
 (common subexpressions are shared for free), and every new node first goes
-through the peephole rules of `passes.fold`, so constants fold and x·1 = x
-wherever a node is built: by lowering, by reverse mode, by any pass.
+through the peephole rules of `passes.fold` and `passes.strength` the
+graph's `Options` turn on, so constants fold and x·1 = x wherever a node is
+built: by lowering, by reverse mode, by any pass.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import NamedTuple
 from ..errors import LimitError, Loc
 from . import limits
 from .ops import OPS
-from .passes.fold import simplify
-from .refs import Ref
+from .opnames import BOOL, CONST, INPUT
+from .options import Options, current
+from .passes.fold import simplifier
 
 
 class Node(NamedTuple):
@@ -26,7 +28,11 @@ class Node(NamedTuple):
 
 
 class Graph:
-    def __init__(self) -> None:
+    def __init__(self, options: Options | None = None) -> None:
+        """`options` (default: those of the `front_end` call building it, see
+        `options.current`) choose the rewrites applied as nodes are built."""
+        self.options = current() if options is None else options
+        self._simplify = simplifier(self.options)
         self.nodes: list[Node] = []
         self.locs: list[Loc | None] = []  # where in the source each node was written
         self.names: dict[int, str] = {}  # source names, for readable generated code
@@ -44,7 +50,7 @@ class Graph:
         found = self._index.get(key)
         if found is not None:
             return found
-        simpler = simplify(self, op, args, attr)
+        simpler = self._simplify(self, op, args, attr)
         node_id = self._append(key) if simpler is None else simpler
         self._index[key] = node_id
         return node_id
@@ -55,19 +61,19 @@ class Graph:
 
     def const(self, value: float) -> int:
         value = float(value)
-        key = ("const", value.hex())  # keeps -0.0 apart from 0.0, and nan equal to nan
+        key = (CONST, value.hex())  # keeps -0.0 apart from 0.0, and nan equal to nan
         found = self._index.get(key)
         if found is None:
-            found = self._index[key] = self._append(Node("const", (), value))
+            found = self._index[key] = self._append(Node(CONST, (), value))
         return found
 
     def boolean(self, value: bool) -> int:
-        return self.add("bool", attr=bool(value))
+        return self.add(BOOL, attr=bool(value))
 
     def input(self, key: object, name: str | None = None) -> int:
         """A leaf that receives a value at run time (a parameter element, a
         cotangent, a free variable of a check); `key` makes it unique."""
-        node_id = self.add("input", attr=key)
+        node_id = self.add(INPUT, attr=key)
         if name:
             self.names.setdefault(node_id, name)
         return node_id
@@ -83,11 +89,11 @@ class Graph:
 
     # --- reading -----------------------------------------------------------
     def is_const(self, node_id: int) -> bool:
-        return self.nodes[node_id].op == "const"
+        return self.nodes[node_id].op == CONST
 
     def value(self, node_id: int) -> float | None:
         node = self.nodes[node_id]
-        return node.attr if node.op == "const" else None
+        return node.attr if node.op == CONST else None
 
     def kind(self, node_id: int) -> str:
         """'number' or 'bool' (comparisons, usable only as conditions)."""
@@ -95,7 +101,7 @@ class Graph:
 
     def name(self, node_id: int, name: str) -> None:
         """Remember a source name for a computed node (first name wins)."""
-        if self.nodes[node_id].op not in ("const", "bool"):
+        if self.nodes[node_id].op not in (CONST, BOOL):
             self.names.setdefault(node_id, name)
 
     def ancestors(self, roots, stop_below: int = 0) -> list[int]:
@@ -111,6 +117,3 @@ class Graph:
             seen.add(n)
             stack.extend(a for a in nodes[n].args if a >= stop_below and a not in seen)
         return sorted(seen)
-
-    def ref(self, node_id: int) -> Ref:
-        return Ref(self, node_id)

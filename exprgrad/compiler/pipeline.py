@@ -15,6 +15,7 @@ from .codegen import FunctionEmitter, Signature, check_function_name, helper_sou
     module_header
 from .loops import DataArray, RuntimeArray, loop_of, make_load
 from .lower import LoweredFunction, Program, lower
+from .options import DEFAULT, Options, building_with
 from .reverse import gradients
 from .values import flatten
 
@@ -30,12 +31,14 @@ class Emitted:
     loc: Loc
 
 
-def front_end(source: str, filename: str = "<string>") -> Program:
-    """Parse and lower: the DAG of every function and check in `source`."""
+def front_end(source: str, filename: str = "<string>", options: Options = DEFAULT) -> Program:
+    """Parse and lower: the DAG of every function and check in `source`,
+    built with `options` (kept as `program.graph.options`)."""
     if len(source) > limits.MAX_SOURCE_BYTES:
         raise LimitError(f"the source is {len(source):,} characters; the limit is "
                            f"{limits.MAX_SOURCE_BYTES:,}", filename=filename)
-    return lower(parse(source, filename))
+    with building_with(options):
+        return lower(parse(source, filename))
 
 
 def differentiate(program: Program) -> list[Emitted]:
@@ -203,9 +206,9 @@ def generate(program: Program, emitted: list[Emitted]) -> str:
     return "\n\n\n".join(parts) + "\n"
 
 
-def emit(source: str, filename: str = "<string>") -> str:
+def emit(source: str, filename: str = "<string>", options: Options = DEFAULT) -> str:
     """Compile `.expr` source text to the text of a Python module."""
-    program = front_end(source, filename)
+    program = front_end(source, filename, options)
     try:
         emitted = differentiate(program)
     except CompileError as error:

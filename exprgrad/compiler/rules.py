@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 
 from .graph import Graph
+from .opnames import BOOL, CONST
 from .ops import OPS
+from .options import DEFAULT
 from .refs import OutRef, Ref
 
 
@@ -22,7 +24,7 @@ class RuleTemplate:
     input (None where no gradient flows)."""
 
     def __init__(self, op: str, attr, arity: int):
-        self.graph = t = Graph()
+        self.graph = t = Graph(DEFAULT)  # one template per op, whatever a program's options
         self.names = ["d", "out", *placeholder_names(arity)]
         # Placeholders first, so they are ids 0 .. arity + 1.
         self.placeholders = [t.input(("rule", name), name) for name in self.names]
@@ -43,8 +45,8 @@ class RuleTemplate:
         values: list = [adjoint, out, *args]
         values += [None] * (self.size - len(values))
         for k, op, operands, attr in self._plan(wanted):
-            values[k] = (g.const(attr) if op == "const" else
-                         g.boolean(attr) if op == "bool" else
+            values[k] = (g.const(attr) if op == CONST else
+                         g.boolean(attr) if op == BOOL else
                          g.add(op, *[values[a] for a in operands], attr=attr))
         return [values[r] if r is not None and want else None
                 for r, want in zip(self.results, wanted)]

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import types
 
-from .. import __version__
+from .._version import __version__
 from ..compiler.pipeline import emit
 from ..errors import CompileError
 

@@ -1,2 +1,3 @@
-"""DAG → DAG passes.  `fold` runs as every node is built; the others run on a
-finished graph."""
+"""DAG → DAG rewrites, applied by `Graph.add` as every node is built:
+`fold` (constants and identities) and `strength`, each switched by
+`compiler.options.Options`."""

@@ -6,28 +6,30 @@ Only exact rewrites (bit-identical for every float, nan and inf included):
   x / 2**k      → x * 2**-k    (the same real number, so the same rounding)
 `x ** 3 → x * x * x` rounds twice and is left alone, as is `exp(a + b)`
 (never split into exp(a) * exp(b), which rounds and overflows differently).
-`fold.simplify` calls `reduce` for every node built.
+`passes.fold` calls `reduce` for every node built, after the identities.
 """
 
 from __future__ import annotations
 
 import math
 
+from ..opnames import DIV, IPOW, MUL
+
 
 def reduce(g, op: str, args: tuple[int, ...], attr) -> int | None:
     """An equivalent cheaper node for `op(args)`, or None."""
-    if op == "ipow":
+    if op == IPOW:
         (x,) = args
         if attr == 2:
-            return g.add("mul", x, x)
+            return g.add(MUL, x, x)
         if attr == -1:
-            return g.add("div", g.const(1.0), x)
+            return g.add(DIV, g.const(1.0), x)
         return None
-    if op == "div":
+    if op == DIV:
         a, b = args
         k = g.value(b)
         if k is not None and _is_power_of_two(k) and _is_power_of_two(1.0 / k):
-            return g.add("mul", a, g.const(1.0 / k))
+            return g.add(MUL, a, g.const(1.0 / k))
     return None
 
 
