@@ -20,7 +20,7 @@ from hypothesis import given, settings, strategies as st
 
 import exprgrad
 from exprgrad.cli import main
-from exprgrad.compiler.draw import DrawError, draw_program, function_scene
+from exprgrad.drawing.dot import DrawError, draw_program, function_scene
 from exprgrad.compiler.pipeline import front_end
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -402,7 +402,7 @@ def test_bad_requests_are_one_line_errors(tmp_path, monkeypatch, capsys, args, m
 
 
 def test_numbers_are_formatted_like_micrograd():
-    from exprgrad.compiler.draw import UNDEFINED, format_number
+    from exprgrad.drawing.dot import UNDEFINED, format_number
     assert format_number(0.70710678) == "0.7071"
     assert format_number(-1.5) == "-1.5000"
     assert format_number(0.25, signed=True) == "+0.2500"

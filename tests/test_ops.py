@@ -370,7 +370,7 @@ def test_a_rule_over_many_inputs_replays_in_linear_size():
     from exprgrad.compiler.rules import rule_template
     n = 2_000
     template = rule_template("max", None, n)
-    assert len(template._plan((True,) * n)) < 6 * n
+    assert len(template._plan((True,) * n)) < 8 * n
     module = exprgrad.compile(f"f(x[{n}]) = max(x[i] * x[i] for i in range({n}))\n")
     xs = [float(i % 97) for i in range(n)]
     value, (grad,) = module.f_grad(xs)

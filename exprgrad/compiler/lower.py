@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CallError, CompileError, LimitError, Loc, NameResolutionError, ShapeError
 from ..grammar import ast
-from . import limits
+from . import library, limits
 from .graph import Graph
 from .loops import DataArray, RuntimeArray, RuntimeRange, has_data_axis, is_runtime, linear
 from .lower_loops import DataAxes
@@ -548,7 +548,9 @@ class _Lowering(DataAxes):
             return getattr(self, "_call_" + name)(node, args)
         if name in BUILTINS:
             return self._builtin(node, BUILTINS[name], args)
-        raise NameResolutionError(f"unknown function '{name}'", node.loc)
+        if name in library.FUNCTIONS:
+            return library.call(self.g, node, args)
+        raise NameResolutionError(library.unknown_function(name, self.functions), node.loc)
 
     def _builtin(self, node: ast.Call, op: str, args: list):
         spec = OPS[op]

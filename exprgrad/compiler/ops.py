@@ -142,12 +142,17 @@ infix("div", "/", MUL, operator.truediv, lambda d, out, a, b: (d / b, -(d * out 
       lambda sp, a, b: a / b)
 op("neg", 1, operator.neg, "-{0}", UNARY, (UNARY,), lambda d, out, x: (-d,),
    lambda sp, x: -x, "neg")
+# d/db a**b is d * a**b * log(a) for a > 0; 0 at a = 0 (the limit, as PyTorch);
+# nan for a < 0, where a**b is defined only at integer b (PyTorch's log(a) = nan),
+# so pow(-2, 3) still has d/da = 12 instead of raising.
 op("pow", 2, math.pow, "math.pow({0}, {1})", ATOM, (0,),
    lambda d, out, a, b: (d * b * _call("pow", a, b - 1),
-                         _where(a == 0, 0, d * out * _call("log", a))),
+                         _where(a > 0, d * out * _call("log", a),
+                                _where(a == 0, 0, math.nan))),
    lambda sp, a, b: sp.Pow(a, b), "**", builtin="pow", numeric=lambda mp, a, b: mp.power(a, b))
+# x ** 0 is 1 for every x, so its derivative is 0 everywhere, x = 0 included (PyTorch).
 op("ipow", 1, lambda x, k: x ** k, "{0} ** {attr}", POW, (ATOM,),
-   lambda d, out, x: (d * out.attr * x ** (out.attr - 1),),
+   lambda d, out, x: (0.0,) if out.attr == 0 else (d * out.attr * x ** (out.attr - 1),),
    lambda sp, x, k: x ** k, "**{attr}", has_attr=True)
 
 # --- elementary functions ----------------------------------------------------
@@ -226,20 +231,40 @@ op("hypot", 2, math.hypot, "math.hypot({0}, {1})", ATOM, (0,),
    numeric=_same_name_in("hypot"))
 
 
+def _max(*xs):
+    """max(...), nan if any input is nan (as PyTorch; Python's max depends on
+    where the nan is: max(nan, 1) is nan, max(1, nan) is 1)."""
+    m = max(xs)
+    for x in xs:
+        if x != x:
+            return x
+    return m
+
+
+def _min(*xs):
+    """min(...), nan if any input is nan (as PyTorch)."""
+    m = min(xs)
+    for x in xs:
+        if x != x:
+            return x
+    return m
+
+
 def _extremum_grad(d, out, *args):
-    """Every input equal to the result shares the adjoint evenly (PyTorch's rule)."""
-    hits = [_where(a == out, 1, 0) for a in args]
-    count = hits[0]
+    """Every input equal to the result shares the adjoint evenly (PyTorch's
+    rule); when the result is nan, the nan inputs share it."""
+    hits = [_call("or", a == out, _call("ne", a, a)) for a in args]
+    count = _where(hits[0], 1, 0)
     for h in hits[1:]:
-        count = count + h
+        count = count + _where(h, 1, 0)
     share = d / count
-    return tuple(_where(a == out, share, 0) for a in args)
+    return tuple(_where(h, share, 0) for h in hits)
 
 
-op("min", None, min, "min({args})", ATOM, (0,), _extremum_grad, lambda sp, *xs: sp.Min(*xs),
-   "min", builtin="min")
-op("max", None, max, "max({args})", ATOM, (0,), _extremum_grad, lambda sp, *xs: sp.Max(*xs),
-   "max", builtin="max")
+op("min", None, _min, "_min({args})", ATOM, (0,), _extremum_grad, lambda sp, *xs: sp.Min(*xs),
+   "min", builtin="min", helper=inspect.getsource(_min))
+op("max", None, _max, "_max({args})", ATOM, (0,), _extremum_grad, lambda sp, *xs: sp.Max(*xs),
+   "max", builtin="max", helper=inspect.getsource(_max))
 
 # --- conditions --------------------------------------------------------------
 # `where(c, a, b)` is `a if c else b`: only the branch taken is evaluated and

@@ -233,6 +233,8 @@ class Value:
         micrograd, allows a negative base; otherwise `pow` (as math.pow)."""
         if isinstance(other, Value):
             return self._apply("pow", other)
+        if isinstance(other, (str, bytes)) or not hasattr(other, "__float__"):
+            return NotImplemented  # Python raises TypeError, as for float ** "3"
         k = float(other)
         if k.is_integer() and abs(k) <= LARGEST_INTEGER_POWER:
             op = _op(IPOW, int(k))

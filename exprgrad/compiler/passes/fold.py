@@ -6,15 +6,22 @@ only fire when they are exact for every float input, nan and inf included,
 so `x * 0` is *not* folded (inf * 0 is nan) while `x * 1`, `x + 0`, `x - 0`,
 `x / 1`, `--x` and `x ** 0` (1 even for nan, as `math.pow`) are.  (One
 caveat: `x + 0 → x` keeps -0.0 where IEEE addition gives +0.0; the two
-compare equal.)  Strength reductions (`x**2 → x*x`, `x / 4 → x * 0.25`) live
-in `passes.strength`, tried after the identities; `Options.fold`,
-`.identities` and `.strength` turn each of the three off.  An operation on
-constants that raises (log(-1), 1/0, exp(1000)) is left for run time, where
-it raises with its source line.
+compare equal.)  Strength reductions (`x / 4 → x * 0.25`) live in
+`passes.strength`, tried after the identities; `Options.fold`,
+`.identities` and `.strength` turn each of the three off.
+
+Folding computes what the generated code would compute, in floats (so no
+exact 2**65536 is ever built).  An operation on source constants that
+overflows (`exp(1000)`, `1e300^1e300`, `2^2^2^2^2`) is a located
+`CompileError`, as the literal `1e400` is; one that is outside its domain
+(log(-1), 1/0) is left for run time, where it raises with its source line.
+A graph built without source locations (a traced `Value` graph) leaves every
+raising operation for run time.
 """
 
 from __future__ import annotations
 
+from ...errors import CompileError
 from ..opnames import (ADD, AND, BOOL, CONST, CONSTANTS, DIV, IPOW, MAX, MIN, MUL, NEG, NOT, OR,
                        POW, SUB, WHERE)
 from ..ops import OPS
@@ -52,6 +59,11 @@ def _fold_constants(g, op: str, args, attr) -> int | None:
     values = [g.nodes[a].attr for a in args]
     try:
         result = spec.evaluate(values, attr)
+    except OverflowError:
+        if g.loc is None:
+            return None
+        raise CompileError(f"{_describe_fold(op, values, attr)} is too large for a float "
+                           "(the largest is about 1.8e308)", g.loc) from None
     except _FOLD_ERRORS:
         return None
     if spec.kind == "bool":
@@ -59,6 +71,18 @@ def _fold_constants(g, op: str, args, attr) -> int | None:
     if isinstance(result, complex):
         return None
     return g.const(result)
+
+
+def _describe_fold(op: str, values, attr) -> str:
+    """The folded operation as a short text: `2.0 ** 65536.0`, `exp(1000.0)`."""
+    shown = [f"{v:.6g}" for v in values]
+    if op in (POW, IPOW):
+        exponent = f"{attr}" if op == IPOW else shown[1]
+        return f"the constant {shown[0]} ** {exponent}"
+    symbol = OPS[op].label
+    if OPS[op].arity == 2 and not symbol.isalnum():
+        return f"the constant {shown[0]} {symbol} {shown[1]}"
+    return f"the constant {OPS[op].builtin or op}({', '.join(shown)})"
 
 
 def _is(g, node_id: int, value: float) -> bool:

@@ -1,11 +1,12 @@
 """Strength reduction: a cheaper operation with exactly the same result.
 
 Only exact rewrites (bit-identical for every float, nan and inf included):
-  x ** 2        → x * x        (one rounding either way)
-  x ** -1       → 1 / x
   x / 2**k      → x * 2**-k    (the same real number, so the same rounding)
-`x ** 3 → x * x * x` rounds twice and is left alone, as is `exp(a + b)`
-(never split into exp(a) * exp(b), which rounds and overflows differently).
+Powers are not rewritten: `x ** 2 → x * x` rounds the same but overflows
+differently (x * x is inf past the float range, x ** 2 raises OverflowError,
+as x ** 3 does), and `x ** -1 → 1 / x` likewise (1 / 5e-324 is inf).
+`x ** 3 → x * x * x` also rounds twice, and `exp(a + b)` is never split into
+exp(a) * exp(b), which rounds and overflows differently.
 `passes.fold` calls `reduce` for every node built, after the identities.
 """
 
@@ -18,13 +19,6 @@ from ..opnames import DIV, IPOW, MUL
 
 def reduce(g, op: str, args: tuple[int, ...], attr) -> int | None:
     """An equivalent cheaper node for `op(args)`, or None."""
-    if op == IPOW:
-        (x,) = args
-        if attr == 2:
-            return g.add(MUL, x, x)
-        if attr == -1:
-            return g.add(DIV, g.const(1.0), x)
-        return None
     if op == DIV:
         a, b = args
         k = g.value(b)
