@@ -30,11 +30,11 @@ from . import library, limits
 from .graph import Graph
 from .loops import DataArray, RuntimeArray, RuntimeRange, has_data_axis, is_runtime, linear
 from .lower_loops import DataAxes
+from .options import DEFAULT, Options
 from .ops import BINARY_OPERATORS, BUILTINS, COMPARISONS, OPS
 from .reverse import gradients
 from .values import flatten
 
-Value = "int | list | tuple"
 
 BUILTIN_CONSTANTS = {"pi": math.pi, "e": math.e}
 SPECIAL_FORMS = {"sum", "prod", "len", "range", "diff", "grad"}
@@ -116,18 +116,18 @@ class Scope:
         return None
 
 
-def lower(module: ast.Module) -> Program:
+def lower(module: ast.Module, options: Options = DEFAULT) -> Program:
     """Lower a parsed module; errors are `CompileError`s located in its source."""
     try:
-        return _Lowering(module).run()
+        return _Lowering(module, options).run()
     except CompileError as error:
         raise error.located(module.filename, module.source) from None
 
 
 class _Lowering(DataAxes):
-    def __init__(self, module: ast.Module):
+    def __init__(self, module: ast.Module, options: Options):
         self.module = module
-        self.g = Graph()
+        self.g = Graph(options)
         self.functions: dict[str, ast.Function] = {}
         self.templates: dict[str, LoweredFunction] = {}
         self.in_progress: list[str] = []

@@ -15,7 +15,7 @@ from .codegen import FunctionEmitter, Signature, check_function_name, helper_sou
     module_header
 from .loops import DataArray, RuntimeArray, loop_of, make_load
 from .lower import LoweredFunction, Program, lower
-from .options import DEFAULT, Options, building_with
+from .options import DEFAULT, Options
 from .reverse import gradients
 from .values import flatten
 
@@ -37,8 +37,7 @@ def front_end(source: str, filename: str = "<string>", options: Options = DEFAUL
     if len(source) > limits.MAX_SOURCE_BYTES:
         raise LimitError(f"the source is {len(source):,} characters; the limit is "
                            f"{limits.MAX_SOURCE_BYTES:,}", filename=filename)
-    with building_with(options):
-        return lower(parse(source, filename))
+    return lower(parse(source, filename), options)
 
 
 def differentiate(program: Program) -> list[Emitted]:
