@@ -14,8 +14,10 @@ A branch is *covered* when the emitted code was compared with SymPy's
 derivative at a point that takes it.  The search draws candidate points from
 wider and wider ranges (evaluating only the decisions, which is cheap), and
 bisects between two compared points that take different branches of a
-decision, to compare on both sides of the boundary, within 1e-30 of it (near
-ties of `min`/`max`).  A branch never found is reported as not reached:
+decision, to compare on both sides of the boundary, within 1e-10 of it (near
+ties of `min`/`max`); exact ties are tried where they are easy to hit (two
+inputs equal, an input 0 or a constant of the function that a double holds
+exactly).  A branch never found is reported as not reached:
 either unreachable (`x^2 < 0`) or too small a region for the search.
 """
 
@@ -33,7 +35,10 @@ from .numeric import UNDEFINED, compile_program
 SEARCH_RANGES = [(-2.0, 2.0), (-10.0, 10.0), (0.001, 0.1), (-0.1, -0.001), (-100.0, 100.0),
                  (2.0, 20.0), (-20.0, -2.0), (-1000.0, 1000.0)]
 CANDIDATES = 300  # points drawn per uncovered branch, at most
-BISECTIONS = 110  # halvings of a segment: 2^-110 ≈ 1e-33 of its length
+# Halvings of a segment: 2^-34 ≈ 6e-11 of its length.  Closer to the boundary
+# the emitted code (constants as doubles: sin(2) rounded) and the source
+# (exact reals) may see different sides of it, which is no error.
+BISECTIONS = 34
 
 
 @dataclass(frozen=True)
@@ -179,7 +184,7 @@ def tie_candidates(point, constants):
 
 
 def boundary(coverage: Coverage, index: int, a, b):
-    """Two points within ~1e-33 of each other on the segment a–b (mpf
+    """Two points within ~1e-10 of each other on the segment a–b (mpf
     vectors) on both sides of where decision `index` changes branch, or None."""
     taken_a = coverage.branches_at(a)[index]
     taken_b = coverage.branches_at(b)[index]

@@ -26,7 +26,7 @@ import sympy as sp
 from . import branches
 from .numeric import as_real, close, compile_program, fmt, sample, to_mpf
 from .report import FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
-from .symbolic import Translator, prove_equal, sympy_adjoints
+from .symbolic import Translator, exact, prove_equal, sympy_adjoints
 from .timelimit import budget
 from ..values import flatten
 
@@ -223,11 +223,14 @@ def _try_ties(state: _State, compared: list, compare, b) -> None:
 
 
 def _constants(g, roots) -> list:
-    """A few constants of the function, as candidate tie points."""
+    """A few constants of the function, as candidate tie points: only those
+    a double holds exactly (1, 0.5, not 0.1), where the emitted code and the
+    source (which reads 0.1 as 1/10) agree about a tie."""
     found = []
     for n in g.ancestors(roots):
         v = g.value(n)
-        if v is not None and v == v and abs(v) < 1e6 and v not in found and v != 0:
+        if (v is not None and v == v and abs(v) < 1e6 and v not in found and v != 0
+                and exact(v) == sp.Rational(v)):
             found.append(v)
     return [to_mpf(v) for v in found[:8]]
 
