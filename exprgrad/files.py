@@ -13,6 +13,7 @@ reading, so a pipe cannot hang.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import sys
@@ -54,9 +55,21 @@ def read_text(path: str, limit: int = limits.MAX_SOURCE_BYTES) -> str:
         raise FileNotFoundError(2, "no such file (a file name cannot contain a NUL character)",
                                 path)
     if path == STDIO:
-        return _bounded(sys.stdin, STDIN_NAME, limit)
+        return _read_stdin(limit)
     with open(path, encoding="utf-8") as file:
         return _bounded(file, path, limit)
+
+
+def _read_stdin(limit: int) -> str:
+    """Standard input as UTF-8 whatever the locale says (as files are read)."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a replaced stdin (a StringIO): already text
+        return _bounded(sys.stdin, STDIN_NAME, limit)
+    stream = io.TextIOWrapper(buffer, encoding="utf-8")
+    try:
+        return _bounded(stream, STDIN_NAME, limit)
+    finally:
+        stream.detach()  # leave sys.stdin open
 
 
 def _bounded(file, name: str, limit: int) -> str:
