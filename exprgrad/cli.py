@@ -310,8 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="give up rendering after this long (default 120)")
     p.set_defaults(run=cmd_graph)
 
-    p = commands.add_parser("explain", help="print the backward pass step by step, as the "
-                            "lecture does it by hand")
+    p = commands.add_parser("explain", help="print the backward pass step by step, as it is "
+                            "done by hand")
     p.add_argument("file", help="the .expr source file (- reads standard input)")
     p.add_argument("function", help="the function to explain (its result must be a scalar)")
     p.add_argument("--at", required=True, metavar="NAME=VALUE,...",

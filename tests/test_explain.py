@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -240,3 +243,22 @@ def test_random_value_graphs_are_explained_as_backward_computes_them(program, le
                 assert explained == v.grad
             else:
                 assert math.isclose(explained, v.grad, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_a_result_that_is_a_parameter_or_a_constant():
+    text = str(exprgrad.explain("f(x, y) = x\n", "f", at={"x": 2, "y": 1}))
+    assert "dx/dx = 1  (the result itself)" in text
+    assert "dx/dy = 0  (x does not depend on y)" in text
+    text = str(exprgrad.explain("f(x) = 3\n", "f", at={"x": 2}))
+    assert "df/dx = 0  (f does not depend on x)" in text
+    leaf = exprgrad.Value(2.0, label="a")
+    assert "da/da = 1  (the result itself)" in str(exprgrad.explain(leaf))
+
+
+def test_explaining_imports_neither_graphviz_nor_sympy():
+    code = ("import sys, exprgrad\n"
+            f"exprgrad.explain({str(LECTURE)!r}, 'L', at=dict(a=2, b=-3, c=10, f=-2))\n"
+            "print('graphviz' in sys.modules, 'sympy' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.split() == ["False", "False"], done.stderr

@@ -49,7 +49,8 @@ def explain_function(program, name: str, at: dict, wrt: str | None = None,
                     else 0.0) for leaf in leaves]
     point = ", ".join(f"{k}={v}" for k, v in at.items())
     title = f"{name} at {point} ({program.filename})" if point else f"{name} ({program.filename})"
-    return assemble(names(output), title, values[output], records, gradient_of, wrt, max_steps)
+    return assemble(names(output), title, values[output], records, gradient_of, wrt, max_steps,
+                    output)
 
 
 def _function(program, name: str):

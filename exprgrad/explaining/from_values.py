@@ -33,7 +33,7 @@ def explain_value(root, wrt=None, max_steps: int | None = None) -> Explanation:
     result = names[id(root)]
     title = f"{result}, a {type(root).__name__} graph of {len(nodes):,} values"
     return assemble(result, title, root.data, records, leaves,
-                    None if wrt is None else names[id(wrt)], max_steps)
+                    None if wrt is None else names[id(wrt)], max_steps, id(root))
 
 
 def _require_value_like(root) -> None:
