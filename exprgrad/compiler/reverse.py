@@ -36,6 +36,8 @@ def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list) -> list:
     adjoints: dict[int, int] = {}
 
     def accumulate(node: int, contribution: int) -> None:
+        if g.value(contribution) == 0.0:
+            return  # a zero adjoint propagates nothing (see contributions)
         previous = adjoints.get(node)
         adjoints[node] = contribution if previous is None else g.add("add", previous, contribution)
 
@@ -66,6 +68,9 @@ def contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | Non
     the rule is linear in the adjoint, and the contributions then stay inside
     the branch, where the code generator evaluates them only when it is taken
     (so log(x) in `log(x) if x > 0 else 0` is never differentiated at x ≤ 0).
+    A contribution that folds to zero is not accumulated at all: the branch
+    of `s if c else 1` in `0 * s` receives nothing, rather than `0 / sqrt(x)`
+    evaluated outside the branch that guards sqrt (JAX's symbolic zeros).
     """
     masks = []
     while True:
