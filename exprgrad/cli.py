@@ -1,7 +1,10 @@
 """The `exprgrad` command line.
 
-Every subcommand turns bad input into one short paragraph on stderr and exit
-status 1 (argparse's usage errors exit with 2); nothing prints a traceback.
+Every subcommand turns bad input into one short paragraph on stderr (under
+--json, a JSON object `{"error": ...}` on stdout) and exit status 1
+(argparse's usage errors exit with 2); nothing prints a traceback.  As in
+Unix tools, `-` is standard input as FILE and standard output as `-o`; files
+are read and written through `exprgrad.files`.
 """
 
 from __future__ import annotations

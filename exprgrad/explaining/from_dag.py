@@ -10,6 +10,7 @@ local derivatives shown are the op table's rules applied with a gradient of
 
 from __future__ import annotations
 
+from .. import progress
 from ..compiler.reverse import contributions, gradients
 from ..drawing.evaluate import PointError, evaluate, parameter_labels, point_inputs
 from .formulas import apply_text, expression, format_number, local_derivatives, rule_words
@@ -42,6 +43,8 @@ def explain_function(program, name: str, at: dict, wrt: str | None = None,
     values = evaluate(g, roots, known)
     records = []
     for n in reversed(operations):
+        if len(records) % 1000 == 0:
+            progress.report("explaining", len(records), len(operations), "steps")
         describe = max_steps is None or len(records) < max_steps  # the rest are only counted
         records.append(_record(g, n, names, values, adjoint_nodes[n], flow_nodes[n], active,
                                program.filename, describe))

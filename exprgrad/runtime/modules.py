@@ -101,6 +101,7 @@ def compile_source(source: str, filename: str = "<string>") -> types.ModuleType:
 def load(path: str | os.PathLike) -> types.ModuleType:
     """The module for an `.expr` file, compiled once per content (cached)."""
     path = os.fspath(path)
+    files.refuse_nul(path)
     text, code_filename = generated_text(path)
     module = types.ModuleType(module_name_for(path), f"Compiled by exprgrad from {path}.")
     module.__exprgrad_source__ = path
