@@ -10,7 +10,7 @@ import pytest
 import exprgrad
 from exprgrad.cli import main
 from exprgrad.compiler.verify import (FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Report,
-                                      Settings, check)
+                                      check)
 from exprgrad.compiler.verify import symbolic
 
 QUICK = dict(timeout=1.0)

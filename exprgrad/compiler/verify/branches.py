@@ -32,7 +32,6 @@ import random
 from dataclasses import dataclass
 
 import mpmath
-import sympy as sp
 
 from .numeric import UNDEFINED, compile_program
 

@@ -24,7 +24,8 @@ import mpmath
 import sympy as sp
 
 from . import branches
-from .numeric import as_real, close, compile_program, fmt, sample, to_mpf
+from .numeric import as_real, close, compile_program, error_name, flat_values, fmt, sample, \
+    to_mpf
 from .report import FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .symbolic import Translator, exact, prove_equal, sympy_adjoints
 from .timelimit import budget
@@ -289,9 +290,9 @@ def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) ->
         except EMITTED_ERRORS as error:
             state.failure = _raises(f, shown, precise, want, n_grads, setup, error)
             return True
-        got = [as_real(x) for x in _flat_values(grads)]
-        got_value = [as_real(x) for x in _flat_values(value)]
-        plain_value = [as_real(x) for x in _flat_values(plain)]
+        got = [as_real(x) for x in flat_values(grads)]
+        got_value = [as_real(x) for x in flat_values(value)]
+        plain_value = [as_real(x) for x in flat_values(plain)]
     state.points += 1
     state.coverage.record(values)
     state.coverage.record_ties(values)
@@ -321,7 +322,7 @@ def _raises(f, shown, precise, want, n_grads, setup, error) -> tuple:
     values = ", ".join([f"{f.name} = {fmt(v)}" for v in want[n_grads:]][:1] +
                        [f"d{f.name}/d{n} = {fmt(v)}" for n, v in
                         zip(setup.grad_names, want[:n_grads])][:3])
-    name = next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")
+    name = error_name(error)
     return (f"at {_point_text(shown)}: the emitted code raises {name} "
             f"({error}), but the source, branch by branch, gives {values}",
             {"point": precise, "emitted": None, "expected": fmt(want[n_grads])
@@ -347,12 +348,6 @@ def _indexed(name, value):
     for i, v in enumerate(value):
         out += _indexed(f"{name}[{i}]", v)
     return out
-
-
-def _flat_values(value) -> list:
-    if isinstance(value, (list, tuple)):
-        return [x for v in value for x in _flat_values(v)]
-    return [value]
 
 
 def _shape_like(structure, point):
