@@ -7,6 +7,7 @@ builder runs, so any subset may be installed."""
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import numpy as np
@@ -70,6 +71,7 @@ def jax_jit(task: DataTask) -> Call:
 def torch_batched(task: DataTask) -> Call:
     import torch
 
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     loss = LOSSES[task.name]
     params = torch.tensor(task.params, dtype=torch.float64, requires_grad=True)
     data = [torch.from_numpy(a) for a in task.data]

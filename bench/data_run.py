@@ -4,7 +4,8 @@ PyTorch batched and CasADi `Function.map`, for N = 10^3 … 10^6.
 
 Every system's loss and gradient are first compared with NumPy by hand
 (relative 1e-9); one that disagrees is reported and left out.  Timing is
-interleaved as in run.py (rotating order, median over rounds); a cell shows
+interleaved as in run.py (rotating order, median over rounds), every system
+on one thread (OMP_NUM_THREADS=1 and the like, unless set); a cell shows
 the median time per call (value + full gradient) and its ratio to NumPy by
 hand.  A system that cannot run a workload says why in its cell.
 
@@ -16,10 +17,18 @@ hand.  A system that cannot run a workload says why in its cell.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-import numpy as np
+# One thread per system, set before NumPy, JAX or PyTorch start their pools: on a
+# shared machine spinning thread pools measure the neighbours, not the system.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                      "intra_op_parallelism_threads=1")
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -481,12 +481,15 @@ def printable_filename(filename: str) -> str:
     return "".join(c if " " <= c <= "~" and c not in "\"\\" else "?" for c in filename)
 
 
-def module_header(filename: str) -> list[str]:
+def module_header(filename: str, output: str | None = None) -> list[str]:
+    """The module's first lines; `output` is the -o the module is written to
+    (by default the source's name with .py), for the "Regenerate with" line."""
     filename = printable_filename(filename)
     stem = filename[:-5] if filename.endswith(".expr") else filename
+    output = f"{stem}.py" if output is None else printable_filename(output)
     return [
         f"{GENERATED_MARK} {__version__} from {filename}; do not edit.",
-        f"# Regenerate with: exprgrad compile {filename} -o {stem}.py",
+        f"# Regenerate with: exprgrad compile {filename} -o {output}",
         f'"""Forward and gradient functions compiled by exprgrad from {filename}."""',
         "",
         "import math",

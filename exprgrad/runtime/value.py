@@ -25,6 +25,7 @@ import linecache
 import math
 
 from ..compiler.codegen import ATOM, FunctionEmitter, Signature, helper_source
+from ..compiler.opnames import IPOW
 from ..compiler.ops import OPS
 from ..compiler.passes.fold import LARGEST_INTEGER_POWER
 from ..compiler.refs import Ref
@@ -88,7 +89,7 @@ class _Num(Ref):
         return _Num(_evaluate(OPS[op].fn, values))
 
     def __pow__(self, k: int) -> "_Num":
-        return _Num(_evaluate(OPS["ipow"].fn, [self.v, int(k)]))
+        return _Num(_evaluate(OPS[IPOW].evaluate, [[self.v], int(k)]))
 
 
 def _evaluate(fn, values):
@@ -116,8 +117,7 @@ class _Op:
         self.name = name
         self.attr = attr
         spec = OPS[name] if name else None
-        self.label = label if label is not None else (f"**{attr}" if name == "ipow" else
-                                                      spec.label if spec else "")
+        self.label = label if label is not None else spec.display(attr) if spec else ""
         if spec is not None and spec.has_attr:
             fn = spec.fn
             self.fn = lambda *xs: fn(*xs, attr)
@@ -233,9 +233,11 @@ class Value:
         micrograd, allows a negative base; otherwise `pow` (as math.pow)."""
         if isinstance(other, Value):
             return self._apply("pow", other)
+        if isinstance(other, (str, bytes)) or not hasattr(other, "__float__"):
+            return NotImplemented  # Python raises TypeError, as for float ** "3"
         k = float(other)
         if k.is_integer() and abs(k) <= LARGEST_INTEGER_POWER:
-            op = _op("ipow", int(k))
+            op = _op(IPOW, int(k))
             return _node(op.fn(self.data), (self,), op)
         return self._apply("pow", Value(k))
 
