@@ -13,8 +13,8 @@ import sys
 import tempfile
 
 from ._version import __version__
-from .compiler.codegen import GENERATED_MARK
-from .compiler.pipeline import emit
+from .compiler.pipeline import build, emit
+from .compiler.printers.python import GENERATED_MARK
 from .compiler.values import point_mismatch
 from .errors import CompileError
 from .runtime.modules import module_from_text
@@ -105,7 +105,8 @@ def _split_assignments(items: list[str]) -> list[str]:
 
 def cmd_eval(args) -> int:
     source = read_source(args.file)
-    module = module_from_text(emit(source, args.file), args.file)
+    text, programs = build(source, args.file)
+    module = module_from_text(text, args.file)
     function = _find_function(module, args.function)
     params = _parameters(function)
     point = parse_point(args.point)
@@ -124,7 +125,7 @@ def cmd_eval(args) -> int:
     except (TypeError, ValueError, ArithmeticError) as error:
         raise UserError(f"evaluating {args.function}: {error}") from None
     print(f"{args.function} = {_format(value)}")
-    wrt = _wrt_names(gradient)
+    wrt = next(p.wrt for p in programs if p.name == gradient.__name__)
     for name, g in zip(wrt, grads):
         print(f"d{args.function}/d{name} = {_format(g)}")
     return 0
@@ -142,12 +143,6 @@ def _find_function(module, name: str):
 def _parameters(function) -> list[str]:
     code = function.__code__
     return list(code.co_varnames[:code.co_argcount])
-
-
-def _wrt_names(gradient) -> list[str]:
-    doc = gradient.__doc__ or ""
-    inner = doc.rsplit("(", 1)[-1].rstrip(").,")
-    return [n.strip()[2:] for n in inner.split(",") if n.strip().startswith("d_")]
 
 
 def _format(value) -> str:

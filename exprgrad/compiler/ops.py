@@ -14,6 +14,13 @@ Each entry gives, side by side:
   sympy     the SymPy counterpart, given the sympy module and the inputs
   label     what a drawing of the graph shows
   builtin   the name a source file calls it by, if any
+  total     True when the op cannot raise on any float inputs (nan and
+            infinities included): add, sub, mul, neg, abs, relu, min, max,
+            atan, atan2, tanh, asinh, erf, hypot, sigmoid, softplus, where
+            and every comparison and logical op.  The scheduler may evaluate
+            a value built only of total ops where not every path needs it
+            (hoisting it above a conditional); any other value is evaluated
+            only where it is needed (math.log(-1), 1/0 and exp(1000) raise)
 
 Adding an op is one entry here plus a test; tests/test_ops.py checks that
 every entry is complete and that every built-in of the language has one.
@@ -21,6 +28,7 @@ every entry is complete and that every built-in of the language has one.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import operator
@@ -52,6 +60,7 @@ class Op:
     kind: str = "number"  # 'bool' for comparisons and logic, which only conditions use
     has_attr: bool = False  # fn/sympy get the node's attribute as their last argument
     helper: str | None = None  # Python source of a helper the emitted text calls
+    total: bool = False  # cannot raise on any float inputs (see the module docstring)
 
     def required_prec(self, index: int) -> int:
         return self.arg_prec[min(index, len(self.arg_prec) - 1)]
@@ -211,6 +220,13 @@ infix("and", "and", AND, lambda a, b: a and b, None, lambda sp, a, b: sp.And(a, 
 infix("or", "or", OR, lambda a, b: a or b, None, lambda sp, a, b: sp.Or(a, b), kind="bool")
 op("not", 1, operator.not_, "not {0}", NOT, (NOT,), None, lambda sp, x: sp.Not(x), "not",
    kind="bool")
+
+# --- ops that cannot raise on floats (Op.total) --------------------------------
+# math.sin(inf), exp(1000), x / 0, x ** -1 at 0 and log(-1) raise; these never do.
+for _name in ("const", "bool", "input", "add", "sub", "mul", "neg", "abs", "relu", "min", "max",
+              "atan", "atan2", "tanh", "asinh", "erf", "hypot", "sigmoid", "softplus", "where",
+              "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not"):
+    OPS[_name] = dataclasses.replace(OPS[_name], total=True)
 
 # Source-language names → ops.  Infix operators come from the grammar.
 BUILTINS: dict[str, str] = {o.builtin: o.name for o in OPS.values() if o.builtin}
