@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from exprgrad.compiler.draw import draw_program, drawn_node_count
+from exprgrad.drawing.dot import draw_program, drawn_node_count
 from exprgrad.compiler.pipeline import front_end
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

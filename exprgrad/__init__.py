@@ -27,9 +27,10 @@ _LAZY = {
     "Value": (".runtime.value", "Value"),
     "compile_value": (".runtime.trace", "compile_value"),
     "nn": (".nn", None),
-    "draw": (".compiler.draw", "draw"),
-    "draw_dot": (".compiler.draw", "draw_dot"),
+    "draw": (".drawing", "draw"),
+    "draw_dot": (".drawing", "draw_dot"),
     "check": (".compiler.verify", "check"),
+    "explain": (".explaining", "explain"),
 }
 
 __all__ = ["__version__", *_LAZY]

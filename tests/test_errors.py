@@ -15,7 +15,25 @@ from exprgrad.errors import CompileError
 FILE = "bad.expr"
 
 CASES = {
-    "syntax: operator missing an operand": ("f(x) = x +* 2\n", 1, 11, "unexpected"),
+    "syntax: operator missing an operand": ("f(x) = x +* 2\n", 1, 11,
+                                            "'+' is followed by '*'"),
+    "syntax: two operators, spaced": ("f(x) = x * / 2\n", 1, 12, "remove one of them"),
+    "syntax: integer division": ("f(x) = x // 2\n", 1, 10, "write '/'"),
+    "syntax: a Python for statement": ("def f(x):\n    for i in range(3):\n        x += i\n"
+                                       "    return x\n", 2, 5, "sum(w[i] * x[i] for i in"),
+    "syntax: a Python if statement": ("def f(x):\n    if x > 0:\n        x = 1\n    return x\n",
+                                      2, 5, "'y = a if x > 0 else b'"),
+    "syntax: a Python while loop": ("def f(x):\n    while x > 0:\n        x -= 1\n"
+                                    "    return x\n", 2, 5, "no 'while' loop"),
+    "syntax: import": ("import math\nf(x) = x\n", 1, 1, "nothing to import"),
+    "syntax: math.exp": ("f(x) = 2 * math.exp(x)\n", 1, 12, "write 'exp(...)'"),
+    "syntax: np.arctan": ("f(x) = np.arctan(x)\n", 1, 8, "write 'atan(...)'"),
+    "syntax: a module function the language lacks": ("f(x) = np.floor(x)\n", 1, 8,
+                                                     "no modules or attributes"),
+    "syntax: tabs after spaces": ("def f(x):\n    y = x\n\treturn y\n", 3, 1,
+                                  "mixes tabs and spaces"),
+    "syntax: spaces then a tab": ("def f(x):\n\ty = x\n  \treturn y\n", 3, 1,
+                                  "indent every line of a block the same way"),
     "syntax: unclosed parenthesis": ("f(x) = (x + 1\n", 1, 14, "unexpected end of file"),
     "syntax: assignment outside a function": ("def f(x):\n    return x\n  y = 2\n", 3, 3,
                                               "indentation"),
@@ -28,7 +46,14 @@ CASES = {
                                        "takes 2 arguments, got 1"),
     "wrong arity of a built-in": ("f(x) = sin(x, x)\n", 1, 8, "takes 1 argument, got 2"),
     "wrong arity of atan2": ("f(x) = atan2(x)\n", 1, 8, "takes 2 arguments"),
-    "unknown function": ("f(x) = foo(x)\n", 1, 8, "unknown function 'foo'"),
+    "unknown function": ("f(x) = foo(x)\n", 1, 8, "unknown function 'foo'; define it"),
+    "a misspelt built-in": ("f(x) = sine(x)\n", 1, 8, "did you mean 'sin'?"),
+    "a built-in in NumPy's spelling": ("f(x) = arctan(x)\n", 1, 8, "did you mean 'atan'?"),
+    "a built-in capitalised": ("f(x) = Tanh(x)\n", 1, 8, "did you mean 'tanh'?"),
+    "a misspelt user function": ("scale(x) = 2*x\nf(x) = scael(x)\n", 2, 8,
+                                 "did you mean 'scale'?"),
+    "a misspelt library function": ("f(z[2]) = sofmax(z)[0]\n", 1, 11,
+                                    "did you mean 'softmax'?"),
     "recursion": ("f(x) = f(x)\n", 1, 8, "recursive"),
     "mutual recursion": ("f(x) = g(x)\ng(x) = f(x) + 1\n", 2, 8, "f → g → f"),
     "recursion through a block": ("def f(x):\n    y = g(x)\n    return y\ng(x) = 2*f(x)\n",
@@ -57,6 +82,11 @@ CASES = {
     "a reserved Python name for a function": ("print(x) = x\n", 1, 1, "reserved"),
     "a number too large for a float": ("f(x) = x * 1e999\n", 1, 12, "too large"),
     "a zero-size array parameter": ("f(w[0]) = 1\n", 1, 5, "zero size"),
+    "an overflowing constant power": ("f(x) = x + 1e300^1e300\n", 1, 17, "too large"),
+    "a power tower past the float range": ("f(x) = x + 2^2^2^2^2\n", 1, 13, "2 ** 65536"),
+    "an overflowing constant function": ("f(x) = x * exp(1000)\n", 1, 12, "exp(1000)"),
+    "library: dot of two lengths": ("f(a[3], b[2]) = dot(a, b)\n", 1, 17, "lengths 3 and 2"),
+    "library: softmax of a scalar": ("f(x) = softmax(x)\n", 1, 8, "one non-empty array"),
 }
 
 

@@ -83,7 +83,6 @@ def test_a_function_called_inside_a_loop_is_lowered_once_not_per_iteration(monke
 
 
 @pytest.mark.parametrize("source", [
-    "f(x) = x * 2**2**2**2**2**2",  # folding overflows: left for run time
     "f(x) = x + " + "(" * 10_000 + "x" + ")" * 10_000,
     "f(x) = " + "-" * 10_000 + "x",
     "f(x) = 1 if " + "not " * 5_000 + "x > 0 else 2",
@@ -121,3 +120,48 @@ def test_limits_are_documented():
             assert name in doc, name
             assert f"{getattr(limits, name):,}" in doc, name
     assert math.isfinite(limits.MAX_DAG_NODES)
+
+
+@pytest.mark.parametrize("digits", [7, 300, 5_000])
+def test_a_huge_array_dimension_is_a_limit_error(digits):
+    """A dimension is refused by its digits before it is converted to an
+    integer (Python refuses to convert more than 4,300 digits)."""
+    source = f"f(w[{'9' * digits}][1]) = w[0][0]\n"
+    with pytest.raises(LimitError) as info:
+        exprgrad.compile(source, "big.expr")
+    assert (info.value.line, info.value.column) == (1, 5)
+    assert "at most 1,000,000 elements" in info.value.message
+    assert len(str(info.value)) < 400  # the number is abbreviated
+
+
+@pytest.mark.parametrize("source, column, shown", [
+    ("f(x) = x + 2^2^2^2^2\n", 13, "2 ** 65536"),
+    ("f(x) = x * 2**2**2**2**2**2\n", 16, "2 ** 65536"),
+    ("f(x) = x + 1e300^1e300\n", 17, "1e+300 ** 1e+300"),
+    ("check 2^2^2^2^2^2 == 1\n", 10, "2 ** 65536"),
+    ("f(x) = x + exp(1000)\n", 12, "exp(1000)"),
+    ("f(x) = x + 1e200^2\n", 17, "1e+200 ** 2"),
+])
+def test_an_overflowing_constant_is_a_located_error(source, column, shown):
+    """Folding is float arithmetic, as at run time; where that overflows, the
+    constant is refused like the literal 1e400 (no exact 2**65536 is built)."""
+    with no_hang(10):
+        with pytest.raises(exprgrad.CompileError) as info:
+            exprgrad.compile(source, "big.expr")
+    assert (info.value.line, info.value.column) == (1, column), str(info.value)
+    assert f"the constant {shown} is too large for a float" in info.value.message
+
+
+def test_constants_past_the_float_range_by_multiplication_are_inf_as_at_run_time():
+    module = exprgrad.compile("f(x) = x + 1e200 * 1e200\n")
+    assert module.f(1.0) == math.inf
+
+
+def test_folding_keeps_every_constant_a_float():
+    from exprgrad.compiler.pipeline import front_end
+    program = front_end("f(x) = x + 2^2^2^2 + 3^40\n", "p.expr")
+    for node in program.graph.nodes:
+        if node.op == "const":
+            assert type(node.attr) is float
+        if node.op == "ipow":
+            assert abs(node.attr) <= 64

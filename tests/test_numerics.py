@@ -66,6 +66,7 @@ def test_derivative_of_sqrt_at_zero_raises_and_value_is_zero(m):
         m.sq_grad(0.0)
     with pytest.raises(ValueError):
         m.half_grad(0.0)
+    assert math.isnan(_value_grad(lambda v: v.sqrt(), 0.0)[1][0])  # Value: nan, as PyTorch's
 
 
 @settings(max_examples=50, deadline=None)
@@ -130,3 +131,123 @@ def test_errors_from_a_loaded_file_name_the_expr_line(tmp_path, monkeypatch):
         assert "model.expr:5:" in _failing_line(info.value)
         formatted = "".join(traceback.format_exception(info.value))
         assert "model.expr:5:" in formatted
+
+
+# --- one policy per case, the same in generated code and in `Value` ----------------
+POLICY = """\
+mx(x, y) = max(x, y)
+mn(x, y, z) = min(x, y, z)
+sq(x) = x^2
+cube(x) = x^3
+zero(x) = x^0
+pw(x, y) = pow(x, y)
+"""
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return exprgrad.compile(POLICY, "policy.expr")
+
+
+def _value_grad(build, *xs):
+    """Value and gradient of a `Value` expression, as f_grad returns them."""
+    leaves = [exprgrad.Value(x) for x in xs]
+    out = build(*leaves)
+    out.backward()
+    return out.data, tuple(v.grad for v in leaves)
+
+
+def _same(a, b) -> bool:
+    """Equal, nan equal to nan, elementwise through tuples."""
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+@pytest.mark.parametrize("args, expected", [
+    ((math.nan, 1.0), (math.nan, (1.0, 0.0))),
+    ((1.0, math.nan), (math.nan, (0.0, 1.0))),  # Python's max(1, nan) is 1; ours is nan
+    ((math.nan, math.nan), (math.nan, (0.5, 0.5))),
+    ((2.0, 2.0), (2.0, (0.5, 0.5))),
+    ((math.inf, 1.0), (math.inf, (1.0, 0.0))),
+])
+def test_max_with_nan_is_nan_and_the_nan_inputs_share_the_gradient(policy, args, expected):
+    """As torch.max over a tensor: a nan input makes the result nan, and the
+    gradient is split evenly among the inputs that are nan."""
+    assert _same(policy.mx_grad(*args), expected)
+    assert _same(_value_grad(lambda x, y: x.max(y), *args), expected)
+
+
+@given(st.lists(st.sampled_from([math.nan, -1.0, 0.0, 2.0, math.inf]), min_size=3, max_size=3))
+@settings(max_examples=60, deadline=None)
+def test_min_propagates_nan_in_every_position_and_value_agrees(xs):
+    compiled = exprgrad.compile(POLICY, "policy.expr").mn_grad(*xs)
+    value, grads = compiled
+    nans = [math.isnan(x) for x in xs]
+    if any(nans):
+        assert math.isnan(value)
+        assert grads == tuple(1 / sum(nans) if n else 0.0 for n in nans)
+    else:
+        assert value == min(xs) and sum(grads) == pytest.approx(1.0)
+    assert _same(_value_grad(lambda a, b, c: a.min(b, c), *xs), compiled)
+
+
+def test_a_square_past_the_float_range_raises_like_any_power(policy):
+    """x^2 is emitted as x ** 2 (not x * x, which would be inf), so every
+    constant power overflows the same way: OverflowError, also in Value."""
+    for f in (policy.sq, policy.sq_grad, policy.cube, policy.cube_grad):
+        with pytest.raises(OverflowError):
+            f(1e200)
+    for k in (2, 3):
+        with pytest.raises(OverflowError):
+            exprgrad.Value(1e200) ** k
+    assert policy.sq_grad(3.0) == (9.0, (6.0,))
+    assert exprgrad.compile("f(x) = x*x\n").f(1e200) == math.inf  # * itself is IEEE
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0, 2.0, math.inf, math.nan])
+def test_the_derivative_of_x_to_the_zero_is_zero_everywhere(policy, x):
+    assert policy.zero_grad(x) == (1.0, (0.0,))
+    assert _value_grad(lambda v: v ** 0, x) == (1.0, (0.0,))
+
+
+def test_pow_of_a_negative_base_has_its_base_derivative(policy):
+    """pow(-2, 3): d/dx = 3 * (-2)^2 = 12; d/dy would need log(-2), so it is
+    nan (as PyTorch), in generated code and in Value alike."""
+    expected = (-8.0, (12.0, math.nan))
+    assert _same(policy.pw_grad(-2.0, 3.0), expected)
+    assert _same(_value_grad(lambda x, y: x ** y, -2.0, 3.0), expected)
+    assert policy.pw_grad(0.0, 3.0) == (0.0, (0.0, 0.0))
+    only_base = exprgrad.compile("pw(x, y) wrt x = pow(x, y)\n")
+    assert only_base.pw_grad(-2.0, 3.0) == (-8.0, (12.0,))
+
+
+@given(st.floats(-50, 50).filter(lambda x: x == 0 or abs(x) > 1e-3), st.integers(-6, 6))
+@settings(max_examples=60, deadline=None)
+def test_pow_derivatives_match_mpmath_where_defined(x, k):
+    import mpmath
+    module = exprgrad.compile("pw(x, y) = pow(x, y)\n")
+    if x == 0.0 and k <= 0:
+        return
+    value, (dx, dy) = module.pw_grad(x, float(k))
+    with mpmath.workdps(40):
+        assert value == pytest.approx(float(mpmath.power(x, k)), rel=1e-12)
+        assert dx == pytest.approx(float(k * mpmath.power(x, k - 1)), rel=1e-12, abs=1e-300)
+        if x > 0:
+            assert dy == pytest.approx(float(mpmath.power(x, k) * mpmath.log(x)), rel=1e-12,
+                                       abs=1e-300)
+        elif x < 0:
+            assert math.isnan(dy)
+
+
+def test_every_row_of_the_numerics_table_names_a_test_of_this_file():
+    import re
+    doc = open(__file__.rsplit("/tests/", 1)[0] + "/docs/reliability.md").read()
+    table = doc.split("## Numerics", 1)[1].split("\n\n", 3)[2]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) > 10
+    for row in rows[1:]:
+        named = re.findall(r"`(test_\w+)`", row.rsplit("|", 2)[1])
+        assert named or row.rsplit("|", 2)[1].strip() == "same", row
+        for name in named:
+            assert name in globals(), name

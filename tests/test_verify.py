@@ -81,7 +81,7 @@ def test_corrupted_emitted_gradient_is_caught():
 
 def test_corrupted_value_is_caught():
     text = exprgrad.emit("f(x) = x^2 + 1")
-    patched = text.replace("x * x + 1.0", "x * x + 1.5")
+    patched = text.replace("x ** 2 + 1.0", "x ** 2 + 1.5")
     assert patched != text
     assert not check("f(x) = x^2 + 1", module_text=patched)
 

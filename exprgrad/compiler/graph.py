@@ -16,7 +16,8 @@ from typing import NamedTuple
 from ..errors import LimitError, Loc
 from . import limits
 from .ops import OPS
-from .options import Options, current
+from .opnames import BOOL, CONST, INPUT
+from .options import DEFAULT, Options
 from .passes.fold import simplifier
 
 
@@ -28,9 +29,8 @@ class Node(NamedTuple):
 
 class Graph:
     def __init__(self, options: Options | None = None) -> None:
-        """`options` (default: those of the `front_end` call building it, see
-        `options.current`) choose the rewrites applied as nodes are built."""
-        self.options = current() if options is None else options
+        """`options` choose the rewrites applied as nodes are built."""
+        self.options = DEFAULT if options is None else options
         self._simplify = simplifier(self.options)
         self.nodes: list[Node] = []
         self.locs: list[Loc | None] = []  # where in the source each node was written
@@ -38,6 +38,7 @@ class Graph:
         self.adjoint_of: dict[int, int] = {}  # adjoint node → the named primal it is of
         self.loc: Loc | None = None  # the location given to nodes built from now on
         self._index: dict[object, int] = {}
+        self.has_loops = False  # set by lowering once a runtime loop exists (compiler/loops.py)
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -60,19 +61,19 @@ class Graph:
 
     def const(self, value: float) -> int:
         value = float(value)
-        key = ("const", value.hex())  # keeps -0.0 apart from 0.0, and nan equal to nan
+        key = (CONST, value.hex())  # keeps -0.0 apart from 0.0, and nan equal to nan
         found = self._index.get(key)
         if found is None:
-            found = self._index[key] = self._append(Node("const", (), value))
+            found = self._index[key] = self._append(Node(CONST, (), value))
         return found
 
     def boolean(self, value: bool) -> int:
-        return self.add("bool", attr=bool(value))
+        return self.add(BOOL, attr=bool(value))
 
     def input(self, key: object, name: str | None = None) -> int:
         """A leaf that receives a value at run time (a parameter element, a
         cotangent, a free variable of a check); `key` makes it unique."""
-        node_id = self.add("input", attr=key)
+        node_id = self.add(INPUT, attr=key)
         if name:
             self.names.setdefault(node_id, name)
         return node_id
@@ -88,11 +89,11 @@ class Graph:
 
     # --- reading -----------------------------------------------------------
     def is_const(self, node_id: int) -> bool:
-        return self.nodes[node_id].op == "const"
+        return self.nodes[node_id].op == CONST
 
     def value(self, node_id: int) -> float | None:
         node = self.nodes[node_id]
-        return node.attr if node.op == "const" else None
+        return node.attr if node.op == CONST else None
 
     def kind(self, node_id: int) -> str:
         """'number' or 'bool' (comparisons, usable only as conditions)."""
@@ -100,7 +101,7 @@ class Graph:
 
     def name(self, node_id: int, name: str) -> None:
         """Remember a source name for a computed node (first name wins)."""
-        if self.nodes[node_id].op not in ("const", "bool"):
+        if self.nodes[node_id].op not in (CONST, BOOL):
             self.names.setdefault(node_id, name)
 
     def ancestors(self, roots, stop_below: int = 0) -> list[int]:

@@ -7,6 +7,8 @@ nodes through `Graph.add`.
 
 from __future__ import annotations
 
+from .opnames import ADD, DIV, EQ, GT, IPOW, LT, MUL, NEG, SUB, WHERE
+
 
 class Ref:
     """A node of graph `g`; operators build new nodes of the same graph."""
@@ -27,22 +29,22 @@ class Ref:
     def _make(self, op: str, *args) -> "Ref":
         return Ref(self.g, self.g.add(op, *(self._lift(a) for a in args)))
 
-    def __add__(self, o): return self._make("add", self, o)
-    def __radd__(self, o): return self._make("add", o, self)
-    def __sub__(self, o): return self._make("sub", self, o)
-    def __rsub__(self, o): return self._make("sub", o, self)
-    def __mul__(self, o): return self._make("mul", self, o)
-    def __rmul__(self, o): return self._make("mul", o, self)
-    def __truediv__(self, o): return self._make("div", self, o)
-    def __rtruediv__(self, o): return self._make("div", o, self)
-    def __neg__(self): return self._make("neg", self)
-    def __gt__(self, o): return self._make("gt", self, o)
-    def __lt__(self, o): return self._make("lt", self, o)
-    def __eq__(self, o): return self._make("eq", self, o)  # builds a node, like SymPy's Eq
+    def __add__(self, o): return self._make(ADD, self, o)
+    def __radd__(self, o): return self._make(ADD, o, self)
+    def __sub__(self, o): return self._make(SUB, self, o)
+    def __rsub__(self, o): return self._make(SUB, o, self)
+    def __mul__(self, o): return self._make(MUL, self, o)
+    def __rmul__(self, o): return self._make(MUL, o, self)
+    def __truediv__(self, o): return self._make(DIV, self, o)
+    def __rtruediv__(self, o): return self._make(DIV, o, self)
+    def __neg__(self): return self._make(NEG, self)
+    def __gt__(self, o): return self._make(GT, self, o)
+    def __lt__(self, o): return self._make(LT, self, o)
+    def __eq__(self, o): return self._make(EQ, self, o)  # builds a node, like SymPy's Eq
     __hash__ = None
 
     def __pow__(self, k: int) -> "Ref":
-        return Ref(self.g, self.g.add("ipow", self.id, attr=int(k)))
+        return Ref(self.g, self.g.add(IPOW, self.id, attr=int(k)))
 
 
 class OutRef(Ref):
@@ -68,4 +70,4 @@ def call(op: str, *args) -> Ref:
 
 
 def where(cond: Ref, then, otherwise) -> Ref:
-    return call("where", cond, then, otherwise)
+    return call(WHERE, cond, then, otherwise)

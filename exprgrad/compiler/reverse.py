@@ -16,20 +16,28 @@ that can be differentiated again.
 from __future__ import annotations
 
 from .graph import Graph
+from .loops import DataArray
 from .ops import OPS
 from .rules import rule_template
 
 
-def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list[int]) -> list[int]:
+def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list) -> list:
     """Adjoints of the `wrt` nodes for outputs seeded with cotangents:
-    `seeds` pairs an output node with the node holding its cotangent."""
+    `seeds` pairs an output node with the node holding its cotangent.  A
+    `wrt` entry may be a `DataArray` (a parameter with a data axis), whose
+    adjoint is a runtime array (`loop_gradients.py`)."""
     if not wrt:
         return []
+    if g.has_loops:
+        from .loop_gradients import gradients_with_loops
+        return gradients_with_loops(g, seeds, wrt)
     order = g.ancestors([out for out, _ in seeds], stop_below=min(wrt))
     active = _depends_on(g, order, set(wrt))
     adjoints: dict[int, int] = {}
 
     def accumulate(node: int, contribution: int) -> None:
+        if g.value(contribution) == 0.0:
+            return  # a zero adjoint propagates nothing (see contributions)
         previous = adjoints.get(node)
         adjoints[node] = contribution if previous is None else g.add("add", previous, contribution)
 
@@ -60,6 +68,9 @@ def contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | Non
     the rule is linear in the adjoint, and the contributions then stay inside
     the branch, where the code generator evaluates them only when it is taken
     (so log(x) in `log(x) if x > 0 else 0` is never differentiated at x ≤ 0).
+    A contribution that folds to zero is not accumulated at all: the branch
+    of `s if c else 1` in `0 * s` receives nothing, rather than `0 / sqrt(x)`
+    evaluated outside the branch that guards sqrt (JAX's symbolic zeros).
     """
     masks = []
     while True:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 from .graph import Graph
+from .opnames import BOOL, CONST
 from .ops import OPS
 from .options import DEFAULT
 from .refs import OutRef, Ref
@@ -44,8 +45,8 @@ class RuleTemplate:
         values: list = [adjoint, out, *args]
         values += [None] * (self.size - len(values))
         for k, op, operands, attr in self._plan(wanted):
-            values[k] = (g.const(attr) if op == "const" else
-                         g.boolean(attr) if op == "bool" else
+            values[k] = (g.const(attr) if op == CONST else
+                         g.boolean(attr) if op == BOOL else
                          g.add(op, *[values[a] for a in operands], attr=attr))
         return [values[r] if r is not None and want else None
                 for r, want in zip(self.results, wanted)]

@@ -18,7 +18,7 @@ from lark.indenter import Indenter
 
 from ..compiler import limits
 from ..errors import CompileError, LimitError, Loc, ParseError
-from . import ast
+from . import ast, mistakes
 
 
 def loc_of(token: Token) -> Loc:
@@ -26,7 +26,9 @@ def loc_of(token: Token) -> Loc:
 
 
 class _Indentation(Indenter):
-    """Python-style blocks: a newline inside brackets is ignored."""
+    """Python-style blocks: a newline inside brackets is ignored.  As in
+    Python, indentation that mixes tabs and spaces so that its depth depends
+    on the tab width is refused (Python's TabError)."""
 
     NL_type = "_NL"
     OPEN_PAREN_types = ["LPAR", "LSQB"]
@@ -35,22 +37,41 @@ class _Indentation(Indenter):
     DEDENT_type = "_DEDENT"
     tab_len = 8
 
+    def process(self, stream):
+        self.narrow_levels = [0]  # the indentation depths with a tab counted as 1 column
+        yield from super().process(stream)
+
     def handle_NL(self, token):
         if self.paren_level > 0:
             return
         yield token
-        indent = len(token.rsplit("\n", 1)[1].expandtabs(self.tab_len))
+        whitespace = token.rsplit("\n", 1)[1]
+        indent = len(whitespace.expandtabs(self.tab_len))
+        narrow = len(whitespace.expandtabs(1))
+        self._check_tabs(indent, narrow, token)
         if indent > self.indent_level[-1]:
             self.indent_level.append(indent)
+            self.narrow_levels.append(narrow)
             yield Token.new_borrow_pos(self.INDENT_type, token, token)
         else:
             while indent < self.indent_level[-1]:
                 self.indent_level.pop()
+                self.narrow_levels.pop()
                 yield Token.new_borrow_pos(self.DEDENT_type, token, token)
             if indent != self.indent_level[-1]:
                 line = token.end_line
                 raise ParseError("this line's indentation matches no enclosing block; "
                                  "indent it like the lines above it", Loc(line, indent + 1))
+
+    def _check_tabs(self, indent: int, narrow: int, token) -> None:
+        """The line must be deeper, as deep or shallower than the current
+        block whatever a tab's width is (8 columns or 1)."""
+        wide_order = (indent > self.indent_level[-1]) - (indent < self.indent_level[-1])
+        narrow_order = (narrow > self.narrow_levels[-1]) - (narrow < self.narrow_levels[-1])
+        if wide_order != narrow_order:
+            raise ParseError("this line mixes tabs and spaces in its indentation differently "
+                             "from the lines above it; indent every line of a block the same "
+                             "way (4 spaces is usual)", Loc(token.end_line, 1))
 
 
 _AUGMENTED = {"+=": "+", "-=": "-", "*=": "*", "/=": "/"}
@@ -86,11 +107,19 @@ class ToAst(Transformer):
         return tuple(p for p in params if p is not None)
 
     def param(self, name, *dims):
-        shape = tuple(int(d) for d in dims if d.type == "INT")
-        for d in dims:
-            if d.type == "INT" and int(d) == 0:
+        sizes = [d for d in dims if d.type == "INT"]
+        for d in sizes:
+            if len(d.lstrip("0")) > len(str(limits.MAX_RANGE)) or int(d) > limits.MAX_RANGE:
+                raise LimitError(f"array parameter '{name}' has a dimension of "
+                                 f"{_abbreviate(str(d))}; an array has at most "
+                                 f"{limits.MAX_RANGE:,} elements", loc_of(d))
+            if int(d) == 0:
                 raise ParseError(f"array parameter '{name}' has a zero size; sizes start at 1",
                                  loc_of(d))
+        # A dimension written as a name (`X[n][5]`) is a data axis: its length
+        # is given at call time.
+        shape = tuple(int(d) if d.type == "INT" else str(d) for d in dims
+                      if d.type in ("INT", "NAME"))
         return ast.Param(loc_of(name), str(name), shape)
 
     def wrt(self, _wrt, *names):
@@ -214,8 +243,18 @@ def _describe(token_type: str) -> str:
     return token_type
 
 
-def _syntax_error(error: UnexpectedInput) -> ParseError:
+def _token_text(token: Token) -> str:
+    """`'*'` for an operator (its kind is its text), `name 'foo'` otherwise."""
+    kind = _describe(token.type)
+    shown = f"'{_abbreviate(str(token))}'"
+    return shown if kind == shown else f"{kind} {shown}"
+
+
+def _syntax_error(error: UnexpectedInput, source: str = "") -> ParseError:
     loc = Loc(max(error.line, 1), max(error.column, 1))
+    hinted = mistakes.explain(error, source, loc)
+    if hinted is not None:
+        return ParseError(*hinted)
     if isinstance(error, UnexpectedCharacters):
         char = error.char
         shown = repr(char) if char.isprintable() and char != " " else f"U+{ord(char):04X}"
@@ -231,7 +270,7 @@ def _syntax_error(error: UnexpectedInput) -> ParseError:
         loc = Loc(token.end_line, token.end_column)
     what = "unexpected end of line" if token.type == "_NL" else \
         "unexpected indentation" if token.type == "_INDENT" else \
-        f"unexpected {_describe(token.type)} '{_abbreviate(str(token))}'"
+        f"unexpected {_token_text(token)}"
     return ParseError(what + hint, loc)
 
 
@@ -249,10 +288,10 @@ def parse(source: str, filename: str = "<string>") -> ast.Module:
         raise
     except UnexpectedToken as error:
         if isinstance(error.token, Token) and error.token.type not in ("$END",):
-            raise _syntax_error(error).located(filename, source) from None
+            raise _syntax_error(error, text).located(filename, source) from None
         raise _end_of_file(error, text).located(filename, source) from None
     except UnexpectedInput as error:
-        raise _syntax_error(error).located(filename, source) from None
+        raise _syntax_error(error, text).located(filename, source) from None
     except LarkError as error:  # pragma: no cover - Lark's other errors are grammar bugs
         raise ParseError(f"could not parse: {error}", Loc(1, 1)).located(filename, source)
     return ast.Module(filename, source, tuple(statements))

@@ -21,9 +21,9 @@ import hashlib
 import linecache
 import os
 import sys
-import tempfile
 import types
 
+from .. import files
 from .._version import __version__
 from ..compiler.pipeline import emit
 from ..errors import CompileError
@@ -52,7 +52,8 @@ def exec_generated(text: str, module: types.ModuleType, code_filename: str | Non
     """Run generated `text` in `module`, with its lines known to `linecache`."""
     if code_filename is None:
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-        code_filename = f"<exprgrad {module.__exprgrad_source__} {digest}>"
+        source = str(module.__exprgrad_source__).replace("\0", "\\0")  # compile() refuses NUL
+        code_filename = f"<exprgrad {source} {digest}>"
     if getattr(module, "__file__", None) is None:
         module.__file__ = code_filename
     for code in _compiled_parts(text, code_filename):
@@ -100,6 +101,7 @@ def compile_source(source: str, filename: str = "<string>") -> types.ModuleType:
 def load(path: str | os.PathLike) -> types.ModuleType:
     """The module for an `.expr` file, compiled once per content (cached)."""
     path = os.fspath(path)
+    files.refuse_nul(path)
     text, code_filename = generated_text(path)
     module = types.ModuleType(module_name_for(path), f"Compiled by exprgrad from {path}.")
     module.__exprgrad_source__ = path
@@ -210,23 +212,12 @@ def read_cache(cache_path: str, source_hash: str) -> str | None:
 
 def write_atomic(target: str, content: str, mode: int = 0o644) -> bool:
     """Write `content` to `target` through a temporary file and a rename, so
-    no reader ever sees part of it.  False when the directory is not writable."""
-    directory = os.path.dirname(target)
+    no reader ever sees part of it; a new file asks for `mode` (the umask
+    applies), an existing one keeps its mode.  False when the directory is
+    not writable."""
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(target),
-                                         suffix=".tmp")
-    except OSError:
-        return False
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
-            file.write(content)
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        files.write_file(target, content, mode)
         return True
     except OSError:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
         return False

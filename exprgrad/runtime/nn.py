@@ -6,7 +6,8 @@ hidden layers are nonlinear and the output layer is linear.  So with the same
 `random.seed`, an exprgrad MLP and a micrograd MLP hold the same numbers.
 
 The nonlinearity is ReLU by default; `activation="tanh"` (or any one-input
-built-in with a derivative, such as "sigmoid" or "softplus") selects another.
+built-in with a derivative, such as "sigmoid" or "softplus") selects another,
+and `output_activation=` gives the output layer one too.
 """
 
 from __future__ import annotations
@@ -73,9 +74,18 @@ class Layer(Module):
 
 
 class MLP(Module):
-    def __init__(self, nin: int, nouts: list[int], activation: str = "relu"):
+    """Layers of `nouts` neurons on `nin` inputs.  Hidden layers apply
+    `activation`; the output layer is linear, as in micrograd, unless
+    `output_activation` names one (the lecture's network: tanh everywhere is
+    `MLP(3, [4, 4, 1], activation="tanh", output_activation="tanh")`)."""
+
+    def __init__(self, nin: int, nouts: list[int], activation: str = "relu",
+                 output_activation: str | None = None):
         sz = [nin] + list(nouts)
-        self.layers = [Layer(sz[i], sz[i + 1], nonlin=i != len(nouts) - 1, activation=activation)
+        last = len(nouts) - 1
+        self.layers = [Layer(sz[i], sz[i + 1], nonlin=i != last or output_activation is not None,
+                             activation=activation if i != last or output_activation is None
+                             else output_activation)
                        for i in range(len(nouts))]
 
     def __call__(self, x):

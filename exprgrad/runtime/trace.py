@@ -10,6 +10,8 @@ generated function at every step.
 
 from __future__ import annotations
 
+import keyword
+
 from ..compiler.graph import Graph
 from ..compiler.printers import python
 from ..compiler.reverse import gradients
@@ -27,13 +29,14 @@ def compile_value(out: Value, inputs, name: str = "value_grad"):
     (leaf Values), with one gradient per input.  Other leaves are constants
     with the values they hold now.  The generated text is `fn.source`."""
     inputs = _check_inputs(out, list(inputs))
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) \
+            or name.startswith("_"):
+        raise ValueError(f"name must be a Python identifier that is not a keyword and has no "
+                         f"leading underscore, got {name!r}")
     g = Graph()
     params = _placeholders(g, inputs)
     result = _lower(g, out, {id(v): p.placeholders for v, p in zip(inputs, params)})
     grads = gradients(g, [(result, g.const(1.0))], [p.placeholders for p in params])
-    if not name.isidentifier() or name.startswith("_"):
-        raise ValueError(f"name must be a Python identifier without a leading underscore, "
-                         f"got {name!r}")
     doc = (f"The traced value and its gradient with respect to "
            f"{', '.join(p.name for p in params) or 'nothing'}.")
     program = schedule(g, name, params, (result, tuple(grads)), doc,

@@ -24,6 +24,7 @@ import itertools
 import linecache
 import math
 
+from ..compiler.opnames import IPOW
 from ..compiler.ops import OPS
 from ..compiler.passes.fold import LARGEST_INTEGER_POWER
 from ..compiler.printers import python
@@ -78,7 +79,7 @@ class _Num(Ref):
         return _Num(_evaluate(OPS[op].fn, values))
 
     def __pow__(self, k: int) -> "_Num":
-        return _Num(_evaluate(OPS["ipow"].fn, [self.v, int(k)]))
+        return _Num(_evaluate(OPS[IPOW].evaluate, [[self.v], int(k)]))
 
 
 def _evaluate(fn, values):
@@ -106,8 +107,7 @@ class _Op:
         self.name = name
         self.attr = attr
         spec = OPS[name] if name else None
-        self.label = label if label is not None else (f"**{attr}" if name == "ipow" else
-                                                      spec.label if spec else "")
+        self.label = label if label is not None else spec.display(attr) if spec else ""
         if spec is not None and spec.has_attr:
             fn = spec.fn
             self.fn = lambda *xs: fn(*xs, attr)
@@ -223,9 +223,11 @@ class Value:
         micrograd, allows a negative base; otherwise `pow` (as math.pow)."""
         if isinstance(other, Value):
             return self._apply("pow", other)
+        if isinstance(other, (str, bytes)) or not hasattr(other, "__float__"):
+            return NotImplemented  # Python raises TypeError, as for float ** "3"
         k = float(other)
         if k.is_integer() and abs(k) <= LARGEST_INTEGER_POWER:
-            op = _op("ipow", int(k))
+            op = _op(IPOW, int(k))
             return _node(op.fn(self.data), (self,), op)
         return self._apply("pow", Value(k))
 

@@ -1,11 +1,12 @@
 """Strength reduction: a cheaper operation with exactly the same result.
 
 Only exact rewrites (bit-identical for every float, nan and inf included):
-  x ** 2        → x * x        (one rounding either way)
-  x ** -1       → 1 / x
   x / 2**k      → x * 2**-k    (the same real number, so the same rounding)
-`x ** 3 → x * x * x` rounds twice and is left alone, as is `exp(a + b)`
-(never split into exp(a) * exp(b), which rounds and overflows differently).
+Powers are not rewritten: `x ** 2 → x * x` rounds the same but overflows
+differently (x * x is inf past the float range, x ** 2 raises OverflowError,
+as x ** 3 does), and `x ** -1 → 1 / x` likewise (1 / 5e-324 is inf).
+`x ** 3 → x * x * x` also rounds twice, and `exp(a + b)` is never split into
+exp(a) * exp(b), which rounds and overflows differently.
 `passes.fold` calls `reduce` for every node built, after the identities.
 """
 
@@ -13,21 +14,16 @@ from __future__ import annotations
 
 import math
 
+from ..opnames import DIV, IPOW, MUL
+
 
 def reduce(g, op: str, args: tuple[int, ...], attr) -> int | None:
     """An equivalent cheaper node for `op(args)`, or None."""
-    if op == "ipow":
-        (x,) = args
-        if attr == 2:
-            return g.add("mul", x, x)
-        if attr == -1:
-            return g.add("div", g.const(1.0), x)
-        return None
-    if op == "div":
+    if op == DIV:
         a, b = args
         k = g.value(b)
         if k is not None and _is_power_of_two(k) and _is_power_of_two(1.0 / k):
-            return g.add("mul", a, g.const(1.0 / k))
+            return g.add(MUL, a, g.const(1.0 / k))
     return None
 
 

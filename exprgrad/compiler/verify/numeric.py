@@ -16,12 +16,15 @@ sample point is discarded rather than compared.
 from __future__ import annotations
 
 import builtins
+import functools
 import random
 import types
 
 import mpmath
 import sympy as sp
 from sympy.printing.pycode import MpmathPrinter
+
+from ..ops import OPS
 
 DIGITS = 50
 
@@ -47,15 +50,12 @@ def _wrap(function):
 
 
 def _math_shim() -> types.SimpleNamespace:
+    """`math` at 50 digits: each op's `math` function from the op table's
+    mpmath counterpart, and the few names the argument checks use."""
     mp = mpmath
-    names = ["exp", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh",
-             "tanh", "asinh", "acosh", "atanh", "erf", "atan2", "hypot", "expm1", "log1p"]
-    shim = {name: _wrap(getattr(mp, name)) for name in names}
+    shim = {op.math_function: _wrap(functools.partial(op.numeric, mp))
+            for op in OPS.values() if op.math_function}
     shim.update(
-        log=_wrap(lambda x, base=None: mp.log(x) if base is None else mp.log(x, base)),
-        log2=_wrap(lambda x: mp.log(x, 2)),
-        log10=_wrap(lambda x: mp.log10(x)),
-        pow=_wrap(mp.power),
         pi=mp.pi, e=mp.e, inf=mp.inf, nan=mp.nan,
         isnan=mp.isnan, isinf=mp.isinf, isfinite=mp.isfinite,
         fsum=mp.fsum,

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..graph import Graph
-from ..ops import OPS
+from ..ops import OPS, REALS
 from .timelimit import attempt
 
-# Doubles that stand for well-known reals: the op table's derivative rules and
-# the language's `pi` and `e` write them as floats.
-_KNOWN = [sp.pi, sp.E, sp.log(2), sp.log(10), 1 / sp.log(2), 1 / sp.log(10),
-          2 / sp.sqrt(sp.pi), sp.sqrt(2), sp.sqrt(sp.pi), sp.pi / 2, sp.pi / 4, 2 * sp.pi]
+# Doubles that stand for well-known reals: those the op table's derivative
+# rules and the language's `pi` and `e` write as floats (ops.REALS), and a
+# few a source commonly builds from them.
+_KNOWN = [real(sp) for real in REALS.values()] + [
+    1 / sp.log(2), 1 / sp.log(10), sp.sqrt(2), sp.sqrt(sp.pi), sp.pi / 2, sp.pi / 4, 2 * sp.pi]
 KNOWN_CONSTANTS = {float(c): c for c in _KNOWN}
 
 
@@ -107,7 +108,7 @@ class Translator:
             return sp.true if node.attr else sp.false
         spec = OPS[node.op]
         args = [self.value[a] for a in node.args]
-        expr = spec.sympy(sp, *args, node.attr) if spec.has_attr else spec.sympy(sp, *args)
+        expr = spec.symbolic(sp, args, node.attr)
         if spec.kind == "bool" or expr.is_Atom:
             return expr
         return self.program.define(sp.Symbol(f"t{n}", real=True), expr)

@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 
 import graphviz
 
+from ..compiler.graph import Graph
+from ..compiler.ops import OPS
+from ..compiler.pipeline import front_end
+from ..compiler.reverse import contributions, gradients
+from ..compiler.values import flatten
+from .. import files
 from . import render
-from .graph import Graph
-from .ops import OPS
-from .pipeline import front_end
-from .reverse import contributions, gradients
-from .values import flatten, point_mismatch
+from .evaluate import AS_WRITTEN, UNDEFINED, PointError, evaluate, parameter_labels, point_inputs
 
 DEFAULT_MAX_NODES = 300  # Graphviz nodes; layout time grows steeply beyond this
 FAN_IN_COLOR = "firebrick"
@@ -39,79 +41,6 @@ FAN_IN_COLOR = "firebrick"
 class DrawError(ValueError):
     """A drawing that cannot be made as asked (unknown function, bad point,
     too many nodes); the message says what to do instead."""
-
-
-class _Undefined:
-    """The value of a node whose op has no value at the point (log(-1), 1/0)."""
-
-    def __repr__(self) -> str:
-        return "undefined"
-
-
-UNDEFINED = _Undefined()
-
-
-# --- evaluation --------------------------------------------------------------
-def evaluate(g: Graph, roots: list[int], known: dict[int, object]) -> dict[int, object]:
-    """Values of `roots` and their ancestors, given the values of input nodes.
-
-    A conditional takes only its taken branch's value, so an undefined value
-    in the other branch does not spread, as in generated code."""
-    values = dict(known)
-    for n in g.ancestors(roots):
-        if n in values:
-            continue
-        node = g.nodes[n]
-        if node.op in ("const", "bool"):
-            values[n] = node.attr
-        elif node.op == "input":
-            raise DrawError(f"no value was given for the input '{g.names.get(n, node.attr)}'")
-        elif node.op == "where":
-            cond, then, otherwise = (values[a] for a in node.args)
-            values[n] = UNDEFINED if cond is UNDEFINED else then if cond else otherwise
-        else:
-            values[n] = _apply(node, [values[a] for a in node.args])
-    return values
-
-
-def _apply(node, args: list) -> object:
-    if any(a is UNDEFINED for a in args):
-        return UNDEFINED
-    spec = OPS[node.op]
-    try:
-        return spec.fn(*args, node.attr) if spec.has_attr else spec.fn(*args)
-    except (ArithmeticError, ValueError):
-        return UNDEFINED
-
-
-def point_inputs(function, at: dict) -> dict[int, float]:
-    """Input node → value for a point `{param: number or nested list}`."""
-    problem = point_mismatch(function.name, [p.name for p in function.params], at)
-    if problem:
-        raise DrawError(problem)
-    known: dict[int, float] = {}
-    for p in function.params:
-        pairs = [(p.placeholders, at[p.name], p.name)]
-        while pairs:  # placeholders and value side by side, element by element
-            node, value, where = pairs.pop()
-            if isinstance(node, int):
-                known[node] = _number(value, where)
-                continue
-            if not isinstance(value, (list, tuple)) or len(value) != len(node):
-                raise DrawError(f"{where} must be a list of {len(node)} "
-                                f"{'numbers' if node and isinstance(node[0], int) else 'lists'}, "
-                                f"not {value!r}"[:200])
-            pairs.extend((n, v, f"{where}[{i}]") for i, (n, v) in enumerate(zip(node, value)))
-    return known
-
-
-def _number(value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DrawError(f"{where} must be a number, not {value!r}"[:200])
-    try:
-        return float(value)
-    except OverflowError:
-        raise DrawError(f"{where} is too large for a float") from None
 
 
 # --- the drawing ------------------------------------------------------------
@@ -163,12 +92,15 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
                         "(large drawings are unreadable and slow to lay out); raise it with "
                         f"--max-nodes {count} (max_nodes={count} in Python) or write .dot, "
                         "which has no limit")
-    scene = Scene(g, name, nodes, outputs, labels=_parameter_labels(function))
+    scene = Scene(g, name, nodes, outputs, labels=parameter_labels(function))
     if backward and at is None:
         raise DrawError("gradients need a point: give one with --at (at={...} in Python)")
     if at is None:
         return scene
-    known = point_inputs(function, at)
+    try:
+        known = point_inputs(function, at)
+    except PointError as error:
+        raise DrawError(str(error)) from None
     scene.data = evaluate(g, outputs, known)
     if backward:
         if len(outputs) != 1 or not function.is_scalar:
@@ -176,19 +108,6 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
                             "draw it without --backward")
         _add_gradients(scene, known)
     return scene
-
-
-def _parameter_labels(function) -> dict[int, str]:
-    labels: dict[int, str] = {}
-    for p in function.params:
-        pairs = [(p.placeholders, p.name)]
-        while pairs:
-            node, text = pairs.pop()
-            if isinstance(node, int):
-                labels.setdefault(node, text)
-            else:
-                pairs.extend((n, f"{text}[{i}]") for i, n in enumerate(node))
-    return labels
 
 
 def _add_gradients(scene: Scene, known: dict[int, float]) -> None:
@@ -223,9 +142,13 @@ def _fan_in_edges(g: Graph, nodes: list[int]) -> list[tuple[int, int, int]]:
 
 
 class Drawing(graphviz.Digraph):
-    """A `graphviz.Digraph` that notebooks display through the renderer
-    exprgrad finds (the system `dot`, else graphviz-pure), so a machine with
-    only pip-installed packages shows pictures inline too."""
+    """A `graphviz.Digraph` rendered by the renderer exprgrad finds (the
+    system `dot`, else graphviz-pure), so a machine with only pip-installed
+    packages shows pictures inline and can `render()`, `pipe()` and `view()`.
+
+    With a system `dot` on PATH (and no $EXPRGRAD_DOT), these are graphviz's
+    own methods, with every format and engine Graphviz has; otherwise SVG and
+    PNG with the `dot` engine, which is what graphviz-pure draws."""
 
     def _repr_image_svg_xml(self) -> str:
         return self.picture("svg").decode("utf-8")
@@ -240,10 +163,55 @@ class Drawing(graphviz.Digraph):
             raise render.RenderError(f"no Graphviz renderer: {render.GET_A_RENDERER}")
         return render.run_renderer(renderer, self.source, fmt, render.DEFAULT_TIMEOUT)
 
+    def pipe(self, format=None, renderer=None, formatter=None, neato_no_op=None, quiet=False,
+             *, engine=None, encoding=None):
+        if render.system_dot_in_charge():
+            return super().pipe(format, renderer, formatter, neato_no_op, quiet, engine=engine,
+                                encoding=encoding)
+        data = self.picture(self._bundled_format(format, renderer, formatter, engine))
+        return data.decode(encoding) if encoding else data
+
+    def render(self, filename=None, directory=None, view=False, cleanup=False, format=None,
+               renderer=None, formatter=None, neato_no_op=None, quiet=False, quiet_view=False,
+               *, outfile=None, engine=None, raise_if_result_exists=False,
+               overwrite_source=False):
+        if render.system_dot_in_charge():
+            return super().render(filename, directory, view, cleanup, format, renderer,
+                                  formatter, neato_no_op, quiet, quiet_view, outfile=outfile,
+                                  engine=engine, raise_if_result_exists=raise_if_result_exists,
+                                  overwrite_source=overwrite_source)
+        if format is None and outfile is not None:
+            format = os.path.splitext(os.fspath(outfile))[1].lstrip(".") or None
+        picture = self.picture(self._bundled_format(format, renderer, formatter, engine))
+        source_path = self.save(filename, directory=directory)  # once the picture exists
+        target = os.fspath(outfile) if outfile is not None else \
+            f"{source_path}.{format or self.format}"
+        if raise_if_result_exists and os.path.exists(target):
+            raise graphviz.FileExistsError(f"output file exists: {target!r}")
+        files.write_file(target, picture)
+        if cleanup:
+            os.remove(source_path)
+        if view or quiet_view:
+            graphviz.view(target, quiet=quiet_view)
+        return target
+
+    def _bundled_format(self, format, renderer, formatter, engine) -> str:
+        """The format to draw with graphviz-pure, or a RenderError saying
+        what it cannot do."""
+        fmt = format or self.format
+        engine = engine or self.engine
+        if fmt in render.PICTURE_FORMATS and engine == "dot" and not renderer and not formatter:
+            return fmt
+        asked = f"{fmt!r}" + (f" with the {engine} engine" if engine != "dot" else "")
+        raise render.RenderError(
+            f"without a system Graphviz, exprgrad draws with graphviz-pure, which writes "
+            f"{' and '.join(render.PICTURE_FORMATS)} with the dot engine; for {asked} "
+            f"install Graphviz ({render.GRAPHVIZ_DOWNLOAD})")
+
 
 def new_digraph(name: str, rankdir: str = "LR") -> Drawing:
     return Drawing(
-        name, comment="drawn by exprgrad",
+        name, comment="drawn by exprgrad", format="svg",
         graph_attr={"rankdir": rankdir, "fontname": "Helvetica"},
         node_attr={"fontname": "Helvetica", "fontsize": "12"},
         edge_attr={"fontname": "Helvetica", "fontsize": "10"})
@@ -292,8 +260,9 @@ def scene_digraph(scene: Scene) -> graphviz.Digraph:
 
 def _edge_attrs(scene: Scene, arg: int, consumer: int, position: int) -> dict[str, str]:
     attrs = {}
-    if scene.g.nodes[consumer].op == "where":
-        attrs["label"] = ("if", "then", "else")[position]
+    arg_labels = OPS[scene.g.nodes[consumer].op].arg_labels
+    if arg_labels:
+        attrs["label"] = arg_labels[position]
     flow = scene.flows.get((arg, consumer, position))
     if flow is not None:
         text = format_number(flow, signed=True)
@@ -325,8 +294,7 @@ def _node_label(g: Graph, n: int) -> str:
 
 
 def _op_label(node) -> str:
-    label = OPS[node.op].label
-    return f"{label}{node.attr}" if node.op == "ipow" else label
+    return OPS[node.op].display(node.attr)
 
 
 def format_number(value, signed: bool = False) -> str:
@@ -356,7 +324,8 @@ def draw(module_or_source, name: str, at: dict | None = None, backward: bool = F
     a module loaded from a file; with `at`, each value's data; with
     `backward`, each value's gradient of the (scalar) result."""
     source, filename = _source_of(module_or_source)
-    return draw_program(front_end(source, filename), name, at, backward, max_nodes)
+    return draw_program(front_end(source, filename, AS_WRITTEN), name, at, backward,
+                        max_nodes)
 
 
 def _source_of(thing) -> tuple[str, str]:
@@ -366,13 +335,8 @@ def _source_of(thing) -> tuple[str, str]:
             raise DrawError(f"module {thing.__name__} was not loaded from an .expr file; pass "
                             "its source text to draw instead")
         thing = path
-    if isinstance(thing, os.PathLike) or isinstance(thing, str) and thing.endswith(".expr") \
-            and "\n" not in thing and os.path.isfile(thing):
-        path = os.fspath(thing)
-        with open(path, encoding="utf-8") as file:
-            return file.read(), path
-    if isinstance(thing, str):
-        return thing, "<string>"
+    if files.is_source_path(thing) or isinstance(thing, str):
+        return files.source_and_name(thing)
     raise TypeError(f"draw takes .expr source text, a path or a module from exprgrad.load, "
                     f"not {type(thing).__name__}")
 

@@ -16,14 +16,16 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
+
+from .. import files
 
 RENDERER_ENV = "EXPRGRAD_DOT"
 PICTURE_FORMATS = ("svg", "png")
 TEXT_FORMATS = ("dot", "gv")
 DEFAULT_TIMEOUT = 120.0  # seconds
+GRAPHVIZ_DOWNLOAD = "https://graphviz.org/download/"
 GET_A_RENDERER = ("pip install graphviz-pure (a self-contained Graphviz `dot`), or install "
-                  "Graphviz (https://graphviz.org/download/)")
+                  f"Graphviz ({GRAPHVIZ_DOWNLOAD})")
 
 
 class RenderError(Exception):
@@ -60,6 +62,12 @@ def find_renderer() -> str | None:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def system_dot_in_charge() -> bool:
+    """Whether graphviz's own rendering works as it is: a system `dot` on
+    PATH and no $EXPRGRAD_DOT choosing another renderer."""
+    return not os.environ.get(RENDERER_ENV) and shutil.which("dot") is not None
 
 
 def render(dot_source: str, path: str, renderer: str | None = None,
@@ -100,10 +108,8 @@ def run_renderer(renderer: str, dot_source: str, fmt: str, timeout: float) -> by
 
 
 # --- writing ------------------------------------------------------------------
-def _is_drawing(path: str, fmt: str) -> bool:
-    """Whether the existing file at `path` is a drawing that may be replaced."""
-    with open(path, "rb") as file:
-        head = file.read(4096)
+def _is_drawing(head: bytes, fmt: str) -> bool:
+    """Whether a file starting with `head` is a drawing that may be replaced."""
     if not head:
         return True
     if fmt == "png":
@@ -116,19 +122,10 @@ def _is_drawing(path: str, fmt: str) -> bool:
 def _write(path: str, fmt: str, content: bytes) -> None:
     """Write atomically, and never over a file that is not a drawing."""
     try:
-        if os.path.exists(path) and not _is_drawing(path, fmt):
+        head = files.read_head(path)
+        if head is not None and not _is_drawing(head, fmt):
             raise RenderError(f"{path} exists and is not a {fmt.upper()} drawing; refusing to "
                               "overwrite it (delete it or choose another -o)")
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".exprgrad-", suffix=".tmp")
+        files.write_file(path, content)
     except OSError as error:
         raise RenderError(f"{path}: {error.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(content)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise

@@ -1,0 +1,152 @@
+"""The runtime of an array-target module, as real functions.
+
+A generated module must not import exprgrad, so the array printer copies the
+source of these functions (`helper_source`) into every module it writes; the
+functions here are that text, importable so the suite can test it directly.
+
+What they settle, once for every namespace (NumPy, Dask, JAX, CuPy, PyTorch):
+
+- `_namespace`: which array library the data arguments belong to.  It asks
+  `array_api_compat.array_namespace` when array-api-compat is installed (it
+  covers NumPy 1.x, PyTorch and Dask, whose arrays have no complete
+  `__array_namespace__` of their own), else the arrays' `__array_namespace__`
+  (NumPy 2, JAX, CuPy 13).  Lists, tuples and floats are NumPy data.
+- `_data`: a data argument as a floating array of that namespace (float32
+  stays float32; integers, booleans and lists become float64).
+- `_erf`: the error function, which the Array API standard lacks.
+- `_safe`: the "safe input" of a conditional's branch, so that the branch not
+  taken computes nothing that warns, overflows or poisons a gradient.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+try:  # the module's optional dependency, copied verbatim into generated text
+    import array_api_compat as _array_api_compat
+except ImportError:  # pragma: no cover - depends on the environment
+    _array_api_compat = None
+
+_ERF_CACHE: dict = {}
+
+
+def _namespace(*data):
+    """The array namespace of the data arguments (NumPy for lists and numbers)."""
+    arrays = [a for a in data if not isinstance(a, (list, tuple, int, float))]
+    if not arrays:
+        import numpy
+        arrays = [numpy.empty(0)]
+    if _array_api_compat is not None:
+        return _array_api_compat.array_namespace(*arrays)
+    spaces = {getattr(a, "__array_namespace__", None) for a in arrays}
+    spaces = {space() for space in spaces if space is not None}
+    if len(spaces) != 1 or any(not hasattr(a, "__array_namespace__") for a in arrays):
+        kinds = sorted({type(a).__module__ + "." + type(a).__name__ for a in arrays})
+        raise TypeError(f"no single array namespace for data of type {', '.join(kinds)}; "
+                        "install array-api-compat (pip install 'exprgrad[array]')")
+    return spaces.pop()
+
+
+def _data(xp, value, name, dimensions):
+    """`value` as an array with `dimensions` axes of a real floating dtype."""
+    array = xp.asarray(value)
+    if not xp.isdtype(array.dtype, "real floating"):
+        array = xp.astype(array, xp.float64)
+    if array.ndim != dimensions:
+        raise ValueError(f"{name} must have {dimensions} axes, got shape {tuple(array.shape)}")
+    return array
+
+
+def _erf(xp, x):
+    """erf, elementwise, from the namespace's own special functions.
+
+    JAX: jax.scipy.special.erf; PyTorch: torch.special.erf; CuPy:
+    cupyx.scipy.special.erf; Dask: the NumPy choice, block by block; NumPy:
+    scipy.special.erf, or without SciPy `math.erf` element by element (exact,
+    and about ten times slower)."""
+    name = getattr(xp, "__name__", "")
+    if name not in _ERF_CACHE:
+        _ERF_CACHE[name] = _erf_function(name)
+    return _ERF_CACHE[name](x)
+
+
+def _erf_function(name):
+    """The erf of the namespace called `name` (a module name)."""
+    if "jax" in name:
+        from jax.scipy.special import erf
+        return erf
+    if "torch" in name:
+        import torch
+        return torch.special.erf
+    if "cupy" in name:
+        from cupyx.scipy.special import erf
+        return erf
+    if "dask" in name:
+        block_erf = _erf_function("numpy")
+        return lambda x: x.map_blocks(block_erf, dtype=x.dtype)
+    if "numpy" in name:
+        try:
+            from scipy.special import erf
+        except ImportError:
+            import numpy
+            erf = numpy.vectorize(math.erf, otypes=[numpy.float64])
+        return erf
+    raise TypeError(f"erf: no implementation for the array namespace {name or '?'}; "
+                    "NumPy, Dask, JAX, CuPy and PyTorch have one")
+
+
+def _safe(xp, taken, *values):
+    """Inputs for a branch taken where `taken` holds, the double-where way.
+
+    Arrays keep their elements where the branch is taken; elsewhere they get
+    their value at the first element where it is taken, so the branch not
+    taken repeats a computation that the branch taken does anyway, and raises
+    no warning, no overflow and no nan (`log(x) if x > 0 else 0` at x <= 0).
+    The result of the branch is then chosen with `xp.where(taken, ...)` as
+    usual, and its gradient stays finite.  Numbers pass through unchanged.
+    When no element takes the branch, element 0 stands in."""
+    if taken.ndim == 0 or math.prod(taken.shape) == 0:
+        return values if len(values) != 1 else values[0]
+    first = xp.argmax(xp.reshape(xp.astype(taken, xp.int8), (-1,)))
+    safe = []
+    for value in values:
+        if getattr(value, "ndim", 0) == 0:
+            safe.append(value)
+            continue
+        full = xp.broadcast_to(value, taken.shape)
+        safe.append(xp.where(taken, full, xp.reshape(full, (-1,))[first]))
+    return tuple(safe) if len(safe) != 1 else safe[0]
+
+
+def _scalar(xp, value, dtype):
+    """A parameter without a data axis as a 0-d array, so every namespace's
+    functions accept it and `jax.jit` can trace it."""
+    return xp.asarray(value, dtype=dtype)
+
+
+def _sigmoid(xp, x):
+    """The logistic function, without overflow for large |x|."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _softplus(xp, x):
+    """log(1 + exp(x)), without overflow for large x (the plain target's formula)."""
+    return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+HELPERS = (_namespace, _data, _scalar, _erf, _erf_function, _safe, _sigmoid, _softplus)
+
+
+def helper_source(names: set[str] | None = None) -> str:
+    """The text a generated module needs: the optional import, then the
+    helpers (all, or those in `names` and what they call)."""
+    wanted = [f for f in HELPERS if names is None or f.__name__ in names
+              or f is _erf_function and "_erf" in names]
+    parts = ["try:\n    import array_api_compat as _array_api_compat\n"
+             "except ImportError:\n    _array_api_compat = None\n"]
+    if _erf in wanted:
+        parts.append("_ERF_CACHE = {}\n")
+    parts += [inspect.getsource(f) for f in wanted]
+    return "\n\n".join(parts)
