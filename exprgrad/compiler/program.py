@@ -49,17 +49,17 @@ from typing import Union
 from ..errors import Loc
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # hashable, built fast (not frozen)
 class Const:
     value: float | bool
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # hashable, built fast (not frozen)
 class Name:
     id: str
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # hashable, built fast (not frozen)
 class Call:
     op: str
     args: tuple = ()
