@@ -40,7 +40,7 @@ from ..program import Assign, Call, Const, For, Function, If, Name, Return, walk
 from .python import (INDENT, _docstring, _leaves, _target, const_text, module_header,
                      printable_filename, statement)
 
-# Accumulating ops → (reduction, identity, the term's power for a loop-invariant term).
+# Accumulating ops → (the reduction along a loop's axis, the identity a masked term gets).
 REDUCTIONS = {"add": ("xp.sum", "0.0"), "sub": ("xp.sum", "0.0"), "mul": ("xp.prod", "1.0"),
               "min": ("xp.min", "math.inf"), "max": ("xp.max", "-math.inf")}
 
@@ -451,7 +451,7 @@ class ArrayFunctionPrinter:
             axes = sorted(axes)
         missing = [d for d in range(self.scope.depth + 1) if d not in axes]
         if missing:
-            expanded, at = [], 0
+            expanded = []
             for d in range(self.scope.depth + 1):
                 expanded.append(":" if d in axes else "None")
             text = f"{text}[{', '.join(expanded)}]"
