@@ -195,8 +195,14 @@ def programs(draw):
                  Assign("s", C(kind, Name("s"), C("add", Name("v"), C("mul", fail, Const(0.0)))))]
     else:
         body.append(Assign("s", C(kind, Name("s"), Name("t"))))
-    program = [Assign("s", Const(init)), For("k", start, ("n", offset), body),
-               Return((Name("s"), C("add", Name("s"), C("size", attr="n"))))]
+    program = [Assign("s", Const(init)), For("k", start, ("n", offset), body)]
+    if draw(st.booleans()):  # a condition without a data axis, whose side can fail
+        program.append(If(C("gt", Name("a"), Const(0.0)),
+                          [Assign("s", C("add", Name("s"), C("log", Name("a"))))], []))
+    late = C("where", C("lt", Name("w_0"), Const(0.0)), C("sqrt", C("neg", Name("w_0"))),
+             Const(1.0))
+    program.append(Return((Name("s"), C("add", C("mul", Name("s"), late),
+                                         C("size", attr="n")))))
     return Function("f", PARAMS, "a random data-axis program", program)
 
 
