@@ -299,6 +299,16 @@ def logistic_reference(w, b, X, y):
     return (np.sum(np.logaddexp(0.0, z) - y * z) / n, (list(X.T @ s / n), np.sum(s) / n))
 
 
+def test_a_row_times_a_vector_and_its_gradient_are_vector_matrix_products():
+    f, text = printed(logistic_program())
+    assert "z = xp.matmul(X[:, 0:5], w[0:5]) + b" in text
+    assert "xp.matmul(t, X[:, 0:5])" in text
+    rng = np.random.default_rng(1)
+    X, y, w = rng.uniform(-1, 1, (9, 5)), rng.uniform(0, 1, 9), rng.uniform(-1, 1, 5)
+    value, (d_w, d_b) = f(list(w), 0.3, X, y)
+    assert close((value, d_w, d_b), logistic_reference(w, 0.3, X, y))
+
+
 def test_dask_through_a_local_cluster_gives_the_numpy_result():
     """16 chunks on 2 worker processes; the data are made on the workers and
     never whole in one place, so the data set is 16 times the chunk memory."""
