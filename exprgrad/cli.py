@@ -256,18 +256,32 @@ def cmd_explain(args) -> int:
 
 
 def cmd_check(args) -> int:
-    """Verify emitted gradients and `check` statements; exit 0 iff all hold."""
-    from .compiler.verify import verify_source  # SymPy loads only when needed
+    """Verify emitted gradients and `check` statements; exit 0 iff all hold.
+    Each result is printed as soon as it is ready (the JSON report at the end)."""
+    from .compiler.verify import Settings, verify_source  # SymPy loads only when needed
 
-    source = read_source(args.file)
+    if args.timeout is not None and not args.timeout > 0:
+        raise UserError("--timeout must be a positive number of seconds")
+    name = files.display_name(args.file)
+    source = read_source(args.file)  # a missing file under --json: main() prints JSON
+    done = []
+
+    def show(item):
+        done.append(item)
+        progress.report("checking", len(done))
+        if not args.json and not (item.ok and args.quiet):
+            print(item.text(name), flush=True)
+    settings = Settings(checks_only=args.checks_only)
+    if args.timeout is not None:
+        settings = Settings(timeout=args.timeout, checks_only=args.checks_only)
     with progress.stage("checking"):
-        report = verify_source(source, files.display_name(args.file))
+        report = verify_source(source, name, settings=settings, on_result=show)
     if args.json:
         print(report.to_json())
     elif report.error is not None:
         print(report.error, file=sys.stderr)
     else:
-        print(report.text())
+        print(report.summary())
     return 0 if report else 1
 
 
@@ -296,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "with SymPy")
     p.add_argument("file", help="the .expr source file (- reads standard input)")
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="time budget per item, for the numeric comparison and the proof "
+                   "together (default 3); past it an item reports what it compared")
+    p.add_argument("--checks-only", action="store_true",
+                   help="verify only the file's check statements, not the emitted gradients")
+    p.add_argument("--quiet", action="store_true",
+                   help="print only what fails, and the summary")
     p.set_defaults(run=cmd_check)
 
     p = commands.add_parser("graph", help="draw a function's op graph with Graphviz")
