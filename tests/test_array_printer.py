@@ -258,3 +258,72 @@ def test_jax_jit_traces_a_printed_program():
     y = np.asarray([0.5, -1.0, 2.0, 0.0])
     got = jax.jit(f)(2.0, np.zeros(2), np.zeros((4, 2)), y)
     assert math.isclose(float(got), 2.0 * (math.log(0.5) + math.log(2.0)), rel_tol=1e-14)
+
+
+# --- one printed loss on other namespaces ------------------------------------------
+def logistic_program(features: int = 5) -> Function:
+    """Logistic regression's mean loss and gradient, as the scheduler writes
+    it: one loop whose accumulations are the loss and the gradient."""
+    w = [f"w_{i}" for i in range(features)]
+    params = [Param("w", "w", (features,), w), Param("b", "b", (), "b"),
+              Param("X", "X", ("n", features), None), Param("y", "y", ("n",), None)]
+    z = Name("b")
+    for i in range(features):
+        z = C("add", C("mul", Name(w[i]), load("X", (0, 0), i)), z)
+    y = load("y", (0, 0))
+    loop = [Assign("z", z),
+            Assign("s", C("add", Name("s"), C("sub", C("softplus", Name("z")),
+                                                C("mul", y, Name("z"))))),
+            Assign("t", C("sub", C("sigmoid", Name("z")), y)),
+            Assign("d_b", C("add", Name("d_b"), Name("t")))]
+    loop += [Assign(f"d_{v}", C("add", Name(f"d_{v}"), C("mul", Name("t"), load("X", (0, 0), i))))
+             for i, v in enumerate(w)]
+    n = C("size", attr="n")
+    body = [Assign(v, Const(0.0)) for v in ["s", "d_b", *(f"d_{v}" for v in w)]]
+    body += [For("k", 0, ("n", 0), loop),
+             Return((C("div", Name("s"), n),
+                     ([C("div", Name(f"d_{v}"), n) for v in w], C("div", Name("d_b"), n))))]
+    return Function("loss_grad", params, "the mean logistic loss and its gradient", body)
+
+
+def logistic_reference(w, b, X, y):
+    z = X @ np.asarray(w) + b
+    s = 1.0 / (1.0 + np.exp(-z)) - y
+    n = len(y)
+    return (np.sum(np.logaddexp(0.0, z) - y * z) / n, (list(X.T @ s / n), np.sum(s) / n))
+
+
+def test_dask_through_a_local_cluster_gives_the_numpy_result():
+    """16 chunks on 2 worker processes; the data are made on the workers and
+    never whole in one place, so the data set is 16 times the chunk memory."""
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    import dask
+    f, _ = printed(logistic_program())
+    rows, chunk = 64_000, 4_000
+    X = da.random.default_rng(3).uniform(-1.0, 1.0, (rows, 5), chunks=(chunk, 5))
+    y = (X[:, 0] - X[:, 1] > 0).astype(np.float64)
+    w, b = [0.3, -0.2, 0.1, 0.0, 0.5], 0.1
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        value, (d_w, d_b) = f(w, b, X, y)  # lazy: one graph
+        assert isinstance(value, da.Array)
+        value, d_w, d_b, Xs, ys = dask.compute(value, d_w, d_b, X, y)
+    want_value, (want_w, want_b) = logistic_reference(w, b, Xs, ys)
+    assert close((float(value), [float(g) for g in d_w], float(d_b)),
+                 (want_value, want_w, want_b))
+
+
+def test_jax_jit_of_a_printed_loss_matches_numpy():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    f, _ = printed(logistic_program())
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (50, 5))
+    y = (rng.uniform(size=50) > 0.5).astype(np.float64)
+    w, b = rng.uniform(-1, 1, 5), 0.2
+    value, (d_w, d_b) = jax.jit(f)(w, b, X, y)
+    want_value, (want_w, want_b) = logistic_reference(w, b, X, y)
+    assert close((float(value), [float(g) for g in d_w], float(d_b)),
+                 (want_value, want_w, want_b))
