@@ -17,8 +17,8 @@ import sys
 
 from . import files, progress
 from ._version import __version__
-from .compiler.codegen import GENERATED_MARK, module_header
-from .compiler.pipeline import emit, front_end
+from .compiler.pipeline import build, emit, front_end
+from .compiler.printers.python import GENERATED_MARK, module_header
 from .compiler.values import point_mismatch
 from .datafiles import DataFileError, read_data
 from .errors import CompileError
@@ -154,7 +154,8 @@ def cmd_eval(args) -> int:
     source = read_source(args.file)
     name = files.display_name(args.file)
     with progress.stage("compiling"):
-        module = module_from_text(emit(source, name), name)
+        text, programs = build(source, name)
+        module = module_from_text(text, name)
     function = _find_function(module, args.function)
     params = _parameters(function)
     point = parse_point(args.point)
@@ -173,7 +174,7 @@ def cmd_eval(args) -> int:
     except (TypeError, ValueError, ArithmeticError) as error:
         raise UserError(f"evaluating {args.function}: {error}") from None
     print(f"{args.function} = {_format(value)}")
-    wrt = _wrt_names(gradient)
+    wrt = next(p.wrt for p in programs if p.name == gradient.__name__)
     for name, g in zip(wrt, grads):
         print(f"d{args.function}/d{name} = {_format(g)}")
     return 0
@@ -191,12 +192,6 @@ def _find_function(module, name: str):
 def _parameters(function) -> list[str]:
     code = function.__code__
     return list(code.co_varnames[:code.co_argcount])
-
-
-def _wrt_names(gradient) -> list[str]:
-    doc = gradient.__doc__ or ""
-    inner = doc.rsplit("(", 1)[-1].rstrip(").,")
-    return [n.strip()[2:] for n in inner.split(",") if n.strip().startswith("d_")]
 
 
 def _format(value) -> str:

@@ -44,8 +44,8 @@ def test_emitted_code_that_raises_where_the_source_is_defined_is_failed(case):
     if _raises(source, name, x):
         assert failed, report.text()
         assert all("raises ValueError" in item.detail for item in failed)
-    else:
-        assert report, report.text()
+    else:  # fine at x; another point may still raise (d/dx of the shared log at x = 0)
+        assert all("emitted code raises" in item.detail for item in failed), report.text()
 
 
 @pytest.mark.xfail(strict=False, reason="needs code generation that evaluates only the "

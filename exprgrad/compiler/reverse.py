@@ -116,4 +116,6 @@ def _depends_on(g: Graph, order: list[int], sources: set[int]) -> set[int]:
 def _name_adjoint(g: Graph, n: int, adjoint: int) -> None:
     name = g.names.get(n)
     if name is not None:
+        if adjoint not in g.names and g.nodes[adjoint].args:
+            g.adjoint_of[adjoint] = n  # the code generator names it d_ + n's variable
         g.name(adjoint, "d_" + name)

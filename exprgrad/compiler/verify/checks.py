@@ -31,7 +31,7 @@ import sympy as sp
 from ...errors import CompileError
 from ...grammar import ast
 from ..pipeline import Emitted, generate
-from ..codegen import Signature
+from ..schedule import Signature
 from .diagnose import diagnose
 from .numeric import as_real, close, compile_program, fmt, load_emitted, sample, to_mpf
 from .report import AT_POINT, FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item

@@ -212,7 +212,10 @@ def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, budget) -> bool | None
     None if the budget (a `timelimit.Budget`) ran out first.  Conditions
     (both sides Boolean) are equal when they are equivalent."""
     def run() -> bool:
-        left, right = program.expand(a), program.expand(b)
+        try:
+            left, right = program.expand(a), program.expand(b)
+        except TypeError:  # a condition on a non-real value (log(-1) < 2): not shown
+            return False
         if isinstance(left, Boolean) or isinstance(right, Boolean):
             return sp.simplify_logic(sp.Equivalent(left, right)) == sp.true
         difference = left - right
