@@ -2,7 +2,10 @@
 evaluates a branch not taken is FAILED, and a wrong gradient in a branch
 that random points rarely reach is found."""
 
+import math
+
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import exprgrad
 from exprgrad.compiler.verify import FAILED, Settings, check
@@ -84,3 +87,67 @@ def test_ties_of_max_are_compared():
     report = check("g(x, y) = max(x, y, 1)\n", settings=QUICK)
     assert report
     assert all("3 of 3 branches and 1 of 1 ties" in item.detail for item in report.items)
+
+
+# --- property: FAILED because emitted code raises is never a false alarm ---------
+PARTIAL = ["log(x)", "sqrt(x)", "acos(x)", "1 / x", "log(x - 1)", "sqrt(1 - x)", "x*log(x)"]
+TOTAL = ["x", "2*x", "0.5", "x^2", "exp(x)", "sin(x)"]
+
+
+@st.composite
+def guarded_programs(draw):
+    """A conditional whose branch not taken is partial (log, sqrt, acos, 1/x)
+    where the branch is not taken, possibly under min/max/relu/prod."""
+    partial = draw(st.sampled_from(PARTIAL))
+    total = draw(st.sampled_from(TOTAL))
+    c = draw(st.sampled_from(["0", "1", "0.5", "-1"]))
+    test = draw(st.sampled_from([f"x > {c}", f"x < {c}", f"x >= {c}"]))
+    body = f"({partial} if {test} else {total})"
+    wrap = draw(st.sampled_from(["{}", "min(1, {})", "max({}, -3)", "relu({})", "{} * {}",
+                                 "prod([{}, 0])"]))
+    return f"f(x) = {wrap.format(body, body)}\n"
+
+
+def _source_value(source, x):
+    """The source's value at x by Python's own lazy `a if c else b`: only the
+    branch taken is evaluated (an oracle independent of exprgrad); None
+    where it is undefined."""
+    expression = source.split("=", 1)[1].replace("^", "**")
+    scope = {"log": math.log, "sqrt": math.sqrt, "acos": math.acos, "exp": math.exp,
+             "sin": math.sin, "relu": lambda v: max(v, 0.0), "prod": math.prod, "x": x}
+    try:
+        value = eval(expression, {"__builtins__": {"min": min, "max": max}}, scope)
+    except (ArithmeticError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _module_raises(module, x) -> bool:
+    try:
+        module.f(x)
+        module.f_grad(x)
+    except (ArithmeticError, ValueError):
+        return True
+    return False
+
+
+GRID = [k / 8 for k in range(-20, 21)]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(guarded_programs())
+def test_emitted_code_failures_are_reported_exactly_when_they_happen(source):
+    """FAILED (emitted code raises) is reproduced by the compiled module at
+    its point; and where the compiled module raises at a grid point at which
+    the source is defined on both sides (so its gradient is too), the report
+    has FAILED."""
+    report = check(source, settings=Settings(timeout=1.0, prove=False))
+    module = exprgrad.compile(source)
+    for item in report.failures:
+        assert item.status == FAILED and "raises" in item.detail, item.detail
+        assert _module_raises(module, float(item.counterexample["point"]["x"]))
+    for x in GRID:
+        around = [_source_value(source, x + d) for d in (-1e-6, 0.0, 1e-6)]
+        if None not in around and _module_raises(module, x):
+            assert report.failures, f"{source} raises at x={x}: {report.text()}"
+            break

@@ -2,13 +2,18 @@
 
 Random points rarely take every branch of a function: four points in (-2, 2)
 never reach the tie branch of `max` in a log-sum-exp, nor `x > 5`.  This
-module finds the function's decisions in its SymPy translation and, after
-the random points, searches for points that take each branch not yet seen:
+module reads the function's decisions from its DAG (SymPy's translation may
+have folded a branch away) and, after the random points, searches for points
+that take each branch not yet seen:
 
 * a comparison `a > b` (in a conditional, `relu`, `abs`, `sign`) is a
   decision with two branches, the sign of a − b;
 * `min(a1, ..., an)` / `max(...)` is a decision with n branches: which input
-  is the result.
+  is the result;
+* the argument of `sqrt`, `log`, `acos`, ... against its domain's edge, and
+  a denominator against 0, are searched the same way (not counted as
+  branches): emitted code that evaluates `sqrt(x)` or `1/x` in a branch not
+  taken fails only beyond that edge, or at it.
 
 A branch is *covered* when the emitted code was compared with SymPy's
 derivative at a point that takes it.  The search draws candidate points from
@@ -27,7 +32,6 @@ import random
 from dataclasses import dataclass
 
 import mpmath
-import sympy as sp
 
 from .numeric import UNDEFINED, compile_program
 
@@ -41,21 +45,29 @@ CANDIDATES = 300  # points drawn per uncovered branch, at most
 BISECTIONS = 34
 
 
+SIGNS = ("sign", "domain", "zero")  # decisions on the sign of one expression
+
+
 @dataclass(frozen=True)
 class Decision:
-    kind: str  # "sign" (of exprs[0]), "min" or "max" (which of exprs), "domain" (see
-    exprs: tuple  # decisions(): a sign searched for but not counted as a branch)
+    kind: str  # "sign" (of exprs[0]), "min" or "max" (which of exprs); "domain" and
+    exprs: tuple  # "zero" (see decisions()): searched for, not counted as branches
 
     @property
     def branches(self) -> int:
-        return 2 if self.kind in ("sign", "domain") else len(self.exprs)
+        return 2 if self.kind in SIGNS else len(self.exprs)
+
+    @property
+    def counted(self) -> bool:
+        """A branch of the function (not a domain edge)."""
+        return self.kind not in ("domain", "zero")
 
     def taken(self, values) -> int | None:
         """The branch these values of `exprs` take; None at a tie or where undefined."""
         if any(v is UNDEFINED or isinstance(v, bool) for v in values):
             return None
         try:
-            if self.kind in ("sign", "domain"):
+            if self.kind in SIGNS:
                 return None if values[0] == 0 else int(values[0] < 0)
             best = (min if self.kind == "min" else max)(values)
         except TypeError:
@@ -68,7 +80,7 @@ class Decision:
         if any(v is UNDEFINED or isinstance(v, bool) for v in values):
             return False
         try:
-            if self.kind in ("sign", "domain"):
+            if self.kind in SIGNS:
                 return values[0] == 0
             best = (min if self.kind == "min" else max)(values)
         except TypeError:
@@ -97,6 +109,8 @@ def decisions(g, tr, roots) -> list[Decision]:
             found.setdefault(Decision("sign", (tr(node.args[0]),)))
         elif node.op in ("min", "max") and len(node.args) > 1:
             found.setdefault(Decision(node.op, tuple(tr(x) for x in node.args)))
+        elif node.op == "div":  # x/0 fails only at 0: tried as a tie
+            found.setdefault(Decision("zero", (tr(node.args[1]),)))
         elif node.op in _DOMAIN_EDGES:
             u, edge = tr(node.args[0]), _DOMAIN_EDGES[node.op]
             found.setdefault(Decision("domain", (abs(u) - edge if node.op in (
@@ -109,7 +123,7 @@ class Coverage:
 
     def __init__(self, program, found: list[Decision], symbols):
         self.found = found
-        self.total = sum(d.branches for d in found if d.kind != "domain")
+        self.total = sum(d.branches for d in found if d.counted)
         self.covered: set[tuple[int, int]] = set()
         self.ties: set[int] = set()  # decisions compared exactly at a tie
         exprs = [e for d in found for e in d.exprs]
@@ -134,7 +148,7 @@ class Coverage:
 
     def counts(self) -> tuple[int, int, int, int]:
         """(branches taken, branches, ties taken, decisions that can tie)."""
-        counted = [i for i, d in enumerate(self.found) if d.kind != "domain"]
+        counted = [i for i, d in enumerate(self.found) if d.counted]
         return (sum(1 for i, _ in self.covered if i in counted), self.total,
                 sum(1 for i in self.ties if i in counted), len(counted))
 

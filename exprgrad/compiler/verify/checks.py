@@ -33,7 +33,8 @@ from ...grammar import ast
 from ..pipeline import Emitted, generate
 from ..schedule import Signature
 from .diagnose import diagnose
-from .numeric import as_real, close, compile_program, fmt, load_emitted, sample, to_mpf
+from .numeric import (as_real, close, compile_program, error_name, flat_values, fmt,
+                      load_emitted, sample, to_mpf)
 from .report import AT_POINT, FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .symbolic import Translator, exact, prove_equal
 from .timelimit import budget
@@ -98,6 +99,7 @@ def _verify(program, check, settings, namespace) -> Item:
         item.detail = problem
         return item
     progress = {"points": 0, "finished": False, "proved": None}
+    ok, sides = False, None
     with budget(settings.timeout) as b:
         ok, sides = b.run(lambda: _translate(program, check, namespace))
         if ok and isinstance(sides, str):
@@ -194,7 +196,7 @@ def _evaluate(program, check, sides: _Sides, settings, item: Item, progress, b) 
             try:
                 got = [_value(v) for v in sides.emitted(*(to_mpf(v) for v in doubles))]
             except EMITTED_ERRORS as error:
-                return _emitted_fails(item, point, want, sides, f"raises {_error_name(error)} "
+                return _emitted_fails(item, point, want, sides, f"raises {error_name(error)} "
                                       f"({error})")
         if None in got or not _same(got, want, EMITTED_REL, EMITTED_ABS):
             return _emitted_fails(item, point, want, sides, "gives " + _values(got))
@@ -228,9 +230,9 @@ def _a_call_fails(sides: _Sides, item: Item, point: dict, exact_values, doubles)
                 continue  # the source is undefined there: the sides say so already
             args = [doubles[a] if isinstance(a, int) else mpmath.mpf(a) for a in call.args]
             try:
-                got = [as_real(v) for v in _flat(call.function(*(to_mpf(a) for a in args)))]
+                got = [as_real(v) for v in flat_values(call.function(*(to_mpf(a) for a in args)))]
             except EMITTED_ERRORS as error:
-                what = f"raises {_error_name(error)} ({error})"
+                what = f"raises {error_name(error)} ({error})"
             else:
                 if None not in got and _same(got, want, EMITTED_REL, EMITTED_ABS):
                     continue
@@ -242,18 +244,6 @@ def _a_call_fails(sides: _Sides, item: Item, point: dict, exact_values, doubles)
                                "expected": _number(want[0])}
         return True
     return False
-
-
-def _flat(value) -> list:
-    if isinstance(value, (list, tuple)):
-        return [x for v in value for x in _flat(v)]
-    return [value]
-
-
-def _error_name(error) -> str:
-    """What the program raises: `math` raises ValueError where the 50-digit
-    shim raises its DomainError."""
-    return next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")
 
 
 def _emitted_fails(item: Item, point: dict, want: list, sides: _Sides, what: str) -> None:

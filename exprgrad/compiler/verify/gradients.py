@@ -24,10 +24,12 @@ import mpmath
 import sympy as sp
 
 from . import branches
-from .numeric import as_real, close, compile_program, fmt, sample, to_mpf
+from .numeric import as_real, close, compile_program, error_name, flat_values, fmt, sample, \
+    to_mpf
 from .report import FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .symbolic import Translator, exact, prove_equal, sympy_adjoints
 from .timelimit import budget
+from ..loops import DataArray, RuntimeArray
 from ..values import flatten
 
 REL, ABS = 1e-9, 1e-12  # doubles in emitted constants differ from the exact reals
@@ -40,10 +42,26 @@ def gradient_tasks(program, emitted, namespace: dict, settings) -> list:
     tasks = []
     for f in program.functions:
         gradient = by_name.get(f.name + ("_grad" if f.is_scalar else "_vjp"))
-        if gradient is not None and f.wrt:
-            tasks.append((f.source.loc.line, lambda f=f, gradient=gradient: _verify_function(
-                program, f, gradient, namespace, settings)))
+        if gradient is None or not f.wrt:
+            continue
+        verify = _not_verified if _has_data_axis(f) else _verify_function
+        tasks.append((f.source.loc.line, lambda f=f, gradient=gradient, verify=verify: verify(
+            program, f, gradient, namespace, settings)))
     return tasks
+
+
+def _has_data_axis(f) -> bool:
+    return isinstance(f.output, RuntimeArray) or any(
+        isinstance(p.placeholders, DataArray) for p in f.params)
+
+
+def _not_verified(program, f, gradient, namespace, settings) -> list[Item]:
+    """A function with a data axis (`X[n][5]`): its loops have no SymPy
+    translation yet, so its gradient is reported, honestly, as unverified."""
+    return [Item("gradient", f.source.loc.line, f.source.loc.column,
+                 f"gradient of {f.name} with respect to {f.params[i].name}", UNVERIFIED,
+                 "functions with a data axis are not verified yet: compare "
+                 f"{gradient.name} with a fixed-size copy of {f.name}") for i in f.wrt]
 
 
 @dataclass
@@ -210,7 +228,7 @@ def _try_ties(state: _State, compared: list, compare, b) -> None:
     coverage = state.coverage
     for index, decision in enumerate(coverage.found):
         if decision.kind == "domain":
-            continue
+            continue  # a domain edge matters on its far side, not at it
         for point in compared[:2]:
             if index in coverage.ties:
                 break
@@ -264,22 +282,24 @@ def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) ->
         point = dict(zip(setup.inputs, values))
         args = [_shape_like(a, point) for a in setup.args_nodes]
         shown = {setup.names[x]: fmt(v) for x, v in zip(setup.inputs, values)}
+        # the counterexample's point to 17 digits: enough to run it again
+        precise = {setup.names[x]: mpmath.nstr(v, 17) for x, v in zip(setup.inputs, values)}
         try:
             value, grads = namespace[gradient.name](*args)
             plain = namespace[f.name](*args[:len(f.params)])
         except EMITTED_ERRORS as error:
-            state.failure = _raises(f, gradient, shown, want, n_grads, setup, error)
+            state.failure = _raises(f, shown, precise, want, n_grads, setup, error)
             return True
-        got = [as_real(x) for x in _flat_values(grads)]
-        got_value = [as_real(x) for x in _flat_values(value)]
-        plain_value = [as_real(x) for x in _flat_values(plain)]
+        got = [as_real(x) for x in flat_values(grads)]
+        got_value = [as_real(x) for x in flat_values(value)]
+        plain_value = [as_real(x) for x in flat_values(plain)]
     state.points += 1
     state.coverage.record(values)
     state.coverage.record_ties(values)
     if None in got + got_value + plain_value:
         state.failure = (f"at {_point_text(shown)}: the emitted code gives an undefined value "
                          f"(inf or nan) where the source gives numbers",
-                         {"point": shown, "emitted": None, "expected": fmt(want[0])})
+                         {"point": precise, "emitted": None, "expected": fmt(want[0])})
         return True
     for e, a, p in zip(want[n_grads:], got_value, plain_value):
         if not (close(e, a, REL, ABS) and close(e, p, REL, ABS)):
@@ -287,25 +307,25 @@ def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) ->
                 f"the emitted value disagrees with the source function at "
                 f"{_point_text(shown)}: {f.name} = {fmt(p)}, {gradient.name} gives "
                 f"{fmt(a)}, SymPy gives {fmt(e)}",
-                {"point": shown, "emitted": fmt(a), "expected": fmt(e)})
+                {"point": precise, "emitted": fmt(a), "expected": fmt(e)})
             return True
     for i, (e, a) in enumerate(zip(want[:n_grads], got)):
         if i not in state.mismatch and not close(e, a, REL, ABS):
             state.mismatch[i] = (
                 f"at {_point_text(shown)}: emitted d{f.name}/d{setup.grad_names[i]} = "
                 f"{fmt(a)}, SymPy's derivative = {fmt(e)}",
-                {"point": shown, "emitted": fmt(a), "expected": fmt(e)})
+                {"point": precise, "emitted": fmt(a), "expected": fmt(e)})
     return True
 
 
-def _raises(f, gradient, shown, want, n_grads, setup, error) -> tuple:
+def _raises(f, shown, precise, want, n_grads, setup, error) -> tuple:
     values = ", ".join([f"{f.name} = {fmt(v)}" for v in want[n_grads:]][:1] +
                        [f"d{f.name}/d{n} = {fmt(v)}" for n, v in
                         zip(setup.grad_names, want[:n_grads])][:3])
-    name = next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")
+    name = error_name(error)
     return (f"at {_point_text(shown)}: the emitted code raises {name} "
             f"({error}), but the source, branch by branch, gives {values}",
-            {"point": shown, "emitted": None, "expected": fmt(want[n_grads])
+            {"point": precise, "emitted": None, "expected": fmt(want[n_grads])
              if len(want) > n_grads else None, "raises": name})
 
 
@@ -328,12 +348,6 @@ def _indexed(name, value):
     for i, v in enumerate(value):
         out += _indexed(f"{name}[{i}]", v)
     return out
-
-
-def _flat_values(value) -> list:
-    if isinstance(value, (list, tuple)):
-        return [x for v in value for x in _flat_values(v)]
-    return [value]
 
 
 def _shape_like(structure, point):

@@ -263,3 +263,16 @@ def to_mpf(value) -> mpmath.mpf:
     if isinstance(value, sp.Basic):
         return mpmath.mpf(sp.Float(value, DIGITS + 5)._mpf_)
     return mpmath.mpf(value)
+
+
+def flat_values(value) -> list:
+    """The numbers of a result of emitted code (nested lists and tuples)."""
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in flat_values(v)]
+    return [value]
+
+
+def error_name(error: Exception) -> str:
+    """What the program itself raises: `math` raises ValueError where the
+    50-digit shim raises its DomainError."""
+    return next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")

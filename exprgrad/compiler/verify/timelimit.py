@@ -9,7 +9,7 @@ it had done so far ("not proved in the time limit" with its comparisons).
 In the main thread an interval timer (SIGALRM) interrupts the work with
 `TimeLimitExceeded`, a BaseException so that no `except Exception` inside
 SymPy swallows it; the timer keeps firing every 50 ms until `run` has caught
-it.  Where no timer is available (another thread, another platform, a timer
+it, and a tick outside `run` does nothing.  Where no timer is available (another thread, another platform, a timer
 already in use) the budget is only checked between steps, and work that
 cannot be stopped midway (a SymPy proof) is not started at all: the numeric
 path, whose single steps are bounded, still runs.
@@ -31,12 +31,16 @@ _armed: "Budget | None" = None  # the budget whose timer is running
 
 
 def _interrupt(signum, frame):
-    if _armed is not None and not _armed.expired:
+    """Interrupt only work inside `Budget.run`, which catches it: a tick
+    anywhere else (between phases, while the item is being reported) does
+    nothing, so the exception never escapes a verification."""
+    if _armed is not None and _armed.running and not _armed.expired:
         raise TimeLimitExceeded()
 
 
 def _timer_available() -> bool:
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+    if not hasattr(signal, "setitimer") or \
+            threading.current_thread() is not threading.main_thread():
         return False
     if signal.getitimer(signal.ITIMER_REAL) != (0.0, 0.0):
         return False  # someone else's timer is running; do not disturb it
@@ -51,6 +55,7 @@ class Budget:
         self.deadline = time.monotonic() + seconds
         self.expired = seconds <= 0
         self.interruptible = False  # set while a timer guards this budget
+        self.running = 0  # depth of run() calls: the only place a tick interrupts
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -67,12 +72,19 @@ class Budget:
         when there is no timer."""
         if not self.left() or (needs_interrupt and not self.interruptible):
             return False, None
+        depth = self.running
         try:
-            return True, work()
+            self.running = depth + 1
+            try:
+                value = work()
+            finally:
+                self.running = depth
+            return True, value
         except TimeLimitExceeded:
-            self.expired = True
+            self.expired, self.running = True, depth
             return False, None
         except RecursionError:
+            self.running = depth
             return False, None
 
 
@@ -91,8 +103,10 @@ def budget(seconds: float):
     try:
         signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
         yield b
-    except TimeLimitExceeded:
-        b.expired = True  # fired between two phases: the item keeps what it has
+    except TimeLimitExceeded:  # only in the instant a run() is leaving
+        b.expired = True
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0.0, 0.0)
+        # Disarm before stopping the timer: a tick already on its way then
+        # does nothing, instead of raising out of this block.
         _armed, b.interruptible = None, False
+        signal.setitimer(signal.ITIMER_REAL, 0.0, 0.0)
