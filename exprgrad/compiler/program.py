@@ -49,17 +49,17 @@ from typing import Union
 from ..errors import Loc
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Const:
     value: float | bool
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Name:
     id: str
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     op: str
     args: tuple = ()
