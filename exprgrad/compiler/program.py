@@ -49,17 +49,17 @@ from typing import Union
 from ..errors import Loc
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # hashable, built fast (not frozen)
 class Const:
     value: float | bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # hashable, built fast (not frozen)
 class Name:
     id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # hashable, built fast (not frozen)
 class Call:
     op: str
     args: tuple = ()
