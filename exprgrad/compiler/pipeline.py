@@ -203,14 +203,28 @@ def scheduled(program: Program, emitted: list[Emitted]) -> list[Function]:
                      primal=e.primal, inline=inline) for e in emitted]
 
 
-def generate(program: Program, emitted: list[Emitted]) -> str:
+TARGETS = ("python", "array")  # python: plain Python (math); array: the Array API (NumPy, …)
+
+
+def printer(target: str):
+    """The module printer of a target."""
+    if target == "python":
+        return python.module
+    if target == "array":
+        from .printers import array  # NumPy is needed only to run its output
+        return array.module
+    raise ValueError(f"unknown target {target!r}; the targets are {', '.join(TARGETS)}")
+
+
+def generate(program: Program, emitted: list[Emitted], target: str = "python") -> str:
     """The module text: header, helpers, functions, `__all__`."""
-    return python.module(scheduled(program, emitted), program.filename)
+    return printer(target)(scheduled(program, emitted), program.filename)
 
 
-def build(source: str, filename: str = "<string>",
-          options: Options = DEFAULT) -> tuple[str, list[Function]]:
+def build(source: str, filename: str = "<string>", options: Options = DEFAULT,
+          target: str = "python") -> tuple[str, list[Function]]:
     """The module text and the statement programs it prints."""
+    print_module = printer(target)
     program = front_end(source, filename, options)
     try:
         emitted = differentiate(program)
@@ -218,7 +232,7 @@ def build(source: str, filename: str = "<string>",
     except CompileError as error:
         raise error.located(filename, source) from None
     functions = scheduled(program, emitted)
-    return python.module(functions, program.filename), functions
+    return print_module(functions, program.filename), functions
 
 
 def _require_fixed_sizes(emitted: list[Emitted]) -> None:
@@ -231,6 +245,8 @@ def _require_fixed_sizes(emitted: list[Emitted]) -> None:
                                    "number", e.loc)
 
 
-def emit(source: str, filename: str = "<string>", options: Options = DEFAULT) -> str:
-    """Compile `.expr` source text to the text of a Python module."""
-    return build(source, filename, options)[0]
+def emit(source: str, filename: str = "<string>", options: Options = DEFAULT,
+         target: str = "python") -> str:
+    """Compile `.expr` source text to the text of a Python module for
+    `target` ("python", the default, or "array")."""
+    return build(source, filename, options, target)[0]
