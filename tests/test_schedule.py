@@ -229,3 +229,14 @@ def test_the_program_is_target_neutral_data():
                     stack.extend(e.args)
                 elif isinstance(e, (list, tuple)):
                     stack.extend(e)
+
+
+@pytest.mark.parametrize("source", [
+    "def smoothness(u[n]):\n    return sum((u[k] - u[k-1])^2 for k in range(1, n))\n",
+    "f(u[n]) = u\n",
+    "g(u[n]) = [u[k]*2 for k in range(n)]\n",
+])
+def test_data_axes_are_a_located_error_until_loops_are_emitted(source):
+    with pytest.raises(exprgrad.CompileError, match="does not emit its loops yet") as info:
+        exprgrad.emit(source, "data.expr")
+    assert "data.expr:1:" in str(info.value)

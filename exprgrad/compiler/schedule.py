@@ -226,6 +226,10 @@ class _Blocks:
         return False
 
 
+class RolledLoops(Exception):
+    """The function has data-axis loops, which are not scheduled yet."""
+
+
 class _RootOnly(dict):
     """Placements without conditionals: every node in block 0."""
 
@@ -366,24 +370,21 @@ class _Scheduler:
         count: dict[tuple[int, int], int] = {}
         self.count = count
         self.results = set(outputs)
-        for n in needed:
-            node = nodes[n]
-            if not node.args:
-                continue
-            at = self.placed[n]
-            if len(at) == 1:
-                count[(n, at[0])] = sum(self.uses[n].values())
-                continue
-            for p, c in self.uses[n].items():
-                key = (n, self.serving(n, p))
-                count[key] = count.get(key, 0) + c
-        names, placed, named_set = g.names, self.placed, self.named
+        names, placed, named_set, uses, limit = g.names, self.placed, self.named, self.uses, \
+            self.inline
         for n in needed:
             node = nodes[n]
             if not node.args:
                 continue
             is_where = node.op == "where"
-            for p in self.placed[n]:
+            at = placed[n]
+            if len(at) == 1:
+                count[(n, at[0])] = sum(uses[n].values())
+            else:
+                for p, c in uses[n].items():
+                    key = (n, self.serving(n, p))
+                    count[key] = count.get(key, 0) + c
+            for p in at:
                 key = (n, p)
                 total = _OVERHEAD[node.op]
                 for i, a in enumerate(node.args):
@@ -404,18 +405,19 @@ class _Scheduler:
                     while len(occupied) < len(blocks.parent):
                         occupied.append(False)
                     has_block = any(b != p and occupied[b] for b in sides)
-                named = (has_block or n in forced or count.get(key, 0) != 1
-                         or total > self.inline
-                         or node.op in ("add", "sub") and self._accumulates(n, p))
+                summing = node.op in ("add", "sub")
+                named = (has_block or n in forced or count[key] != 1 or total > limit
+                         or summing and self._accumulates(n, p))
                 if has_block:
                     self.cond_if.add(key)
                 if named:
-                    self.named.add(key)
-                    self._accumulation(key)
+                    named_set.add(key)
+                    if summing:
+                        self._accumulation(key)
                     if has_block:
-                        for side in (1, 2):
-                            occupied = self._occupy(occupied, blocks.branch(node.args[0], side, p))
-                    else:
+                        for b in sides:
+                            occupied = self._occupy(occupied, b)
+                    elif p:
                         occupied = self._occupy(occupied, p)
                 size[key] = total
         absorbing: dict[tuple[int, int], int] = {}  # conditional → the sums adding it
@@ -765,7 +767,10 @@ def _schedule(g, name, params, result, doc, wrt, primal, checked, inline) -> Fun
     forward = set(g.ancestors(flatten(primal))) if primal is not None else None
     forced = _primals_of_adjoints(g, needed)
     nodes = g.nodes
-    if any(nodes[n].op == "where" for n in needed):
+    ops = {nodes[n].op for n in needed}
+    if any(OPS[op].loop for op in ops):
+        raise RolledLoops(name)
+    if "where" in ops:
         sched.place(needed, outputs)
         sched.decide(needed, outputs, forced)
         sched.name_all(variables)
