@@ -6,13 +6,16 @@ operations over the data axis; a compile-time dimension stays unrolled, so
 `X[k][i]` for i = 0..4 reads five columns of a row-major (N, 5) array.  This
 script times the code the printer writes, by hand, in these variants:
 
-  views       X[:, i]: strided column views, no copy
-  transposed  one contiguous copy of X.T per call, then its rows
+  printed     what the printer writes: a row times the weights and the
+              gradient's column sums as vector-matrix products
+              (xp.matmul(X[:, 0:5], w), xp.matmul(t, X[:, 0:5])), one pass over X
+  views       one statement per column, X[:, i]: strided column views, no copy
+  transposed  per column, from one contiguous copy of X.T per call
   numpy ns    views, with NumPy 2's own namespace instead of array-api-compat's
-  matmul      X @ w (not what the printer writes; for scale)
 
 against NumPy written by hand (bench/data_workloads.py), interleaved, as
-ratios.
+ratios; and, when JAX is installed, the printed form under `jax.jit` against
+JAX's own `jit(value_and_grad)` (bench/data_peers.py), as ratios to JAX.
 
     python bench/array_layout.py                 # N = 10^4, 10^5, 10^6
     python bench/array_layout.py --sizes 1000 --rounds 3
@@ -34,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data_workloads import make_task, numpy_logistic  # noqa: E402
 from exprgrad.compiler import array_runtime as rt  # noqa: E402
-from run import Entry, agree, format_time, time_interleaved  # noqa: E402
+from run import Entry, agree, format_time, installed, time_interleaved  # noqa: E402
 
 
 def printed_logistic(columns, namespace=rt._namespace):
@@ -49,9 +52,9 @@ def printed_logistic(columns, namespace=rt._namespace):
         z = w[0] * X_0 + w[1] * X_1 + w[2] * X_2 + w[3] * X_3 + w[4] * X_4 + b
         t = (rt._sigmoid(xp, z) - y) / n
         loss = xp.sum(rt._softplus(xp, z) - y * z) / n
-        return float(loss), ([float(xp.sum(t * X_0)), float(xp.sum(t * X_1)),
-                              float(xp.sum(t * X_2)), float(xp.sum(t * X_3)),
-                              float(xp.sum(t * X_4))], float(xp.sum(t)))
+        out = rt._out  # floats from NumPy; arrays (traceable) from JAX
+        return out(loss), ([out(xp.sum(t * X_0)), out(xp.sum(t * X_1)), out(xp.sum(t * X_2)),
+                            out(xp.sum(t * X_3)), out(xp.sum(t * X_4))], out(xp.sum(t)))
     return loss_grad
 
 
@@ -69,19 +72,42 @@ def numpy_namespace(*data):
 
 
 def matmul_logistic(w, b, X, y):
+    """The printed form: two vector-matrix products over the row-major X."""
+    xp = rt._namespace(X, y)
+    X = rt._data(xp, X, "X", 2)
+    y = rt._data(xp, y, "y", 1)
+    w = rt._scalar(xp, w, "w", (5,), rt._dtype(xp, X, y))
     n = float(X.shape[0])
-    z = X @ np.asarray(w) + b
-    t = (rt._sigmoid(np, z) - y) / n
-    loss = np.sum(rt._softplus(np, z) - y * z) / n
-    return float(loss), ((X.T @ t).tolist(), float(np.sum(t)))
+    z = xp.matmul(X[:, 0:5], w[0:5]) + b
+    t = (rt._sigmoid(xp, z) - y) / n
+    loss = xp.sum(rt._softplus(xp, z) - y * z) / n
+    columns = xp.matmul(t, X[:, 0:5])
+    out = rt._out
+    return out(loss), ([out(columns[i]) for i in range(5)], out(xp.sum(t)))
 
 
 VARIANTS = {
+    "printed": matmul_logistic,
     "views": printed_logistic(column_views),
     "transposed": printed_logistic(transposed_once),
     "numpy ns": printed_logistic(column_views, numpy_namespace),
-    "matmul": matmul_logistic,
 }
+
+
+def jax_entries(task) -> list[Entry]:
+    """JAX's own jit(value_and_grad), and the printed form under jax.jit."""
+    from data_peers import _jax, jax_jit
+
+    jax = _jax()
+    X, y = (jax.numpy.asarray(a) for a in task.data)
+    w, b = jax.numpy.asarray(task.params[:5]), jax.numpy.asarray(task.params[5])
+    printed = jax.jit(VARIANTS["printed"])
+    jax.block_until_ready(printed(w, b, X, y))
+
+    def call():
+        value, grads = printed(w, b, X, y)
+        return float(value), grads  # waits for the result
+    return [Entry("jax jit(value_and_grad)", jax_jit(task)), Entry("printed under jax.jit", call)]
 
 
 def main(argv=None) -> int:
@@ -107,6 +133,14 @@ def main(argv=None) -> int:
         for e in entries:
             rows.setdefault(e.system, []).append(
                 f"{format_time(e.median)} ({e.median / hand.median:.2f}×)")
+        if installed("jax"):
+            jitted = jax_entries(task)
+            for e in jitted:
+                assert agree(reference, e) == "", e.system
+            time_interleaved(jitted, args.rounds, 0.05)
+            for e in jitted:
+                rows.setdefault(e.system, []).append(
+                    f"{format_time(e.median)} ({e.median / jitted[0].median:.2f}× JAX)")
     for system, cells in rows.items():
         print(f"| {system} | " + " | ".join(cells) + " |")
     print(f"\nMedian per call over {args.rounds} interleaved rounds; (n×) = time / NumPy "

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from data_workloads import HAND_NUMPY, DataTask
+from peers import _jax  # JAX in float64 on the CPU, as for the other workloads
 
 Call = Callable[[], tuple[float, object]]
 
@@ -43,14 +44,6 @@ def _oscillator(lib, params, t, y):
 
 
 LOSSES = {"logistic": _logistic, "mlp": _mlp, "oscillator": _oscillator}
-
-
-def _jax():
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_platforms", "cpu")
-    return jax
 
 
 def jax_jit(task: DataTask) -> Call:

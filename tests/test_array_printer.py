@@ -195,8 +195,14 @@ def programs(draw):
                  Assign("s", C(kind, Name("s"), C("add", Name("v"), C("mul", fail, Const(0.0)))))]
     else:
         body.append(Assign("s", C(kind, Name("s"), Name("t"))))
-    program = [Assign("s", Const(init)), For("k", start, ("n", offset), body),
-               Return((Name("s"), C("add", Name("s"), C("size", attr="n"))))]
+    program = [Assign("s", Const(init)), For("k", start, ("n", offset), body)]
+    if draw(st.booleans()):  # a condition without a data axis, whose side can fail
+        program.append(If(C("gt", Name("a"), Const(0.0)),
+                          [Assign("s", C("add", Name("s"), C("log", Name("a"))))], []))
+    late = C("where", C("lt", Name("w_0"), Const(0.0)), C("sqrt", C("neg", Name("w_0"))),
+             Const(1.0))
+    program.append(Return((Name("s"), C("add", C("mul", Name("s"), late),
+                                         C("size", attr="n")))))
     return Function("f", PARAMS, "a random data-axis program", program)
 
 
@@ -291,6 +297,17 @@ def logistic_reference(w, b, X, y):
     s = 1.0 / (1.0 + np.exp(-z)) - y
     n = len(y)
     return (np.sum(np.logaddexp(0.0, z) - y * z) / n, (list(X.T @ s / n), np.sum(s) / n))
+
+
+def test_a_row_times_a_vector_and_its_gradient_are_vector_matrix_products():
+    f, text = printed(logistic_program())
+    assert "z = xp.matmul(X[:, 0:5], w[0:5]) + b" in text
+    assert "xp.matmul(t, X[:, 0:5])" in text
+    rng = np.random.default_rng(1)
+    X, y, w = rng.uniform(-1, 1, (9, 5)), rng.uniform(0, 1, 9), rng.uniform(-1, 1, 5)
+    value, (d_w, d_b) = f(list(w), 0.3, X, y)
+    want_value, (want_w, want_b) = logistic_reference(w, 0.3, X, y)
+    assert close((value, d_w, d_b), (want_value, [float(g) for g in want_w], want_b))
 
 
 def test_dask_through_a_local_cluster_gives_the_numpy_result():

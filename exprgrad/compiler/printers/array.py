@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 
 from ..array_ops import PARTIAL_OPS, TEMPLATE_HELPERS, array_template
 from ..array_runtime import helper_source as runtime_source
-from ..ops import ATOM, OPS
+from ..ops import ADD, ATOM, OPS
 from ..program import Assign, Call, Const, For, Function, If, Name, Return, walk
 from .python import (INDENT, _docstring, _leaves, _target, const_text, module_header,
                      printable_filename, statement)
 
-# Accumulating ops → (reduction, identity, the term's power for a loop-invariant term).
+# Accumulating ops → (the reduction along a loop's axis, the identity a masked term gets).
 REDUCTIONS = {"add": ("xp.sum", "0.0"), "sub": ("xp.sum", "0.0"), "mul": ("xp.prod", "1.0"),
               "min": ("xp.min", "math.inf"), "max": ("xp.max", "-math.inf")}
 
@@ -117,6 +117,7 @@ class ArrayFunctionPrinter:
     def function(self, fn: Function) -> list[str]:
         self.scope = Scope()
         self.sources = {p.source: p.name for p in fn.params}
+        self.element_of: dict[str, tuple[str, int]] = {}  # w_2 → ('w', 2)
         lines = [f"def {fn.name}({', '.join(p.name for p in fn.params)}):"]
         lines += _docstring(fn.doc, INDENT)
         lines += self.prologue(fn)
@@ -153,13 +154,78 @@ class ArrayFunctionPrinter:
                 lines.append(INDENT + f"{target} = {p.name}")
             for v in _leaves(p.elements):
                 self.scope.names[v] = Binding(-1, 0)
+            if len(shape) == 1:
+                self.element_of.update({v: (p.name, j) for j, v in enumerate(p.elements)})
         return lines
 
     # --- statements -----------------------------------------------------------------
     def block(self, statements: list, indent: str) -> list[str]:
         lines: list[str] = []
-        for s in statements:
-            lines += self.statement(s, indent)
+        i = 0
+        while i < len(statements):
+            group = self.column_group(statements, i)
+            if len(group) > 1:
+                lines += self.column_sums(group, indent)
+                i += len(group)
+                continue
+            lines += self.statement(statements[i], indent)
+            i += 1
+        return lines
+
+    def column_group(self, statements: list, i: int) -> list:
+        """Statements from `i` on that add `e * X[k][c]` to a name bound
+        outside a single loop, for one `e` and consecutive columns c of one
+        row: a gradient's `d_w_c += t * X[k][c]`."""
+        group: list = []
+        for s in statements[i:]:
+            parts = self._column_term(s)
+            if parts is None:
+                break
+            if group:
+                first = self._column_term(group[0])
+                last = self._column_term(group[-1])
+                if parts[0] != first[0] or parts[1] != first[1] or parts[2] != last[2] + 1:
+                    break
+            group.append(s)
+        return group
+
+    def _column_term(self, s):
+        """(the factor, the load's row entries, the column) of `T = T + e * load`."""
+        if self.scope.depth != 0 or self.scope.masks or not isinstance(s, Assign):
+            return None
+        v = s.value
+        bound = self.scope.names.get(s.target)
+        if (bound is None or bound.depth != -1 or not isinstance(v, Call) or v.op != "add"
+                or v.args[0] != Name(s.target) or not isinstance(v.args[1], Call)
+                or v.args[1].op != "mul"):
+            return None
+        for factor, load in (v.args[1].args, reversed(v.args[1].args)):
+            if (isinstance(load, Call) and load.op == "load" and len(load.attr[1]) == 2
+                    and isinstance(load.attr[1][1], int)
+                    and load.args == (Name(self.scope.loops[0].var),)):
+                return factor, (load.attr[0], load.attr[1][0], load.args), load.attr[1][1]
+        return None
+
+    def columns(self, param: str, row, first: int, stop: int) -> str:
+        """`X[:, first:stop]`: columns of a 2-d data parameter read in the
+        single loop at row `k + shift`."""
+        rows = self.scope.loops[0].bounds(row[1])
+        return f"{self.sources.get(param, param)}[{rows}, {first}:{stop}]"
+
+    def column_sums(self, group: list, indent: str) -> list[str]:
+        """One vector-matrix product for the group: `e @ X[:, a:b]` reads
+        the columns in one pass, instead of one reduction per column."""
+        factor, (param, row, _), first = self._column_term(group[0])
+        columns = self.columns(param, row, first, first + len(group))
+        text, prec, deps = self.expr(factor)
+        if 0 not in deps:
+            return [line for s in group for line in self.statement(s, indent)]
+        product = self.fresh("columns")
+        lines = statement(indent, f"{product} = ", f"xp.matmul({text}, {columns})",
+                          comment=self.comment(group[0].loc))
+        for j, s in enumerate(group):
+            lines += statement(indent, f"{s.target} = ", f"{s.target} + {product}[{j}]",
+                               comment=self.comment(s.loc))
         return lines
 
     def statement(self, s, indent: str) -> list[str]:
@@ -370,6 +436,10 @@ class ArrayFunctionPrinter:
             return self.load(e)
         if e.op == "size":
             return f"float({e.attr})", ATOM, frozenset()
+        if e.op == "add" and self.scope.depth == 0:
+            dot = self.dot_product(e)
+            if dot is not None:
+                return dot
         op = OPS[e.op]
         template, prec, _ = array_template(op)
         if e.op in TEMPLATE_HELPERS:
@@ -386,6 +456,58 @@ class ArrayFunctionPrinter:
         if callable(template):
             return template(parts), prec, deps
         return template.format(*parts, args=", ".join(parts), attr=e.attr), prec, deps
+
+    def dot_product(self, e: Call):
+        """A sum with terms `w[j] * X[k][c]` for consecutive j and c (a row
+        of X times a parameter vector) as one `xp.matmul(X[:, a:b], w[i:j])`,
+        which reads X in one pass instead of one per column; other terms
+        are added as they are."""
+        terms, stack = [], [e]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, Call) and x.op == "add":
+                stack.extend(reversed(x.args))
+            else:
+                terms.append(x)
+        keyed = sorted((k, i) for i, t in enumerate(terms)
+                       if (k := self._weighted_column(t)) is not None)
+        runs: list[list] = []
+        for key, i in keyed:
+            run = runs[-1] if runs else None
+            if run and run[-1][0][0] == key[0] and (run[-1][0][1] + 1, run[-1][0][2] + 1) \
+                    == key[1:]:
+                run.append((key, i))
+            else:
+                runs.append([(key, i)])
+        long = [[key for key, _ in run] for run in runs if len(run) > 1]
+        if not long:
+            return None
+        grouped = {i for run in runs if len(run) > 1 for _, i in run}
+        rest = [t for i, t in enumerate(terms) if i not in grouped]
+        parts, deps = [], frozenset({0})
+        for run in long:
+            (param, row, vector), column, element = run[0]
+            columns = self.columns(param, row, column, column + len(run))
+            parts.append(f"xp.matmul({columns}, {vector}[{element}:{element + len(run)}])")
+        for term in rest:
+            text, p, d = self.expr(term)
+            deps |= d
+            parts.append(text)
+        return " + ".join(parts), ADD, deps
+
+    def _weighted_column(self, term):
+        """((data param, row entry, vector), column, element) of `w[j] * X[k][c]`."""
+        if not isinstance(term, Call) or term.op != "mul":
+            return None
+        for weight, load in (term.args, tuple(reversed(term.args))):
+            if (isinstance(weight, Name) and weight.id in self.element_of
+                    and weight.id not in self.scope.rename
+                    and isinstance(load, Call) and load.op == "load" and len(load.attr[1]) == 2
+                    and isinstance(load.attr[1][1], int) and load not in self.scope.rename
+                    and load.args == (Name(self.scope.loops[0].var),)):
+                vector, element = self.element_of[weight.id]
+                return (load.attr[0], load.attr[1][0], vector), load.attr[1][1], element
+        return None
 
     def safe_where(self, e: Call) -> tuple[str, int, frozenset]:
         """A conditional expression whose side can fail: each such side is
@@ -451,7 +573,7 @@ class ArrayFunctionPrinter:
             axes = sorted(axes)
         missing = [d for d in range(self.scope.depth + 1) if d not in axes]
         if missing:
-            expanded, at = [], 0
+            expanded = []
             for d in range(self.scope.depth + 1):
                 expanded.append(":" if d in axes else "None")
             text = f"{text}[{', '.join(expanded)}]"
