@@ -17,7 +17,7 @@ import sys
 
 from . import files, progress
 from ._version import __version__
-from .compiler.pipeline import build, emit, front_end
+from .compiler.pipeline import TARGETS, build, emit, front_end
 from .compiler.printers.python import GENERATED_MARK, module_header
 from .compiler.values import point_mismatch
 from .datafiles import DataFileError, read_data
@@ -70,7 +70,7 @@ def cmd_compile(args) -> int:
     name = files.display_name(args.file)
     out = args.output or _default_output(args.file)
     with progress.stage("compiling"):
-        text = emit(source, name)
+        text = emit(source, name, target=args.target)
     write_generated(out, _with_header(text, name, out))
     _report_written(out)
     return 0
@@ -292,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="the .expr source file (- reads standard input)")
     p.add_argument("-o", "--output", help="where to write (default: FILE with .py; - is standard "
                    "output)")
+    p.add_argument("--target", choices=TARGETS, default="python",
+                   help="python: plain Python (default); array: Array API code for NumPy, "
+                   "Dask, JAX, CuPy or PyTorch arrays (docs/array-target.md)")
     p.set_defaults(run=cmd_compile)
 
     p = commands.add_parser("eval", help="print a function's value and gradient at a point")

@@ -52,6 +52,15 @@ def assert_well_formed(text: str, functions: list[Function]) -> None:
             # (`d_1` is the source's `d` renamed, not an adjoint: 1 is no name)
             if isinstance(s, Assign) and s.target.startswith("d_") and s.target[2:].isidentifier():
                 assert s.target[2:] in bound, f"{fn.name}: {s.target} has no primal"
+        # A name is bound by one statement (or one If, one per side): every
+        # target, the array one included, can evaluate every block.
+        binders: dict[str, int] = {}
+        for s in walk(fn.body):
+            if isinstance(s, If):
+                for name in {a.target for a in s.then + s.orelse
+                             if isinstance(a, Assign) and not a.accumulates}:
+                    binders[name] = binders.get(name, 0) + 1
+        assert all(count == 1 for count in binders.values()), (fn.name, binders)
         for block in _blocks(fn.body):
             for first, second in zip(block, block[1:]):
                 if isinstance(first, If) and isinstance(second, If):

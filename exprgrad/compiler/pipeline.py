@@ -231,23 +231,39 @@ def _values(result):
             yield v
 
 
-def generate(program: Program, emitted: list[Emitted]) -> str:
+TARGETS = ("python", "array")  # python: plain Python (math); array: the Array API (NumPy, …)
+
+
+def printer(target: str):
+    """The module printer of a target."""
+    if target == "python":
+        return python.module
+    if target == "array":
+        from .printers import array  # NumPy is needed only to run its output
+        return array.module
+    raise ValueError(f"unknown target {target!r}; the targets are {', '.join(TARGETS)}")
+
+
+def generate(program: Program, emitted: list[Emitted], target: str = "python") -> str:
     """The module text: header, helpers, functions, `__all__`."""
-    return python.module(scheduled(program, emitted), program.filename)
+    return printer(target)(scheduled(program, emitted), program.filename)
 
 
-def build(source: str, filename: str = "<string>",
-          options: Options = DEFAULT) -> tuple[str, list[Function]]:
+def build(source: str, filename: str = "<string>", options: Options = DEFAULT,
+          target: str = "python") -> tuple[str, list[Function]]:
     """The module text and the statement programs it prints."""
+    print_module = printer(target)
     program = front_end(source, filename, options)
     try:
         emitted = differentiate(program)
         functions = scheduled(program, emitted)
     except CompileError as error:
         raise error.located(filename, source) from None
-    return python.module(functions, program.filename), functions
+    return print_module(functions, program.filename), functions
 
 
-def emit(source: str, filename: str = "<string>", options: Options = DEFAULT) -> str:
-    """Compile `.expr` source text to the text of a Python module."""
-    return build(source, filename, options)[0]
+def emit(source: str, filename: str = "<string>", options: Options = DEFAULT,
+         target: str = "python") -> str:
+    """Compile `.expr` source text to the text of a Python module for
+    `target` ("python", the default, or "array")."""
+    return build(source, filename, options, target)[0]

@@ -502,6 +502,7 @@ class _Scheduler:
         blocks compute one value, so they share it), in ascending order."""
         self.var: dict[int, str] = dict(variables)
         self._names: dict[int, Name] = {}
+        self._instance_vars: dict[tuple[int, int], str] = {}
         self._named_nodes = {n for n, _ in self.named}
         self._order = sorted(self._named_nodes)
         for n in self._order:
@@ -548,16 +549,33 @@ class _Scheduler:
                 return Const(bool(node.attr))
             return self._name_of(n)
         at = self.placed[n]
-        key = (n, at[0] if len(at) == 1 else self.serving(n, block))
+        if len(at) == 1:
+            key = (n, at[0])
+            if key in self.named:
+                refs.add(key)
+                return self._name_of(n)
+            return self.rhs(key, refs)
+        key = (n, self.serving(n, block))
         if key in self.named:
             refs.add(key)
-            return self._name_of(n)
+            return Name(self._instance_var(key))
         return self.rhs(key, refs)
 
     def _name_of(self, n: int) -> Name:
         found = self._names.get(n)
         if found is None:
             found = self._names[n] = Name(self.var[n])
+        return found
+
+    def _instance_var(self, key: tuple[int, int]) -> str:
+        """A node evaluated in several blocks has a variable per block: a
+        name is bound once in a function, whatever runs (the array target
+        evaluates every block)."""
+        found = self._instance_vars.get(key)
+        if found is None:
+            first = min(self.placed[key[0]])
+            found = self.var[key[0]] if key[1] == first else self.names.fresh(self.var[key[0]])
+            self._instance_vars[key] = found
         return found
 
     def rhs(self, key: tuple[int, int], refs: set) -> Call:
@@ -578,6 +596,7 @@ class _Scheduler:
         items: list[_Item] = []
         defined: dict[tuple[int, int], list[int]] = {}
         pending: list[tuple[int, set]] = []  # item index, the evaluations it reads
+        pairs: list[list[int]] = []  # the two sides of a conditional: one If
 
         def add(key: int, home: int, statement, refs: set) -> int:
             items.append(_Item(key, home, statement, []))
@@ -591,7 +610,7 @@ class _Scheduler:
                     continue
                 loc = g.locs[n]
                 back = forward is not None and n not in forward
-                var = self.var[n]
+                var = self.var[n] if len(self.placed[n]) == 1 else self._instance_var(key)
                 if key in self.acc:
                     base, terms = self.acc[key]
                     refs: set = set()
@@ -614,9 +633,11 @@ class _Scheduler:
                     defined[key] = []
                     for side in (1, 2):
                         b = blocks.branch(cond, side, p)
-                        refs = set()
+                        # the else side waits for the then side, so both are one If
+                        refs = {("item", defined[key][0])} if defined[key] else set()
                         value = self.expr(g.nodes[n].args[side], b, refs)
                         defined[key].append(add(n, b, Assign(var, value, loc, back), refs))
+                    pairs.append(defined[key])
                 else:
                     refs = set()
                     defined[key] = [add(n, p, Assign(var, self.rhs(key, refs), loc, back), refs)]
@@ -635,6 +656,8 @@ class _Scheduler:
                 else:
                     deps.extend(defined[r])
             item.deps = deps
+        for first, second in pairs:  # the first side also waits for what the second reads
+            items[first].deps += [d for d in items[second].deps if d != first]
         return items, defined
 
     def arrange(self, block: int, members: list[int], items: list[_Item]) -> list:

@@ -146,14 +146,20 @@ class ArrayFunctionPrinter:
         for p in fn.params:
             if _is_data(p.shape):
                 continue
-            shape = tuple(p.shape) if isinstance(p.shape, (tuple, list)) else ()
+            leaves = _leaves(p.elements)
+            for v in leaves:
+                self.scope.names[v] = Binding(-1, 0)
+            target = _target(p.elements)
+            if isinstance(p.shape, list):  # a tuple: unpacked as Python, each number converted
+                lines.append(INDENT + f"{target} = {p.name}")
+                lines += [INDENT + f"{v} = _scalar(xp, {v}, {p.source!r}, (), dtype)"
+                          for v in leaves]
+                continue
+            shape = tuple(p.shape)
             lines.append(INDENT + f"{p.name} = _scalar(xp, {p.name}, {p.source!r}, {shape!r}, "
                          "dtype)")
-            target = _target(p.elements)
             if target != p.name:
                 lines.append(INDENT + f"{target} = {p.name}")
-            for v in _leaves(p.elements):
-                self.scope.names[v] = Binding(-1, 0)
             if len(shape) == 1:
                 self.element_of.update({v: (p.name, j) for j, v in enumerate(p.elements)})
         return lines
@@ -674,8 +680,10 @@ def _uses_var(statements: list, var: str) -> bool:
 def module(functions: list[Function], filename: str, header: list[str] | None = None) -> str:
     printer = ArrayFunctionPrinter(filename)
     bodies = [printer.function(fn) for fn in functions]
-    lines = header if header is not None else module_header(filename)
-    lines = list(lines) + ["", "import math", "", ""]
+    lines = list(header if header is not None else module_header(filename))
+    if header is None:  # regenerating needs the target too
+        lines[1] = lines[1].replace("exprgrad compile ", "exprgrad compile --target array ")
+    lines += ["", ""]
     lines.append(runtime_source(printer.helpers))
     for body in bodies:
         lines += ["", ""] + body
