@@ -34,6 +34,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .array_ops import ARRAY_RESERVED
 from .graph import Graph
 from .ops import OPS
 from .program import Assign, Call, Const, Function, If, Name, Param, Return
@@ -47,7 +48,7 @@ MAX_BLOCK_DEPTH = 40  # deeper conditionals are evaluated as expressions in thei
 HELPERS = {"_float", "_floats", "_arguments"} | {op.py.split("(")[0] for op in OPS.values()
                                                   if op.helper}
 RESERVED = (set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"math"}
-            | HELPERS)
+            | HELPERS | ARRAY_RESERVED)
 
 _PLACEHOLDER = re.compile(r"\{(\d+|args|attr)\}")
 _LEAVES = ("input", "const", "bool")
