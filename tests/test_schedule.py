@@ -55,6 +55,15 @@ def assert_well_formed(text: str, functions: list[Function]) -> None:
             # (`d_1` is the source's `d` renamed, not an adjoint: 1 is no name)
             if isinstance(s, Assign) and s.target.startswith("d_") and s.target[2:].isidentifier():
                 assert s.target[2:] in bound, f"{fn.name}: {s.target} has no primal"
+        # A name is bound by one statement (or one If, one per side): every
+        # target, the array one included, can evaluate every block.
+        binders: dict[str, int] = {}
+        for s in walk(fn.body):
+            if isinstance(s, If):
+                for name in {a.target for a in s.then + s.orelse
+                             if isinstance(a, Assign) and not a.accumulates}:
+                    binders[name] = binders.get(name, 0) + 1
+        assert all(count == 1 for count in binders.values()), (fn.name, binders)
         for block in _blocks(fn.body):
             for first, second in zip(block, block[1:]):
                 if isinstance(first, If) and isinstance(second, If):
@@ -232,3 +241,17 @@ def test_the_program_is_target_neutral_data():
                     stack.extend(e.args)
                 elif isinstance(e, (list, tuple)):
                     stack.extend(e)
+
+
+@pytest.mark.parametrize("source, call, expected", [
+    ("def smoothness(u[n]):\n    return sum((u[k] - u[k-1])^2 for k in range(1, n))\n",
+     "smoothness_grad", (14.0, ([-4.0, 6.0, -8.0, 6.0],))),
+    ("f(u[n]) = u\n", "f", [1.0, 3.0, 2.0, 5.0]),
+    ("g(u[n]) = [u[k]*2 for k in range(n)]\n", "g_vjp", ([2.0, 6.0, 4.0, 10.0],
+                                                        ([2.0, 2.0, 2.0, 2.0],))),
+])
+def test_data_axes_are_emitted_as_loops(source, call, expected):
+    module = exprgrad.compile(source, "data.expr")
+    args = ([1.0, 3.0, 2.0, 5.0],) + (([1.0] * 4,) if call.endswith("_vjp") else ())
+    assert getattr(module, call)(*args) == expected
+    assert "for k in range(" in exprgrad.emit(source, "data.expr")

@@ -228,9 +228,9 @@ def build(source: str, filename: str = "<string>", options: Options = DEFAULT,
     program = front_end(source, filename, options)
     try:
         emitted = differentiate(program)
+        functions = scheduled(program, emitted)
     except CompileError as error:
         raise error.located(filename, source) from None
-    functions = scheduled(program, emitted)
     return print_module(functions, program.filename), functions
 
 
