@@ -272,3 +272,15 @@ def test_bad_data_axis_programs_are_located_compile_errors(source, message):
         front_end(source, "bad.expr")
     assert message in caught.value.message
     assert caught.value.filename == "bad.expr"
+
+
+def test_the_fit_example_recovers_the_model_from_a_csv():
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "examples" / "fit.py"
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    first = run.stdout.splitlines()[0]
+    assert first.startswith("gradient descent: loss 0.39"), first
