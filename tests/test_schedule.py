@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import exprgrad
 from exprgrad.compiler.pipeline import build
 from exprgrad.compiler.printers.python import WIDTH
-from exprgrad.compiler.program import Assign, Call, Const, For, Function, If, Name, Return, walk
+from exprgrad.compiler.program import (Assign, Call, Const, For, Function, If, Name, Return,
+                                       element_names, walk)
 from fuzz_strategies import random_program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,15 +28,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.expr"))
 
 
 def _bound(fn: Function) -> set[str]:
-    names: set[str] = set()
-    for p in fn.params:
-        stack = [p.elements]
-        while stack:
-            e = stack.pop()
-            if isinstance(e, str):
-                names.add(e)
-            else:
-                stack.extend(e)
+    names = {v for p in fn.params for v in element_names(p.elements)}
     for s in walk(fn.body):
         if isinstance(s, Assign):
             names.add(s.target)
