@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import exprgrad
 from exprgrad.compiler.pipeline import build
 from exprgrad.compiler.printers.python import WIDTH
-from exprgrad.compiler.program import NewList, Assign, Call, Const, For, Function, If, Name, Return, walk
+from exprgrad.compiler.program import (Assign, Call, Const, For, Function, If, Name, NewList,
+                                       Return, element_names, walk)
 from fuzz_strategies import random_program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,18 +28,8 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.expr"))
 
 
 def _bound(fn: Function) -> set[str]:
-    names: set[str] = set()
-    for p in fn.params:
-        if p.elements is None:  # a data parameter: its adjoint is d_ + its name
-            names.add(p.name)
-            continue
-        stack = [p.elements]
-        while stack:
-            e = stack.pop()
-            if isinstance(e, str):
-                names.add(e)
-            else:
-                stack.extend(e)
+    names = {v for p in fn.params for v in element_names(p.elements)}
+    names |= {p.name for p in fn.params if p.elements is None}  # data: d_ + its name
     for s in walk(fn.body):
         if isinstance(s, (Assign, NewList)):
             names.add(s.target)

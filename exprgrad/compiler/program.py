@@ -161,6 +161,21 @@ class Function:
     helpers: set[str] = field(default_factory=set)  # op names whose helper the body calls
 
 
+def element_names(elements) -> list[str]:
+    """The variables of a Param's `elements`, row-major (none for None)."""
+    if isinstance(elements, str):
+        return [elements]
+    out: list[str] = []
+    stack = [elements] if elements is not None else []
+    while stack:
+        e = stack.pop()
+        if isinstance(e, str):
+            out.append(e)
+        else:
+            stack.extend(reversed(e))
+    return out
+
+
 def walk(statements):
     """Every statement, nested ones included, in order."""
     stack = list(reversed(statements))

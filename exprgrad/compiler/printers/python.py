@@ -25,7 +25,8 @@ import re
 from ..._version import __version__
 from ...errors import CompileError, Loc
 from ..ops import ATOM, OPS, UNARY
-from ..program import Append, Assign, Call, Const, For, Function, If, Name, NewList, Return
+from ..program import (Append, Assign, Call, Const, For, Function, If, Name, NewList, Return,
+                       element_names)
 from ..schedule import RESERVED, _collector_paused
 
 WIDTH = 100  # characters per line, comments and indentation included
@@ -441,18 +442,7 @@ def _convert(names: list[str]) -> str:
     return ", ".join(names) + " = " + ", ".join(f"float(+{n})" for n in names)
 
 
-def _leaves(elements) -> list[str]:
-    if isinstance(elements, str):
-        return [elements]
-    out: list[str] = []
-    stack = [elements]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, str):
-            out.append(e)
-        else:
-            stack.extend(reversed(e))
-    return out
+_leaves = element_names  # (the array printer's name for it)
 
 
 def _target(elements) -> str:
