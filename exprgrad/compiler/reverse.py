@@ -60,6 +60,42 @@ def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list) -> list:
 
 
 def contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | None]:
+    """Apply n's derivative rule to its adjoint (see _masked_contributions).
+
+    An adjoint that is a sum of terms some of which flow only under a
+    condition (`log(x)` used under two conditions) is split into its terms
+    when n's op can fail (`Op.total` is false): each term's contributions
+    then keep that term's condition, so `1/x` is never evaluated where no
+    branch that reads `log(x)` is taken.  A total op takes the sum at once.
+    """
+    node = g.nodes[n]
+    if not OPS[node.op].total and g.nodes[adjoint].op == "add":
+        terms = _terms(g, adjoint)
+        if any(g.nodes[t].op == "where" for t in terms):
+            total: list[int | None] | None = None
+            for t in terms:
+                parts = _masked_contributions(g, n, t, active)
+                total = parts if total is None else [
+                    x if y is None else y if x is None else g.add("add", x, y)
+                    for x, y in zip(total, parts)]
+            return total or []
+    return _masked_contributions(g, n, adjoint, active)
+
+
+def _terms(g: Graph, node: int, limit: int = 64) -> list[int]:
+    """The addends of a sum (a chain of adds), without recursion; a sum of
+    more than `limit` terms is taken as one."""
+    terms, stack = [], [node]
+    while stack:
+        m = stack.pop()
+        if g.nodes[m].op == "add" and len(terms) + len(stack) < limit:
+            stack.extend(reversed(g.nodes[m].args))
+        else:
+            terms.append(m)
+    return terms
+
+
+def _masked_contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | None]:
     """Apply n's derivative rule to its adjoint.
 
     An adjoint that only flows under a condition, `where(c, a, 0)`, is
