@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import exprgrad
 from exprgrad.runtime.modules import module_from_text
 
-from fuzz_strategies import Program, mutate, mutated_programs, programs, random_program
+from fuzz_strategies import (Program, mutate, mutated_programs, programs, random_program,
+                             stress_program, stress_programs)
 
 EXAMPLES = int(os.environ.get("EXPRGRAD_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
@@ -73,6 +74,33 @@ def compile_or_refuse(source: str, filename: str = "fuzz.expr") -> object:
         return None
     assert text == exprgrad.emit(source, filename)  # deterministic
     return module_from_text(text, filename)
+
+
+ARITHMETIC_ERRORS = (ArithmeticError, ValueError)  # what generated code may raise on numbers
+
+
+def call_stress_functions(program, module, rnd: random.Random) -> int:
+    """Call each function of a compiled stress program (and its gradient) at
+    a random point: numbers out, or an arithmetic error; returns the calls."""
+    calls = 0
+    for name, shapes, scalar in program.functions:
+        args = [_random_value(shape, rnd) for shape in shapes]
+        for fn_name in (name, name + "_grad") if scalar else (name,):
+            fn = getattr(module, fn_name, None)
+            if fn is None:
+                continue
+            try:
+                fn(*args)
+            except ARITHMETIC_ERRORS:
+                pass
+            calls += 1
+    return calls
+
+
+def _random_value(shape, rnd: random.Random):
+    if not shape:
+        return rnd.choice([0.0, 1.0, -1.5, 2.0, 1e300, -1e-300, rnd.uniform(-3, 3)])
+    return [_random_value(shape[1:], rnd) for _ in range(shape[0])]
 
 
 def check_gradients(program: Program, module, rnd: random.Random, tries: int = 4) -> int:
@@ -160,6 +188,38 @@ def test_token_soup_raises_only_compile_errors(tokens):
     source = " ".join(tokens)
     with no_hang():
         compile_or_refuse(source)
+
+
+# A one-element array parameter whose name is long enough to wrap its
+# unpacking line is emitted as `(name_0,,) = ...`, which is not Python; the
+# suite leaves that case to the xfail below until the code generator is fixed
+# (the long run, tests/fuzz_long.py, still generates it).
+@pytest.mark.xfail(strict=True, reason="codegen._wrap doubles the comma of a one-name target")
+def test_a_one_element_array_with_a_long_name_emits_valid_python():
+    name = "hidden_layer_bias_vector_" * 7 + "01"
+    module = compile_or_refuse(f"f({name}[1]) = 2*{name}[0]\n")
+    assert module.f([1.5]) == 3.0
+
+
+@FUZZ
+@given(stress_programs(long_single_arrays=False), st.integers(0, 2 ** 32 - 1))
+def test_stress_programs_compile_or_raise_a_located_compile_error(program, seed):
+    """Power towers, float-range constants, deep diff nesting, nested
+    reductions, long names: compiled (and the emitted text compiled) or
+    refused with a located error; compiled functions raise only arithmetic
+    errors."""
+    with no_hang():
+        module = compile_or_refuse(program.source)
+        if module is not None:
+            call_stress_functions(program, module, random.Random(seed))
+
+
+def test_the_stress_generator_reaches_each_edge():
+    text = "\n".join(stress_program(random.Random(seed)).source for seed in range(300))
+    for construct in ["^2^", "**", "1e308", "4.9e-324", "diff(diff(diff(diff(", "prod(",
+                      "max(", "mean(", "sum(sum(", "_" * 0 + "hidden_layer_bias_vector_" * 8,
+                      "logsumexp(", "log_softmax(", "softmax(", "dot(", "check "]:
+        assert construct in text, construct
 
 
 def test_the_generator_covers_the_language():
