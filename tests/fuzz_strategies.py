@@ -253,8 +253,8 @@ class Generator:
             return self.leaf(scope)
         kind = rnd.choices(
             ["binary", "div", "power", "unary", "neg", "kink", "cond", "call", "reduce",
-             "list", "diff", "grad"],
-            [6, 2, 2, 4, 1, 2, 2, 2, 2, 1, 1, 1])[0]
+             "list", "diff", "grad", "library"],
+            [6, 2, 2, 4, 1, 2, 2, 2, 2, 1, 1, 1, 1])[0]
         return getattr(self, "e_" + kind)(scope, depth - 1)
 
     def leaf(self, scope: Scope) -> Expr:
@@ -433,6 +433,25 @@ class Generator:
     def loop_name(self, scope) -> str:
         free = [n for n in LOOP_NAMES if n not in _names(scope)]
         return self.rnd.choice(free)
+
+    def e_library(self, scope, depth) -> Expr:
+        """logsumexp, softmax, log_softmax, dot or mean of arrays (compiler/library.py)."""
+        rnd = self.rnd
+        length = rnd.randint(1, MAX_ARRAY)
+        text, syms, kinks = self.array_value(scope, depth, length)
+        pick = rnd.choice(["logsumexp", "softmax", "log_softmax", "dot", "mean"])
+        if pick == "mean":
+            return Expr(f"mean({text})", ATOM, M.Add(*syms) / length, kinks)
+        if pick == "dot":
+            other, other_syms, other_kinks = self.array_value(scope, depth, length)
+            return Expr(f"dot({text}, {other})", ATOM,
+                        M.Add(*[a * b for a, b in zip(syms, other_syms)]), kinks + other_kinks)
+        total = M.Add(*[M.exp(s) for s in syms])
+        if pick == "logsumexp":
+            return Expr(f"logsumexp({text})", ATOM, M.log(total), kinks)
+        k = rnd.randrange(length)
+        sym = M.exp(syms[k]) / total if pick == "softmax" else syms[k] - M.log(total)
+        return Expr(f"{pick}({text})[{k}]", ATOM, sym, kinks)
 
     def e_reduce(self, scope, depth) -> Expr:
         """sum/prod over range(...) (one or two loops), or sum of an array."""

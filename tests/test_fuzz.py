@@ -229,7 +229,8 @@ def test_the_generator_covers_the_language():
     for construct in ["def ", "return", " += ", " -= ", " *= ", " /= ", " for ", "range(",
                       "sum(", "prod(", "len(", " if ", " else ", " and ", " or ", "not ",
                       "diff(", "grad(", " wrt ", "check ", "where", "within", "min(", "max(",
-                      "relu(", "abs(", "[", "^", "**", "pow(", "sqrt(", "# a comment"]:
+                      "relu(", "abs(", "[", "^", "**", "pow(", "sqrt(", "# a comment",
+                      "logsumexp(", "softmax(", "log_softmax(", "dot(", "mean("]:
         assert construct in text, construct
 
 
