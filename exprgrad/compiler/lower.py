@@ -349,7 +349,7 @@ class _Lowering:
         value = scope.lookup(name)
         if value is not None:
             return value
-        if name in self.functions or name in LANGUAGE_FUNCTIONS:
+        if name in self.functions or name in LANGUAGE_FUNCTIONS or name in library.FUNCTIONS:
             raise NameResolutionError(f"'{name}' is a function; call it, e.g. {name}(x)", loc)
         free = scope.free_variables()
         if free is not None:

@@ -33,7 +33,8 @@ _STATEMENTS = {
             "in; remove this line",
     "lambda": "exprgrad has no 'lambda'; define a function on its own line: 'g(x) = x * 2'",
 }
-_STATEMENT_START = re.compile(r"^(\s*)(" + "|".join(_STATEMENTS) + r")\b")
+# The keyword starts the line and is not a local of that name being assigned.
+_STATEMENT_START = re.compile(r"^(\s*)(" + "|".join(_STATEMENTS) + r")\b(?!\s*([-+*/]?=[^=]))")
 _OPERATOR_BEFORE = re.compile(r"(\*\*|[-+*/^%]|[<>=!]=|[<>])\s*$")
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "POW", "COMPARE"}
 _DOTTED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
