@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import mpmath
-import pytest
 import sympy as sp
 from hypothesis import HealthCheck, given, settings, strategies as st
 

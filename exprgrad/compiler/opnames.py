@@ -11,5 +11,4 @@ LT, GT, EQ = "lt", "gt", "eq"
 MIN, MAX = "min", "max"
 EXP, LOG, ABS = "exp", "log", "abs"  # compiler/library.py builds with them
 
-LEAVES = (CONST, BOOL, INPUT)
 CONSTANTS = (CONST, BOOL)  # leaves whose value is known when the graph is built
