@@ -208,6 +208,7 @@ def _format(value) -> str:
 
 def cmd_graph(args) -> int:
     from .drawing import dot, render  # Graphviz is only needed here
+    from .drawing.evaluate import AS_WRITTEN
 
     if args.max_nodes < 0 or not args.timeout > 0:
         raise UserError("--max-nodes must be 0 (no limit) or more, and --timeout positive")
@@ -217,7 +218,7 @@ def cmd_graph(args) -> int:
         fmt = render.output_format(args.output)  # a bad extension fails before any work
         limit = None if fmt in render.TEXT_FORMATS or args.max_nodes == 0 else args.max_nodes
         with progress.stage("compiling"):
-            program = front_end(source, files.display_name(args.file))
+            program = front_end(source, files.display_name(args.file), AS_WRITTEN)
         digraph = dot.draw_program(program, args.function, point, args.backward, limit)
         with progress.stage("rendering"):
             render.render(digraph.source, args.output, timeout=args.timeout)
@@ -232,23 +233,21 @@ def cmd_graph(args) -> int:
 
 def cmd_explain(args) -> int:
     """The backward pass of a function at a point, step by step."""
+    from .drawing.evaluate import AS_WRITTEN
     from .explaining import ExplainError, explain_function
 
     if args.max_steps < 0:
         raise UserError("--max-steps must be 0 or more")
+    source = read_source(args.file)
+    point = parse_point([args.at])
+    with progress.stage("compiling"):
+        program = front_end(source, files.display_name(args.file), AS_WRITTEN)
     try:
-        source = read_source(args.file)
-        point = parse_point([args.at])
-        with progress.stage("compiling"):
-            program = front_end(source, files.display_name(args.file))
         with progress.stage("explaining"):
             explanation = explain_function(program, args.function, point, args.wrt,
                                            args.max_steps)
-    except (CompileError, UserError, ExplainError) as error:
-        if not args.json:
-            raise UserError(str(error)) if isinstance(error, ExplainError) else error from None
-        print(json.dumps({"error": str(error)}))
-        return 1
+    except ExplainError as error:
+        raise UserError(str(error)) from None
     print(explanation.to_json() if args.json else explanation)
     return 0
 
@@ -331,15 +330,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_error(error: Exception, as_json: bool) -> None:
+    """An error as one paragraph on stderr, or under --json as a JSON object
+    `{"error": ...}` on stdout (where a tool reading the JSON looks)."""
+    text = str(error) if isinstance(error, CompileError) else f"exprgrad: {error}"
+    if as_json:
+        print(json.dumps({"error": text}))
+    else:
+        print(text, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with progress.reporting(args.progress):
             return args.run(args)
-    except CompileError as error:
-        print(str(error), file=sys.stderr)
-    except UserError as error:
-        print(f"exprgrad: {error}", file=sys.stderr)
+    except (CompileError, UserError) as error:
+        _print_error(error, getattr(args, "json", False))
     except KeyboardInterrupt:
         print("exprgrad: interrupted", file=sys.stderr)
         return 130

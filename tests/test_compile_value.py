@@ -141,3 +141,12 @@ def test_bad_inputs_are_reported():
         compile_value(c, [1.0])
     with pytest.raises(TypeError, match="x0"):
         compile_value(c, [a, b])("one", 2.0)
+
+
+def test_keywords_are_refused_as_names():
+    import pytest
+    import exprgrad
+    x = exprgrad.Value(1.0)
+    for name in ("import", "class", "None", "_x", "1a", 3):
+        with pytest.raises(ValueError, match="name must be a Python identifier"):
+            exprgrad.compile_value(x * x, [x], name=name)

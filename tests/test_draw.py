@@ -408,3 +408,30 @@ def test_numbers_are_formatted_like_micrograd():
     assert format_number(0.25, signed=True) == "+0.2500"
     assert format_number(math.inf) == "inf" and format_number(math.nan) == "nan"
     assert format_number(UNDEFINED) == "undefined"
+
+
+def test_a_power_is_drawn_as_written():
+    """`x^2` is drawn as micrograd draws `x**2`, not as the x*x it compiles to."""
+    source = exprgrad.draw("f(x) = 3*x^2 + x^3\n", "f").source
+    assert 'label="**2"' in source and 'label="**3"' in source
+    assert source.count('label="*"') == 1  # only 3 * ...
+
+
+def test_render_pipe_and_view_work_with_graphviz_pure(tmp_path, pure_renderer):
+    digraph = exprgrad.draw(LECTURE, "L", at=dict(a=2, b=-3, c=10, f=-2))
+    assert digraph.pipe().startswith(b"<?xml") and "graphviz-pure" in digraph.pipe(
+        encoding="utf-8")
+    assert digraph.pipe(format="png").startswith(b"\x89PNG")
+    written = digraph.render(tmp_path / "L", format="png", cleanup=True)
+    assert written == str(tmp_path / "L.png") and os.listdir(tmp_path) == ["L.png"]
+    assert digraph.render(outfile=tmp_path / "out.svg").endswith("out.svg")
+
+
+def test_formats_graphviz_pure_cannot_write_leave_no_files(tmp_path, pure_renderer):
+    from exprgrad.drawing.render import RenderError
+    digraph = exprgrad.draw(LECTURE, "L")
+    with pytest.raises(RenderError, match="install Graphviz"):
+        digraph.render(tmp_path / "L", format="pdf")
+    with pytest.raises(RenderError, match="neato engine"):
+        digraph.pipe(engine="neato")
+    assert os.listdir(tmp_path) == []

@@ -80,3 +80,19 @@ def test_layer_returns_a_scalar_for_one_output():
 def test_unknown_activation_is_rejected():
     with pytest.raises(ValueError, match="tanh"):
         nn.MLP(2, [3, 1], activation="swish")
+
+
+def test_output_activation_makes_the_lecture_network():
+    import random
+    from exprgrad import nn
+    random.seed(3)
+    model = nn.MLP(3, [4, 4, 1], activation="tanh", output_activation="tanh")
+    assert str(model).endswith("Layer of [tanhNeuron(4)]]")
+    out = model([2.0, 3.0, -1.0])
+    assert out._op == "tanh" and -1 < out.data < 1
+    random.seed(3)
+    linear = nn.MLP(3, [4, 4, 1], activation="tanh")
+    assert str(linear).endswith("Layer of [LinearNeuron(4)]]")
+    import pytest
+    with pytest.raises(ValueError, match="unknown activation"):
+        nn.MLP(3, [1], output_activation="nope")

@@ -204,3 +204,11 @@ def test_non_numbers_are_rejected():
         Value("2")
     with pytest.raises(TypeError):
         Value(1.0) + "2"
+
+
+def test_a_string_exponent_is_a_type_error():
+    import pytest
+    from exprgrad import Value
+    for exponent in ("3", b"3", None, [3]):
+        with pytest.raises(TypeError):
+            Value(2) ** exponent

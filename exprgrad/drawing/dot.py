@@ -32,7 +32,7 @@ from ..compiler.reverse import contributions, gradients
 from ..compiler.values import flatten
 from .. import files
 from . import render
-from .evaluate import UNDEFINED, PointError, evaluate, parameter_labels, point_inputs
+from .evaluate import AS_WRITTEN, UNDEFINED, PointError, evaluate, parameter_labels, point_inputs
 
 DEFAULT_MAX_NODES = 300  # Graphviz nodes; layout time grows steeply beyond this
 FAN_IN_COLOR = "firebrick"
@@ -183,7 +183,7 @@ class Drawing(graphviz.Digraph):
         if format is None and outfile is not None:
             format = os.path.splitext(os.fspath(outfile))[1].lstrip(".") or None
         picture = self.picture(self._bundled_format(format, renderer, formatter, engine))
-        source_path = self.save(filename, directory)  # only once the picture exists
+        source_path = self.save(filename, directory=directory)  # once the picture exists
         target = os.fspath(outfile) if outfile is not None else \
             f"{source_path}.{format or self.format}"
         if raise_if_result_exists and os.path.exists(target):
@@ -324,7 +324,8 @@ def draw(module_or_source, name: str, at: dict | None = None, backward: bool = F
     a module loaded from a file; with `at`, each value's data; with
     `backward`, each value's gradient of the (scalar) result."""
     source, filename = _source_of(module_or_source)
-    return draw_program(front_end(source, filename), name, at, backward, max_nodes)
+    return draw_program(front_end(source, filename, AS_WRITTEN), name, at, backward,
+                        max_nodes)
 
 
 def _source_of(thing) -> tuple[str, str]:
@@ -334,13 +335,8 @@ def _source_of(thing) -> tuple[str, str]:
             raise DrawError(f"module {thing.__name__} was not loaded from an .expr file; pass "
                             "its source text to draw instead")
         thing = path
-    if isinstance(thing, os.PathLike) or isinstance(thing, str) and thing.endswith(".expr") \
-            and "\n" not in thing and os.path.isfile(thing):
-        path = os.fspath(thing)
-        with open(path, encoding="utf-8") as file:
-            return file.read(), path
-    if isinstance(thing, str):
-        return thing, "<string>"
+    if files.is_source_path(thing) or isinstance(thing, str):
+        return files.source_and_name(thing)
     raise TypeError(f"draw takes .expr source text, a path or a module from exprgrad.load, "
                     f"not {type(thing).__name__}")
 

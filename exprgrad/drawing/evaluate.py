@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from ..compiler.graph import Graph
 from ..compiler.ops import OPS
+from ..compiler.options import Options
 from ..compiler.values import point_mismatch
+
+# The DAG with the operations the user wrote: `x^2` stays a power (drawn
+# `**2`) instead of becoming x*x.  Strength reduction is exact, so every
+# number is the same as with the default options.
+AS_WRITTEN = Options(strength=False)
 
 
 class PointError(ValueError):

@@ -17,6 +17,7 @@ A tool beside the compiler: it reads the DAG the compiler builds
 from __future__ import annotations
 
 from ..compiler.pipeline import front_end
+from ..drawing.evaluate import AS_WRITTEN
 from ..files import source_and_name
 from .from_dag import ExplainError, explain_function
 from .steps import Explanation, Flow, Gradient, Step, Use
@@ -49,4 +50,5 @@ def explain(thing, function: str | None = None, at: dict | None = None,
         raise TypeError(f"explain needs a point: at={{...}} with a value for each "
                         f"parameter of {function}")
     source, filename = source_and_name(thing)
-    return explain_function(front_end(source, filename), function, dict(at), wrt, max_steps)
+    program = front_end(source, filename, AS_WRITTEN)  # x^2 explained as a power
+    return explain_function(program, function, dict(at), wrt, max_steps)

@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 
 from ...errors import CompileError
+from ...files import is_source_path
 from ..pipeline import differentiate, front_end, generate
 from .checks import verify_checks
 from .gradients import verify_gradients
@@ -64,9 +65,7 @@ def verify_source(source: str, filename: str = "<string>", *, settings: Settings
 
 
 def _read(path_or_source, filename):
-    if isinstance(path_or_source, os.PathLike) or (
-            isinstance(path_or_source, str) and "\n" not in path_or_source
-            and path_or_source.endswith(".expr") and os.path.exists(path_or_source)):
+    if is_source_path(path_or_source):
         path = os.fspath(path_or_source)
         with open(path, encoding="utf-8") as file:
             return file.read(), filename or path
