@@ -31,7 +31,7 @@ RT = runtime_module()
 RAISE = {"over": "raise", "divide": "raise", "invalid": "raise"}  # underflow stays ignored
 XP = RT["_namespace"](np.empty(0))
 NUMBER_OPS = [o for o in OPS.values() if o.kind == "number" and o.arity != 0
-              and o.name != "where"]
+              and o.name != "where" and not o.loop]
 
 
 def array_op(op, arrays, attr=None):

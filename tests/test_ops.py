@@ -37,7 +37,7 @@ KINKS = {"relu", "abs", "min", "max"}  # points too close to 0 (or a tie) are sk
 
 
 def number_ops():
-    return [o for o in OPS.values() if o.name not in LEAVES and o.kind == "number"]
+    return [o for o in OPS.values() if o.name not in LEAVES and o.kind == "number" and not o.loop]
 
 
 def differentiable_ops():
@@ -49,7 +49,14 @@ def placeholders(template: str) -> list[str]:
 
 
 # --- completeness --------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(OPS))
+def test_data_axis_ops_are_marked_and_labelled():
+    loop_ops = {o.name for o in OPS.values() if o.loop}
+    assert loop_ops == {"size", "loop_index", "load", "sum_over", "prod_over", "min_over",
+                        "max_over"}
+    assert all(OPS[name].label and OPS[name].kind == "number" for name in loop_ops)
+
+
+@pytest.mark.parametrize("name", sorted(name for name, o in OPS.items() if not o.loop))
 def test_entry_is_complete(name):
     o = OPS[name]
     assert o.name == name
@@ -81,7 +88,7 @@ def test_entry_is_complete(name):
         inspect.signature(o.grad).bind(*range(2 + fixed))
 
 
-@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize("name", sorted(name for name, o in OPS.items() if not o.loop))
 def test_what_code_outside_the_table_reads_is_in_the_entry(name):
     """Laziness, edge labels, the node label and the mpmath counterpart come
     from the entry, so no other module special-cases an op by name."""
@@ -137,6 +144,7 @@ def test_named_reals_are_the_doubles_nearest_their_sympy_values():
 def test_op_name_constants_name_table_entries():
     names = {v for k, v in vars(opnames).items() if k.isupper() and isinstance(v, str)}
     assert names <= set(OPS)
+    assert set(opnames.DATA_AXIS_OPS) == {o.name for o in OPS.values() if o.loop}
     assert set(opnames.CONSTANTS) < {o.name for o in OPS.values() if o.arity == 0}
 
 

@@ -17,7 +17,7 @@ from ..errors import LimitError, Loc
 from . import limits
 from .ops import OPS
 from .opnames import BOOL, CONST, INPUT
-from .options import Options, current
+from .options import DEFAULT, Options
 from .passes.fold import simplifier
 
 
@@ -29,15 +29,15 @@ class Node(NamedTuple):
 
 class Graph:
     def __init__(self, options: Options | None = None) -> None:
-        """`options` (default: those of the `front_end` call building it, see
-        `options.current`) choose the rewrites applied as nodes are built."""
-        self.options = current() if options is None else options
+        """`options` choose the rewrites applied as nodes are built."""
+        self.options = DEFAULT if options is None else options
         self._simplify = simplifier(self.options)
         self.nodes: list[Node] = []
         self.locs: list[Loc | None] = []  # where in the source each node was written
         self.names: dict[int, str] = {}  # source names, for readable generated code
         self.loc: Loc | None = None  # the location given to nodes built from now on
         self._index: dict[object, int] = {}
+        self.has_loops = False  # set by lowering once a runtime loop exists (compiler/loops.py)
 
     def __len__(self) -> int:
         return len(self.nodes)

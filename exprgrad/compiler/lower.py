@@ -28,11 +28,13 @@ from ..errors import CallError, CompileError, LimitError, Loc, NameResolutionErr
 from ..grammar import ast
 from . import library, limits
 from .graph import Graph
+from .loops import DataArray, RuntimeArray, RuntimeRange, has_data_axis, is_runtime, linear
+from .lower_loops import DataAxes
+from .options import DEFAULT, Options
 from .ops import BINARY_OPERATORS, BUILTINS, COMPARISONS, OPS
 from .reverse import gradients
 from .values import flatten
 
-Value = "int | list | tuple"
 
 BUILTIN_CONSTANTS = {"pi": math.pi, "e": math.e}
 SPECIAL_FORMS = {"sum", "prod", "len", "range", "diff", "grad"}
@@ -114,18 +116,18 @@ class Scope:
         return None
 
 
-def lower(module: ast.Module) -> Program:
+def lower(module: ast.Module, options: Options = DEFAULT) -> Program:
     """Lower a parsed module; errors are `CompileError`s located in its source."""
     try:
-        return _Lowering(module).run()
+        return _Lowering(module, options).run()
     except CompileError as error:
         raise error.located(module.filename, module.source) from None
 
 
-class _Lowering:
-    def __init__(self, module: ast.Module):
+class _Lowering(DataAxes):
+    def __init__(self, module: ast.Module, options: Options):
         self.module = module
-        self.g = Graph()
+        self.g = Graph(options)
         self.functions: dict[str, ast.Function] = {}
         self.templates: dict[str, LoweredFunction] = {}
         self.in_progress: list[str] = []
@@ -212,15 +214,18 @@ class _Lowering:
                                           p.loc)
             _check_size(p.shape, p.loc)
             g.loc = p.loc
-            placeholders = _build(p.shape, lambda idx, p=p: g.input(
-                (f.name, p.name, idx), "_".join([p.name, *map(str, idx)])))
+            if has_data_axis(p.shape):
+                placeholders = self._data_parameter(f, p, names)
+            else:
+                placeholders = _build(p.shape, lambda idx, p=p: g.input(
+                    (f.name, p.name, idx), "_".join([p.name, *map(str, idx)])))
             params.append(Parameter(p.name, p.shape, placeholders, p.loc))
             names[p.name] = placeholders
         wrt = self._wrt(f, params)
         scope = self.globals.child(names)
         for statement in f.body:
             self._assign(statement, scope)
-        values = [self.expr(v, scope) for v in f.result.values]
+        values = [self._output(self.expr(v, scope), v.loc) for v in f.result.values]
         for v, node in zip(values, f.result.values):
             self._require_number_leaves(v, node.loc)
         output = values[0] if len(values) == 1 else tuple(values)
@@ -258,6 +263,10 @@ class _Lowering:
         scope.names[statement.target] = value
 
     def _name_nodes(self, value, name: str) -> None:
+        if isinstance(value, RuntimeArray):
+            value = value.element  # one iteration's value carries the name
+        if isinstance(value, DataArray):
+            return
         if isinstance(value, int):
             self.g.name(value, name)
             return
@@ -368,6 +377,8 @@ class _Lowering:
                 raise ShapeError("a comparison is used as a number; comparisons may only be "
                                  "conditions (write 'a if cond else b')", loc)
             return value
+        if isinstance(value, RuntimeRange):
+            raise ShapeError("range(...) can only be iterated over, in a comprehension", loc)
         raise ShapeError(f"expected a scalar, got {_describe(value)}", loc)
 
     def _condition(self, value, loc: Loc) -> int:
@@ -394,6 +405,8 @@ class _Lowering:
     def _elementwise(self, op: str, a, b, loc: Loc):
         """`op` on scalars; on arrays of one shape (or an array and a scalar),
         element by element."""
+        if is_runtime(a) or is_runtime(b):
+            return self._map_elementwise(op, a, b, loc)
         if isinstance(a, int) and (b is None or isinstance(b, int)):
             args = (self._scalar(a, loc),) if b is None else (self._scalar(a, loc),
                                                                self._scalar(b, loc))
@@ -424,6 +437,10 @@ class _Lowering:
         if isinstance(body, int) and isinstance(orelse, int):
             return self.g.add("where", cond, self._scalar(body, node.body.loc),
                               self._scalar(orelse, node.orelse.loc))
+        if is_runtime(body) or is_runtime(orelse):
+            raise ShapeError("a conditional cannot choose between arrays of runtime length; put "
+                             "the condition inside the comprehension: [a if c else b for k in "
+                             "range(n)]", node.loc)
         if _shape(body) != _shape(orelse) or isinstance(body, tuple):
             raise ShapeError(f"the branches have different shapes: {_describe(body)} and "
                              f"{_describe(orelse)}", node.loc)
@@ -439,6 +456,9 @@ class _Lowering:
             raise ShapeError("the elements of a list must all have the same shape, got " +
                              ", ".join(sorted(map(_shape_text, shapes))), node.loc)
         for item, sub in zip(items, node.items):
+            if is_runtime(item):
+                raise ShapeError("a list of arrays of runtime length is not supported; use a "
+                                 "comprehension", sub.loc)
             if isinstance(item, tuple):
                 raise ShapeError("a tuple cannot be a list element", sub.loc)
             if isinstance(item, int):
@@ -446,6 +466,8 @@ class _Lowering:
         return list(items)
 
     def _index(self, node: ast.Index, value, index):
+        if is_runtime(value):
+            return self._index_runtime(node, value, index)
         if isinstance(value, int):
             what = f"'{node.value.id}'" if isinstance(node.value, ast.Name) else "this value"
             raise ShapeError(f"{what} is a scalar and cannot be indexed", node.loc)
@@ -471,12 +493,18 @@ class _Lowering:
         finally:
             self.comprehension_depth -= len(node.clauses)
         if isinstance(node, ast.ListComp):
+            if results and isinstance(results[0], RuntimeArray):
+                return results[0]
             return self._list(ast.ListLiteral(node.loc, ()), results) if results else results
         return results
 
     def _unroll(self, node, clause_index: int, scope: Scope, results: list) -> None:
         clause = node.clauses[clause_index]
-        items = self._iterable(self.expr(clause.iterable, scope), clause.iterable.loc)
+        iterable = self.expr(clause.iterable, scope)
+        if is_runtime(iterable) or isinstance(iterable, RuntimeRange):
+            self._runtime_clause(node, clause_index, clause, iterable, scope, results)
+            return
+        items = self._iterable(iterable, clause.iterable.loc)
         total = math.prod(self.loop_sizes) * len(items)
         if total > limits.MAX_UNROLLED:
             raise LimitError(f"these nested loops would unroll to {total:,} elements (the "
@@ -527,6 +555,8 @@ class _Lowering:
     def _builtin(self, node: ast.Call, op: str, args: list):
         spec = OPS[op]
         if spec.arity is None:  # min/max: several scalars, or one array
+            if len(args) == 1 and (is_runtime(args[0]) or _has_runtime_part(args[0])):
+                return self._reduce_runtime(args[0], op, None, node.loc)
             if len(args) == 1 and isinstance(args[0], list):
                 args = flatten(args[0])
             if not args:
@@ -535,7 +565,7 @@ class _Lowering:
         if len(args) != spec.arity:
             raise CallError(f"{node.func}() takes {spec.arity} argument"
                             f"{'s' if spec.arity != 1 else ''}, got {len(args)}", node.loc)
-        if spec.arity == 1 and isinstance(args[0], list):
+        if spec.arity == 1 and (isinstance(args[0], list) or is_runtime(args[0])):
             return self._elementwise(op, args[0], None, node.loc)
         scalars = [self._scalar(a, arg.loc) for a, arg in zip(args, node.args)]
         return self.g.add(op, *scalars)
@@ -547,9 +577,11 @@ class _Lowering:
         return self._reduce(node, args, "mul", 1.0)
 
     def _reduce(self, node: ast.Call, args, op: str, empty: float) -> int:
-        if len(args) != 1 or isinstance(args[0], (int, tuple)):
+        if len(args) != 1 or isinstance(args[0], (int, tuple, RuntimeRange)):
             raise CallError(f"{node.func}() takes one array or generator, e.g. "
                             f"{node.func}(x[i] for i in range(3))", node.loc)
+        if is_runtime(args[0]) or _has_runtime_part(args[0]):
+            return self._reduce_runtime(args[0], op, empty, node.loc)
         leaves = [self._scalar(x, node.loc) for x in flatten(args[0])]
         if not leaves:
             return self.g.const(empty)
@@ -559,6 +591,8 @@ class _Lowering:
         return total
 
     def _call_len(self, node, args):
+        if len(args) == 1 and is_runtime(args[0]):
+            return self._runtime_len(args[0])
         if len(args) != 1 or not isinstance(args[0], list):
             raise CallError("len() takes one array", node.loc)
         return self.g.const(len(args[0]))
@@ -566,6 +600,14 @@ class _Lowering:
     def _call_range(self, node, args):
         if not 1 <= len(args) <= 2:
             raise CallError(f"range() takes 1 or 2 arguments, got {len(args)}", node.loc)
+        forms = [linear(self.g, self._scalar(a, arg.loc)) for a, arg in zip(args, node.args)]
+        if any(f is not None and f[0] is not None and self.g.nodes[f[0]].op == "size"
+               for f in forms):
+            return self._runtime_range(node, forms)
+        for form, arg in zip(forms, node.args):
+            if form is None and self.g.has_loops:
+                raise CompileError("a range bound must be a compile-time integer, or a size "
+                                   "name plus or minus an integer, e.g. range(n - 1)", arg.loc)
         bounds = [self._integer(a, arg.loc, "a range bound") for a, arg in zip(args, node.args)]
         start, stop = (0, bounds[0]) if len(bounds) == 1 else bounds
         if stop - start > limits.MAX_RANGE:
@@ -604,6 +646,9 @@ class _Lowering:
                             "enclosing function (or a free variable of a check)", loc)
 
     def _inline(self, node: ast.Call, args: list):
+        callee = self.functions[node.func]
+        if any(has_data_axis(p.shape) for p in callee.params) or any(map(is_runtime, args)):
+            return self._inline_body(node, args)
         template = self._template(node.func, node.loc)
         params = template.params
         if len(args) != len(params):
@@ -643,7 +688,16 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "a scalar" if not shape else "shape " + str(list(shape))
 
 
+def _has_runtime_part(value) -> bool:
+    """Whether a (compile-time) list holds arrays of runtime length, as the
+    items of a generator whose inner clause runs over a data axis do."""
+    return isinstance(value, list) and any(is_runtime(v) or _has_runtime_part(v)
+                                           for v in value)
+
+
 def _describe(value) -> str:
+    if is_runtime(value):
+        return "an array of runtime length"
     if isinstance(value, tuple):
         return f"a tuple of {len(value)} values"
     if isinstance(value, int):
@@ -665,6 +719,7 @@ def _zip_map(fn, a, b):
 
 def _check_size(shape, loc: Loc) -> None:
     _check_rank(len(shape), loc)
+    shape = [d for d in shape if isinstance(d, int)]  # a data axis has no length yet
     size = math.prod(shape) if shape else 1
     if size > limits.MAX_RANGE:
         raise LimitError(f"an array of shape {list(shape)} has {size:,} elements; the limit is "

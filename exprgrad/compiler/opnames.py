@@ -12,3 +12,8 @@ MIN, MAX = "min", "max"
 EXP, LOG, ABS = "exp", "log", "abs"  # compiler/library.py builds with them
 
 CONSTANTS = (CONST, BOOL)  # leaves whose value is known when the graph is built
+
+# Data axes (compiler/loops.py).
+SIZE, LOOP_INDEX, LOAD = "size", "loop_index", "load"
+SUM_OVER, PROD_OVER, MIN_OVER, MAX_OVER = "sum_over", "prod_over", "min_over", "max_over"
+DATA_AXIS_OPS = (SIZE, LOOP_INDEX, LOAD, SUM_OVER, PROD_OVER, MIN_OVER, MAX_OVER)

@@ -74,6 +74,7 @@ class Op:
     numeric: Callable[..., Any] | None = None
     lazy: tuple[int, ...] = ()
     arg_labels: tuple[str, ...] = ()
+    loop: bool = False  # a data-axis op (compiler/loops.py): scheduled as a loop, not a template
 
     def required_prec(self, index: int) -> int:
         return self.arg_prec[min(index, len(self.arg_prec) - 1)]
@@ -289,6 +290,19 @@ infix("and", "and", AND, lambda a, b: a and b, None, lambda sp, a, b: sp.And(a, 
 infix("or", "or", OR, lambda a, b: a or b, None, lambda sp, a, b: sp.Or(a, b), kind="bool")
 op("not", 1, operator.not_, "not {0}", NOT, (NOT,), None, lambda sp, x: sp.Not(x), "not",
    kind="bool")
+
+# --- data axes ---------------------------------------------------------------
+# A runtime loop's body is the scalar DAG of one iteration (compiler/loops.py).
+# These ops are not printed from a template: the scheduler turns a reduction
+# into a loop and a load into an element of a data argument.
+op("size", 0, None, "{attr}", ATOM, (), lambda d, out: (), None, "len", has_attr=True,
+   loop=True)
+op("loop_index", 0, None, "{attr}", ATOM, (), lambda d, out: (), None, "index", has_attr=True,
+   loop=True)
+op("load", None, None, "{attr}", ATOM, (0,), None, None, "load", has_attr=True, loop=True)
+for _name, _label in (("sum_over", "sum"), ("prod_over", "prod"), ("min_over", "min"),
+                      ("max_over", "max")):
+    op(_name, 2, None, "{attr}", ATOM, (0,), None, None, _label, loop=True)
 
 # Source-language names → ops.  Infix operators come from the grammar.
 BUILTINS: dict[str, str] = {o.builtin: o.name for o in OPS.values() if o.builtin}

@@ -25,8 +25,6 @@ generated), so neither needs a pass of its own.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 
@@ -40,21 +38,3 @@ class Options:
 
 DEFAULT = Options()
 UNOPTIMISED = Options(fold=False, identities=False, strength=False, inline=False)
-
-_current: ContextVar[Options] = ContextVar("exprgrad_options", default=DEFAULT)
-
-
-def current() -> Options:
-    """The options a `Graph` built without explicit ones takes: those of the
-    `front_end` call in progress, else DEFAULT."""
-    return _current.get()
-
-
-@contextmanager
-def building_with(options: Options):
-    """Graphs created inside the block (by lowering) take `options`."""
-    token = _current.set(options)
-    try:
-        yield options
-    finally:
-        _current.reset(token)

@@ -13,8 +13,9 @@ from ..grammar import parse
 from . import limits
 from .codegen import FunctionEmitter, Signature, check_function_name, helper_source, \
     module_header
+from .loops import DataArray, RuntimeArray, loop_of, make_load
 from .lower import LoweredFunction, Program, lower
-from .options import DEFAULT, Options, building_with
+from .options import DEFAULT, Options
 from .reverse import gradients
 from .values import flatten
 
@@ -36,8 +37,7 @@ def front_end(source: str, filename: str = "<string>", options: Options = DEFAUL
     if len(source) > limits.MAX_SOURCE_BYTES:
         raise LimitError(f"the source is {len(source):,} characters; the limit is "
                            f"{limits.MAX_SOURCE_BYTES:,}", filename=filename)
-    with building_with(options):
-        return lower(parse(source, filename))
+    return lower(parse(source, filename), options)
 
 
 def differentiate(program: Program) -> list[Emitted]:
@@ -68,11 +68,15 @@ def _gradient(program: Program, f: LoweredFunction) -> Emitted:
     g = program.graph
     g.loc = f.source.loc
     wrt = [f.params[i] for i in f.wrt]
-    leaves = [x for p in wrt for x in flatten(p.placeholders)]
+    leaves = [x for p in wrt for x in _wrt_items(p.placeholders)]
     params = _signature(f)
     if f.is_scalar:
         seeds = [(f.output, g.const(1.0))]
         name, what = f.name + "_grad", "gradient"
+    elif _has_runtime_length(f.output):
+        cotangent, seeds = _runtime_cotangent(g, f)
+        params.append(Signature("cotangent", cotangent.shape, cotangent))
+        name, what = f.name + "_vjp", "vector-Jacobian product for `cotangent`"
     else:
         shape = _cotangent_shape(f.output)
         cotangent = _build_cotangent(g, f.name, shape)
@@ -80,11 +84,65 @@ def _gradient(program: Program, f: LoweredFunction) -> Emitted:
         params.append(Signature("cotangent", shape, cotangent))
         name, what = f.name + "_vjp", "vector-Jacobian product for `cotangent`"
     adjoints = iter(gradients(g, seeds, leaves))
-    grads = tuple(_reshape(p.placeholders, adjoints) for p in wrt)
+    grads = tuple(next(adjoints) if isinstance(p.placeholders, DataArray) else
+                  _reshape(p.placeholders, adjoints) for p in wrt)
     names = ", ".join(p.name for p in wrt) or "nothing"
     doc = (f"{f.name} and its {what} with respect to {names}: "
            f"(value, ({', '.join('d_' + p.name for p in wrt)}{',' if len(wrt) == 1 else ''})).")
     return Emitted(name, params, (f.output, grads), doc, f.source.loc)
+
+
+def _wrt_items(placeholders) -> list:
+    """What reverse mode differentiates with respect to: the input nodes of
+    a parameter, or the parameter itself for one with a data axis."""
+    return [placeholders] if isinstance(placeholders, DataArray) else flatten(placeholders)
+
+
+def _has_runtime_length(output) -> bool:
+    if isinstance(output, RuntimeArray):
+        return True
+    return isinstance(output, (list, tuple)) and any(map(_has_runtime_length, output))
+
+
+def _runtime_cotangent(g, f: LoweredFunction):
+    """The cotangent of an output of runtime length is a data parameter of
+    the output's shape; the vjp is the gradient of the output's dot product
+    with it, one reduction over the output's loop."""
+    output = f.output
+    if not isinstance(output, RuntimeArray):
+        raise CompileError("a function whose result holds an array of runtime length must "
+                           "return that array alone (its vjp takes one cotangent array)",
+                           f.source.result.loc)
+    shape, total = [], None
+    value, loops = output, []
+    while isinstance(value, RuntimeArray):
+        loop = loop_of(g, value.index)
+        if loop.offset != 0 or loop.start != 0:
+            raise CompileError("a returned array of runtime length must run over a whole "
+                               f"data axis, range({loop.size}), not {loop.range_text()} (its "
+                               "cotangent has the axis' length)", f.source.result.loc)
+        shape.append(loop.size)
+        loops.append(value.index)
+        value = value.element
+    inner = _array_shape(value)
+    shape += inner
+    elements = flatten(value)
+    for position, leaf in enumerate(elements):
+        index = tuple((i, 0) for i in range(len(loops))) + _unravel(position, inner)
+        ct = make_load(g, "cotangent", index, loops, g.locs[leaf], "ct")
+        term = g.add("mul", ct, leaf)
+        total = term if total is None else g.add("add", total, term)
+    for index in reversed(loops):
+        total = g.add("sum_over", total, index)
+    return DataArray("cotangent", tuple(shape)), [(total, g.const(1.0))]
+
+
+def _unravel(position: int, shape: tuple) -> tuple:
+    index = []
+    for size in reversed(shape):
+        index.append(position % size)
+        position //= size
+    return tuple(reversed(index))
 
 
 def _cotangent_shape(output):

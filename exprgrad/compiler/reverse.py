@@ -16,15 +16,21 @@ that can be differentiated again.
 from __future__ import annotations
 
 from .graph import Graph
+from .loops import DataArray
 from .ops import OPS
 from .rules import rule_template
 
 
-def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list[int]) -> list[int]:
+def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list) -> list:
     """Adjoints of the `wrt` nodes for outputs seeded with cotangents:
-    `seeds` pairs an output node with the node holding its cotangent."""
+    `seeds` pairs an output node with the node holding its cotangent.  A
+    `wrt` entry may be a `DataArray` (a parameter with a data axis), whose
+    adjoint is a runtime array (`loop_gradients.py`)."""
     if not wrt:
         return []
+    if g.has_loops:
+        from .loop_gradients import gradients_with_loops
+        return gradients_with_loops(g, seeds, wrt)
     order = g.ancestors([out for out, _ in seeds], stop_below=min(wrt))
     active = _depends_on(g, order, set(wrt))
     adjoints: dict[int, int] = {}

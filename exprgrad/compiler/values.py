@@ -4,9 +4,12 @@ value uses these loops, never recursion on the value's depth."""
 
 from __future__ import annotations
 
+from .loops import RuntimeArray
+
 
 def flatten(value) -> list[int]:
-    """The node ids of a value, in row-major order."""
+    """The node ids of a value, in row-major order (a runtime array's are
+    those of its element, one iteration)."""
     if isinstance(value, int):
         return [value]
     out: list[int] = []
@@ -15,6 +18,8 @@ def flatten(value) -> list[int]:
         v = stack.pop()
         if isinstance(v, int):
             out.append(v)
+        elif isinstance(v, RuntimeArray):
+            stack.append(v.element)
         else:
             stack.extend(reversed(v))
     return out

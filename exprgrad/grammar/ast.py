@@ -138,7 +138,7 @@ class Return:
 class Param:
     loc: Loc
     name: str
-    shape: tuple[int, ...]  # () for a scalar, (4, 3) for W[4][3]
+    shape: tuple[int | str, ...]  # () for a scalar, (4, 3) for W[4][3], ("n", 5) for X[n][5]
 
 
 @dataclass(frozen=True, slots=True, eq=False)

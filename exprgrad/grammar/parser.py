@@ -116,7 +116,11 @@ class ToAst(Transformer):
             if int(d) == 0:
                 raise ParseError(f"array parameter '{name}' has a zero size; sizes start at 1",
                                  loc_of(d))
-        return ast.Param(loc_of(name), str(name), tuple(int(d) for d in sizes))
+        # A dimension written as a name (`X[n][5]`) is a data axis: its length
+        # is given at call time.
+        shape = tuple(int(d) if d.type == "INT" else str(d) for d in dims
+                      if d.type in ("INT", "NAME"))
+        return ast.Param(loc_of(name), str(name), shape)
 
     def wrt(self, _wrt, *names):
         return tuple(ast.Name(loc_of(n), str(n)) for n in names)

@@ -1,0 +1,195 @@
+"""Reverse mode over runtime loops (data axes, `loops.py`).
+
+The walk is the scalar one of `reverse.py`, done per loop level.  At a
+reduction `r = sum_over(body, L)` with adjoint `d`, the body's own adjoint is
+`d` (for `sum`), `d * r / body` (`prod`) or `d` shared among the iterations
+equal to `r` (`min`/`max`, PyTorch's tie rule); the body is then walked at the
+inner level, one iteration's DAG, and every input that lives outside the loop
+receives the sum over the loop of what reached it: `sum_over(adjoint, L)`,
+again one node.  So the gradient of a loop is a loop, built once, whatever
+the data's length.
+
+A `load` of a data parameter collects its per-iteration adjoint; the adjoint
+of the whole parameter is a `RuntimeArray` over fresh loops along its data
+axes, each element the sum of the loads that read it (shifted reads land on
+their shifted element, guarded to the range they were read in).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..errors import CompileError
+from .graph import Graph
+from .loops import OVER_OPS, DataArray, Loop, RuntimeArray, levels, loop_of, substitute_loops
+from .reverse import _depends_on, _name_adjoint, contributions
+
+EMPTY = frozenset()
+
+
+def gradients_with_loops(g: Graph, seeds, wrt: list) -> list:
+    outputs = [out for out, _ in seeds]
+    order = g.ancestors(outputs)
+    level = levels(g, order)
+    data = {w.param: w for w in wrt if isinstance(w, DataArray)}
+    sources = {w for w in wrt if isinstance(w, int)}
+    sources |= {n for n in order if g.nodes[n].op == "load" and g.nodes[n].attr[0] in data}
+    walk = _Walk(g, order, level, _depends_on(g, order, sources))
+    top = frozenset().union(*(level.get(out, EMPTY) for out, _ in seeds))
+    adjoints = walk.run(top, None, {}, seeds)
+    results = []
+    for w in wrt:
+        if isinstance(w, DataArray):
+            results.append(_data_adjoint(g, w, walk.loads.get(w.param, []), top))
+        else:
+            results.append(adjoints.get(w, g.const(0.0)))
+    return results
+
+
+class _Walk:
+    def __init__(self, g: Graph, order: list[int], level: dict, active: set[int]):
+        self.g = g
+        self.level = level
+        self.active = active
+        self.by_level: dict[frozenset, list[int]] = defaultdict(list)
+        for n in reversed(order):
+            self.by_level[level.get(n, EMPTY)].append(n)
+        # a data parameter's loads: (load, adjoint, the loops the walk is in)
+        self.loads: dict[str, list[tuple[int, int, frozenset]]] = defaultdict(list)
+
+    def run(self, at: frozenset, loop: int | None, boundary: dict, seeds) -> dict:
+        """Walk from `seeds` the body of `loop` (the nodes that vary with it,
+        inside the loops `at`), or at the top (`loop` None) every node of the
+        levels within `at`; contributions to nodes outside the body go to
+        `boundary`.  Returns the adjoints of the nodes walked."""
+        g = self.g
+        adjoints: dict[int, int] = {}
+
+        def accumulate(table: dict, node: int, contribution: int) -> None:
+            previous = table.get(node)
+            table[node] = contribution if previous is None else g.add("add", previous,
+                                                                      contribution)
+
+        def inside(node: int) -> bool:
+            return loop is None or loop in self.level.get(node, EMPTY)
+
+        for out, cotangent in seeds:
+            if out in self.active:
+                accumulate(adjoints if inside(out) else boundary, out, cotangent)
+        saved_loc = g.loc
+        for n in self._nodes(at, loop):
+            if n not in adjoints:
+                continue
+            d = adjoints[n]
+            _name_adjoint(g, n, d)
+            node = g.nodes[n]
+            g.loc = g.locs[n]
+            if node.op == "load":
+                self.loads[node.attr[0]].append((n, d, at))
+                continue
+            if node.op in OVER_OPS:
+                for u, c in self._reduction(n, d, at).items():
+                    accumulate(adjoints if inside(u) else boundary, u, c)
+                continue
+            for arg, c in zip(node.args, contributions(g, n, d, self.active)):
+                if c is not None and arg in self.active:
+                    accumulate(adjoints if inside(arg) else boundary, arg, c)
+        g.loc = saved_loc
+        return adjoints
+
+    def _nodes(self, at: frozenset, loop: int | None) -> list[int]:
+        nodes = [n for lv, ns in self.by_level.items()
+                 if lv <= at and (loop is None or loop in lv) for n in ns]
+        return sorted(nodes, reverse=True)
+
+    def _reduction(self, n: int, d: int, at: frozenset) -> dict[int, int]:
+        """The contributions of reduction `n` (adjoint `d`) to the nodes
+        outside its loop, each a sum over the loop."""
+        g = self.g
+        body, index = g.nodes[n].args
+        if body not in self.active:
+            return {}
+        inner = at | {index}
+        seed = _body_adjoint(g, n, d)
+        boundary: dict[int, int] = {}
+        if index in self.level.get(body, EMPTY):
+            self.run(inner, index, boundary, [(body, seed)])
+        else:  # the body does not vary with the loop: every iteration adds the same
+            boundary[body] = seed
+        return {u: g.add("sum_over", c, index) for u, c in boundary.items()}
+
+
+def _body_adjoint(g: Graph, n: int, d: int) -> int:
+    """One iteration's share of a reduction's adjoint."""
+    node = g.nodes[n]
+    body, index = node.args
+    if node.op == "sum_over":
+        return d
+    if node.op == "prod_over":
+        return g.add("div", g.add("mul", d, n), body)
+    hit = g.add("eq", body, n)  # min/max: the iterations equal to the result share d
+    count = g.add("sum_over", g.add("where", hit, g.const(1.0), g.const(0.0)), index)
+    return g.add("where", hit, g.add("div", d, count), g.const(0.0))
+
+
+def _data_adjoint(g: Graph, param: DataArray, loads: list, top: frozenset):
+    """The adjoint of a data parameter: nested lists along its compile-time
+    dimensions and runtime arrays along its data axes."""
+    shape = param.shape
+    loops = {}
+    for depth, dim in enumerate(d for d in shape if isinstance(d, str)):
+        loop = Loop("k" if depth == 0 else f"k{depth}", depth, 0, dim, 0)
+        loops[depth] = g.add("loop_index", attr=loop)
+        g.name(loops[depth], loop.var)
+    by_position: dict[tuple, int] = {}
+    for load, d, at in loads:
+        key, value = _land(g, load, d, shape, loops, at - top)
+        previous = by_position.get(key)
+        by_position[key] = value if previous is None else g.add("add", previous, value)
+
+    def build(dims: tuple, key: tuple, runtime: int):
+        if not dims:
+            return by_position.get(key, g.const(0.0))
+        head, rest = dims[0], dims[1:]
+        if isinstance(head, int):
+            return [build(rest, (*key, i), runtime) for i in range(head)]
+        return RuntimeArray(loops[runtime], build(rest, (*key, None), runtime + 1))
+    return build(tuple(shape), (), 0)
+
+
+def _land(g: Graph, load: int, d: int, shape, loops, around: frozenset) -> tuple[tuple, int]:
+    """Where a load's adjoint lands: the position along the compile-time
+    dimensions, and the adjoint re-indexed by the parameter's own loops
+    (`X[k - 1]` read in `range(1, n)` lands on element j = k - 1, for j in
+    `range(0, n - 1)`, so the adjoint at j is the body's at k = j + 1),
+    summed over the loops `around` the read that its index does not use
+    (`u[j]` read inside a loop over i gets a contribution from every i)."""
+    node = g.nodes[load]
+    _, index = node.attr
+    key, mapping, guards = [], {}, []
+    runtime = 0
+    for entry in index:
+        if isinstance(entry, int):
+            key.append(entry)
+            continue
+        position, offset = entry
+        loop_node = node.args[position]
+        target = loops[runtime]
+        if loop_node in mapping:
+            raise CompileError("a gradient through a read of one element along two data "
+                               "axes at once (a diagonal) is not supported", g.locs[load])
+        mapping[loop_node] = (target, -offset)
+        loop = loop_of(g, loop_node)
+        if offset != 0 or loop.start != 0 or loop.offset != 0:
+            guards.append((target, loop.start + offset, loop.offset + offset, loop.size))
+        key.append(None)
+        runtime += 1
+    for loop_node in sorted(around - set(node.args), reverse=True):
+        d = g.add("sum_over", d, loop_node)
+    value = substitute_loops(g, [d], mapping)[0]
+    for target, low, high, size in guards:
+        inside = g.add("and", g.add("ge", target, g.const(low)),
+                       g.add("lt", target, g.add("add", g.add("size", attr=size),
+                                                 g.const(high))))
+        value = g.add("where", inside, value, g.const(0.0))
+    return tuple(key), value
