@@ -91,6 +91,7 @@ CASES = {
     "library: dot of two lengths": ("f(a[3], b[2]) = dot(a, b)\n", 1, 17, "lengths 3 and 2"),
     "library: softmax of a scalar": ("f(x) = softmax(x)\n", 1, 8, "one non-empty array"),
     "library: a function used as a value": ("f(z[2]) = softmax + 1\n", 1, 11, "call it"),
+    "library: mean of a data axis": ("f(x[n]) = mean(x)\n", 1, 11, "known at compile time"),
 }
 
 
