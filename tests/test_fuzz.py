@@ -103,6 +103,21 @@ def _random_value(shape, rnd: random.Random):
     return [_random_value(shape[1:], rnd) for _ in range(shape[0])]
 
 
+# Past this slope a function is too ill-conditioned at the point (sin of a
+# huge argument, say) for double results to meet the 1e-8 tolerance.
+ILL_CONDITIONED = 1e6
+
+
+def refused_as_designed(source: str) -> bool:
+    """A generated valid program may compute a constant too large for a
+    float (exp(961) from its constants), which the language refuses."""
+    try:
+        exprgrad.emit(source, "fuzz.expr")
+    except exprgrad.CompileError as error:
+        return "is too large for a float" in error.message
+    return False
+
+
 def check_gradients(program: Program, module, rnd: random.Random, tries: int = 4) -> int:
     """Compare every scalar function's value and gradient with the model at a
     random point away from kinks; returns how many functions were compared."""
@@ -118,20 +133,23 @@ def check_gradients(program: Program, module, rnd: random.Random, tries: int = 4
             continue  # the model grew past float range at this point
         with mpmath.workdps(30):
             want = info["value"].value(env)
-            assert _close(value, want), (program.source, info["name"], args, value, want)
             wrt = info["wrt"] or [p for p, _ in info["params"]]
             by_name = dict(zip([p for p, _ in info["params"]], info["param_symbols"]))
             assert len(grads) == len(wrt)
+            pairs = []  # (name, emitted partial, the model's slope)
             for name, got in zip(wrt, grads):
                 symbols = by_name[name]
                 flat_got = got if isinstance(symbols, list) else [got]
                 flat_symbols = symbols if isinstance(symbols, list) else [symbols]
                 assert len(flat_got) == len(flat_symbols)
-                for g, s in zip(flat_got, flat_symbols):
-                    slope = mpmath.diff(lambda t: info["value"].value({**env, s.key: t}),
-                                        env[s.key])
-                    assert _close(g, slope), (program.source, info["name"], name, args, g,
-                                              slope)
+                pairs += [(name, g, mpmath.diff(lambda t: info["value"].value({**env, s.key: t}),
+                                                env[s.key]))
+                          for g, s in zip(flat_got, flat_symbols)]
+            if any(abs(slope) > ILL_CONDITIONED for _, _, slope in pairs):
+                continue  # rounding the inputs to doubles alone moves the value too much
+            assert _close(value, want), (program.source, info["name"], args, value, want)
+            for name, g, slope in pairs:
+                assert _close(g, slope), (program.source, info["name"], name, args, g, slope)
         compared += 1
     return compared
 
@@ -161,6 +179,8 @@ def _close(got: float, want) -> bool:
 def test_valid_programs_compile_and_their_gradients_match_the_model(program, seed):
     with no_hang():
         module = compile_or_refuse(program.source)
+    if module is None and refused_as_designed(program.source):
+        return
     assert module is not None, program.source
     check_gradients(program, module, random.Random(seed))
 
@@ -246,6 +266,8 @@ def test_mutations_of_the_lecture_example(seed):
 # Programs the long run found; each once broke the compiler.
 FOUND = [
     (1000380, "a conditional's branch used a value defined only in another branch's block"),
+    (12001653, "an ill-conditioned point (slope 7.6e6): skipped, doubles cannot meet 1e-8"),
+    (12024318, "an ill-conditioned point (slope -1.4e9) reached through logsumexp"),
 ]
 
 
