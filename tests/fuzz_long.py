@@ -48,9 +48,14 @@ class Hang(Exception):
 
 def run_one(kind: str, seed: int, args, counts: Counter) -> None:
     rnd = random.Random(seed)
-    program = stress_program(rnd, not args.skip_known) if kind == "stress" else \
-        random_program(rnd, depth=rnd.choice([2, 3, 3, 4]))
-    source = mutate(program.source, rnd) if kind == "mutated" else program.source
+    try:
+        program = stress_program(rnd, not args.skip_known) if kind == "stress" else \
+            random_program(rnd, depth=rnd.choice([2, 3, 3, 4]))
+        source = mutate(program.source, rnd) if kind == "mutated" else program.source
+    except Exception:  # noqa: BLE001 - the generator's own bug, not the compiler's
+        counts["generator errors"] += 1
+        _report("generator error", kind, seed, "")
+        return
     counts[kind] += 1
     start = time.monotonic()
     try:
@@ -152,10 +157,12 @@ def main() -> int:
           f"({total['calls']} compiled functions called); {total['refused']} refused with a "
           f"located CompileError; slowest compile {total['slowest ms'] / 1000:.2f} s; "
           f"internal errors: {total['internal errors']}; hangs: {total['hangs']}; "
-          f"slow: {total['slow']}; checks: {total['checks']} (internal errors "
+          f"slow: {total['slow']}; generator errors: {total['generator errors']}; "
+          f"checks: {total['checks']} (internal errors "
           f"{total['check internal errors']}, over {args.check_seconds} s "
           f"{total['check hangs']}, slowest {total['slowest check ms'] / 1000:.1f} s)")
     findings = total["internal errors"] + total["hangs"] + total["slow"] + \
+        total["generator errors"] + \
         total["check internal errors"] + total["check hangs"]
     return 1 if findings else 0
 

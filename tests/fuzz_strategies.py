@@ -431,7 +431,12 @@ class Generator:
         return f"[{texts.pop()} for {var} in range({length})]", syms, kinks
 
     def loop_name(self, scope) -> str:
-        free = [n for n in LOOP_NAMES if n not in _names(scope)]
+        """A loop variable not in use; past LOOP_NAMES (deeply nested loops),
+        a numbered one."""
+        taken = _names(scope)
+        free = [n for n in LOOP_NAMES if n not in taken]
+        if not free:
+            free = [f"i{k}" for k in range(len(taken) + 1) if f"i{k}" not in taken][:1]
         return self.rnd.choice(free)
 
     def e_library(self, scope, depth) -> Expr:
