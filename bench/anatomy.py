@@ -13,37 +13,41 @@ consecutive cuts is that stage's cost:
     python bench/anatomy.py               # the lecture MLP(3, [4, 4, 1]) x 4
     python bench/anatomy.py --wide        # MLP(3, [16, 16, 1]) x 32
 
-The backward stage starts at the first statement that applies tanh's
-derivative rule, `(1.0 - h * h)`: the first adjoint statement of these MLPs.
+The stages are read from the scheduled program (`program.Function`): the
+prologue is printed from the parameters, and each top-level statement says
+whether it computes the reverse pass (`Assign.backward`); a cut is the
+program with its body cut there and `return None`.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
+from dataclasses import replace
 import sys
 import timeit
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import exprgrad  # noqa: E402
+from exprgrad.compiler.pipeline import build  # noqa: E402
+from exprgrad.compiler.printers import python  # noqa: E402
+from exprgrad.compiler.program import Assign, Const, Function, Return, walk  # noqa: E402
 from workloads import LECTURE_XS, LECTURE_YS, make_mlp, mlp_source  # noqa: E402
 
 STAGES = ("arguments", "forward", "backward", "results")
 
 
-def cuts(text: str, name: str) -> list[str]:
-    """Module texts whose `name` returns after each stage, and the whole."""
-    fn = next(f for f in ast.parse(text).body
-              if isinstance(f, ast.FunctionDef) and f.name == name)
-    lines = text.splitlines()
-    body = fn.body[1:]  # after the docstring
-    first_forward = next(s for s in body if not isinstance(s, ast.Try)).lineno
-    first_backward = next(s.lineno for s in body if "(1.0 - " in lines[s.lineno - 1])
-    returns = fn.body[-1].lineno
-    return ["\n".join(lines[:line - 1] + ["    return None", ""])
-            for line in (first_forward, first_backward, returns)] + [text]
+def _backward(statement) -> bool:
+    return any(isinstance(s, Assign) and s.backward for s in walk([statement]))
+
+
+def cuts(function: Function) -> list[str]:
+    """Module texts whose function returns 0.0 after each stage, and the whole."""
+    body = function.body
+    first_backward = next(i for i, s in enumerate(body) if _backward(s))
+    ends = (0, first_backward, len(body) - 1)
+    stages = [replace(function, body=body[:end] + [Return(Const(0.0))]) for end in ends]
+    return [python.module([f], "mlp.expr") for f in (*stages, function)]
 
 
 def seconds_per_call(text: str, name: str, args: tuple, number: int, repeat: int) -> float:
@@ -62,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         task, number = make_mlp(3, [16, 16, 1], 32, seed=2), 50
     else:
         task, number = make_mlp(3, [4, 4, 1], 4, seed=1, xs=LECTURE_XS, ys=LECTURE_YS), 3000
-    text = exprgrad.emit(mlp_source(task), "mlp.expr")
+    text, functions = build(mlp_source(task), "mlp.expr")
     params = tuple(task.params)
+    gradient = next(f for f in functions if f.name == "loss_grad")
     times = [seconds_per_call(t, "loss_grad", params, number, args.repeat)
-             for t in cuts(text, "loss_grad")]
+             for t in cuts(gradient)]
     forward = seconds_per_call(text, "loss", params, number, args.repeat)
     previous = 0.0
     print(f"{'stage':<10} {'µs':>8} {'share':>6}")

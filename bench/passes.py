@@ -16,7 +16,6 @@ existing node answered.
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 import timeit
 from contextlib import contextmanager, nullcontext
@@ -26,13 +25,14 @@ from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from exprgrad.compiler import codegen, graph, ops, rules  # noqa: E402
+from exprgrad.compiler import graph, ops, rules  # noqa: E402
 from exprgrad.compiler.options import DEFAULT, Options  # noqa: E402
-from exprgrad.compiler.pipeline import differentiate, front_end, generate  # noqa: E402
+from exprgrad.compiler.pipeline import differentiate, front_end, scheduled  # noqa: E402
+from exprgrad.compiler.printers import python  # noqa: E402
+from exprgrad.compiler.program import operations  # noqa: E402
 from exprgrad.compiler.refs import call  # noqa: E402
 from exprgrad.compiler.values import flatten  # noqa: E402
 from exprgrad.runtime.modules import module_from_text  # noqa: E402
-from run import operation_counts  # noqa: E402
 from workloads import (LECTURE_XS, LECTURE_YS, README_ARGS, README_SOURCE,  # noqa: E402
                        make_mlp, mlp_source)
 
@@ -61,12 +61,6 @@ VARIANTS = {
 }
 
 
-def _inlining(options: Options):
-    """The code generator's inlining as `options` ask.  (Until it reads
-    `Options.inline` itself, its width limit is set to -1 for the build.)"""
-    return nullcontext() if options.inline else patch.object(codegen, "MAX_INLINE", -1)
-
-
 def workloads(quick: bool) -> dict[str, tuple[str, str, tuple]]:
     """name → (source, function name, arguments)."""
     lecture = make_mlp(3, [4, 4, 1], 4, seed=1, xs=LECTURE_XS, ys=LECTURE_YS)
@@ -84,13 +78,11 @@ def build(source: str, name: str, options: Options = DEFAULT) -> tuple[dict, obj
     emitted = differentiate(program)
     gradient = next(e for e in emitted if e.name == name + "_grad")
     needed = program.graph.ancestors(flatten(gradient.result))
-    with _inlining(options):
-        text = generate(program, emitted)
-    fn = next(f for f in ast.parse(text).body
-              if isinstance(f, ast.FunctionDef) and f.name == name + "_grad")
+    functions = scheduled(program, emitted)
+    text = python.module(functions, program.filename)
+    fn = next(f for f in functions if f.name == name + "_grad")
     counts = {"nodes": len(program.graph), "needed": len(needed),
-              "statements": len([s for s in fn.body if not isinstance(s, ast.Try)]) - 1,
-              "operations": operation_counts(text, name)[1]}
+              "statements": len(fn.body), "operations": operations(fn)}
     return counts, getattr(module_from_text(text, "bench.expr"), name + "_grad")
 
 

@@ -31,7 +31,6 @@ file has exprgrad's side, the timing and the table.
 from __future__ import annotations
 
 import argparse
-import ast
 import gc
 import importlib
 import math
@@ -51,6 +50,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import exprgrad  # noqa: E402
+from exprgrad.compiler.pipeline import build as build_module  # noqa: E402
+from exprgrad.compiler.program import operations  # noqa: E402
 from peers import (Call, casadi_mlp, casadi_mlp_function, casadi_readme, installed,  # noqa: E402
                    jax_mlp, jax_readme, micrograd_mlp, micrograd_readme, sympy_mlp,
                    sympy_readme, torch_batched_mlp, torch_readme, torch_scalar_mlp)
@@ -71,17 +72,12 @@ def exprgrad_readme() -> tuple[Call, Call]:
     return partial(module.readme_grad, *README_ARGS), partial(module.readme, *README_ARGS)
 
 
-def operation_counts(text: str, name: str) -> tuple[int, int]:
-    """Arithmetic operations (operators and calls) in the generated `name` and
-    `name_grad` of a module's `text`, leaving out the argument checks: what
-    each call evaluates."""
-    tree = ast.parse(text)
-    counts = {}
-    for fn in tree.body:
-        if isinstance(fn, ast.FunctionDef) and fn.name in (name, name + "_grad"):
-            body = [s for s in fn.body if not isinstance(s, ast.Try)]
-            counts[fn.name] = sum(isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Compare))
-                                  for s in body for n in ast.walk(s))
+def operation_counts(source: str, name: str) -> tuple[int, int]:
+    """Operations (op applications) the generated `name` and `name_grad`
+    evaluate, leaving out the argument checks, read from the scheduled
+    programs (`program.operations`)."""
+    _, functions = build_module(source, "bench.expr")
+    counts = {fn.name: operations(fn) for fn in functions}
     return counts[name], counts[name + "_grad"]
 
 
@@ -391,16 +387,16 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     log("readme expression")
     results.append(run_workload("readme", exprgrad_readme(),
-                                operation_counts(exprgrad.emit(README_SOURCE), "readme"),
+                                operation_counts(README_SOURCE, "readme"),
                                 peers_for_readme(), rounds, target, log))
     log("lecture MLP")
     results.append(run_workload("lecture", exprgrad_mlp(lecture),
-                                operation_counts(exprgrad.emit(mlp_source(lecture)), "loss"),
+                                operation_counts(mlp_source(lecture), "loss"),
                                 peers_for_mlp(lecture, sympy_ok=not args.quick), rounds, target,
                                 log))
     log("wide MLP")
     results.append(run_workload("mlp16", exprgrad_mlp(wide),
-                                operation_counts(exprgrad.emit(mlp_source(wide)), "loss"),
+                                operation_counts(mlp_source(wide), "loss"),
                                 peers_for_mlp(wide, sympy_ok=args.sympy_all),
                                 rounds, target, log))
     compile_rows = [] if args.no_compile else compile_row(big, log)

@@ -1,7 +1,10 @@
 """The `exprgrad` command line.
 
-Every subcommand turns bad input into one short paragraph on stderr and exit
-status 1 (argparse's usage errors exit with 2); nothing prints a traceback.
+Every subcommand turns bad input into one short paragraph on stderr (under
+--json, a JSON object `{"error": ...}` on stdout) and exit status 1
+(argparse's usage errors exit with 2); nothing prints a traceback.  As in
+Unix tools, `-` is standard input as FILE and standard output as `-o`; files
+are read and written through `exprgrad.files`.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import sys
 
 from . import files, progress
 from ._version import __version__
-from .compiler.codegen import GENERATED_MARK, module_header
-from .compiler.pipeline import emit, front_end
+from .compiler.pipeline import TARGETS, build, emit, front_end
+from .compiler.printers.python import GENERATED_MARK, module_header
 from .compiler.values import point_mismatch
 from .datafiles import DataFileError, read_data
 from .errors import CompileError
@@ -67,7 +70,7 @@ def cmd_compile(args) -> int:
     name = files.display_name(args.file)
     out = args.output or _default_output(args.file)
     with progress.stage("compiling"):
-        text = emit(source, name)
+        text = emit(source, name, target=args.target)
     write_generated(out, _with_header(text, name, out))
     _report_written(out)
     return 0
@@ -151,7 +154,8 @@ def cmd_eval(args) -> int:
     source = read_source(args.file)
     name = files.display_name(args.file)
     with progress.stage("compiling"):
-        module = module_from_text(emit(source, name), name)
+        text, programs = build(source, name)
+        module = module_from_text(text, name)
     function = _find_function(module, args.function)
     params = _parameters(function)
     point = parse_point(args.point)
@@ -170,7 +174,7 @@ def cmd_eval(args) -> int:
     except (TypeError, ValueError, ArithmeticError) as error:
         raise UserError(f"evaluating {args.function}: {error}") from None
     print(f"{args.function} = {_format(value)}")
-    wrt = _wrt_names(gradient)
+    wrt = next(p.wrt for p in programs if p.name == gradient.__name__)
     for name, g in zip(wrt, grads):
         print(f"d{args.function}/d{name} = {_format(g)}")
     return 0
@@ -188,12 +192,6 @@ def _find_function(module, name: str):
 def _parameters(function) -> list[str]:
     code = function.__code__
     return list(code.co_varnames[:code.co_argcount])
-
-
-def _wrt_names(gradient) -> list[str]:
-    doc = gradient.__doc__ or ""
-    inner = doc.rsplit("(", 1)[-1].rstrip(").,")
-    return [n.strip()[2:] for n in inner.split(",") if n.strip().startswith("d_")]
 
 
 def _format(value) -> str:
@@ -253,18 +251,32 @@ def cmd_explain(args) -> int:
 
 
 def cmd_check(args) -> int:
-    """Verify emitted gradients and `check` statements; exit 0 iff all hold."""
-    from .compiler.verify import verify_source  # SymPy loads only when needed
+    """Verify emitted gradients and `check` statements; exit 0 iff all hold.
+    Each result is printed as soon as it is ready (the JSON report at the end)."""
+    from .compiler.verify import Settings, verify_source  # SymPy loads only when needed
 
-    source = read_source(args.file)
+    if args.timeout is not None and not args.timeout > 0:
+        raise UserError("--timeout must be a positive number of seconds")
+    name = files.display_name(args.file)
+    source = read_source(args.file)  # a missing file under --json: main() prints JSON
+    done = []
+
+    def show(item):
+        done.append(item)
+        progress.report("checking", len(done))
+        if not args.json and not (item.ok and args.quiet):
+            print(item.text(name), flush=True)
+    settings = Settings(checks_only=args.checks_only)
+    if args.timeout is not None:
+        settings = Settings(timeout=args.timeout, checks_only=args.checks_only)
     with progress.stage("checking"):
-        report = verify_source(source, files.display_name(args.file))
+        report = verify_source(source, name, settings=settings, on_result=show)
     if args.json:
         print(report.to_json())
     elif report.error is not None:
         print(report.error, file=sys.stderr)
     else:
-        print(report.text())
+        print(report.summary())
     return 0 if report else 1
 
 
@@ -280,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="the .expr source file (- reads standard input)")
     p.add_argument("-o", "--output", help="where to write (default: FILE with .py; - is standard "
                    "output)")
+    p.add_argument("--target", choices=TARGETS, default="python",
+                   help="python: plain Python (default); array: Array API code for NumPy, "
+                   "Dask, JAX, CuPy or PyTorch arrays (docs/array-target.md)")
     p.set_defaults(run=cmd_compile)
 
     p = commands.add_parser("eval", help="print a function's value and gradient at a point")
@@ -293,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "with SymPy")
     p.add_argument("file", help="the .expr source file (- reads standard input)")
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="time budget per item, for the numeric comparison and the proof "
+                   "together (default 3); past it an item reports what it compared")
+    p.add_argument("--checks-only", action="store_true",
+                   help="verify only the file's check statements, not the emitted gradients")
+    p.add_argument("--quiet", action="store_true",
+                   help="print only what fails, and the summary")
     p.set_defaults(run=cmd_check)
 
     p = commands.add_parser("graph", help="draw a function's op graph with Graphviz")
@@ -310,8 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="give up rendering after this long (default 120)")
     p.set_defaults(run=cmd_graph)
 
-    p = commands.add_parser("explain", help="print the backward pass step by step, as the "
-                            "lecture does it by hand")
+    p = commands.add_parser("explain", help="print the backward pass step by step, as it is "
+                            "done by hand")
     p.add_argument("file", help="the .expr source file (- reads standard input)")
     p.add_argument("function", help="the function to explain (its result must be a scalar)")
     p.add_argument("--at", required=True, metavar="NAME=VALUE,...",

@@ -13,6 +13,8 @@ reading, so a pipe cannot hang.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import stat
 import sys
@@ -50,13 +52,31 @@ def read_text(path: str, limit: int = limits.MAX_SOURCE_BYTES) -> str:
     newlines; a text longer than `limit` characters is a `LimitError` raised
     after reading just past the limit.  OSError and UnicodeDecodeError pass
     through, and a name with a NUL character is a FileNotFoundError."""
-    if "\0" in path:
-        raise FileNotFoundError(2, "no such file (a file name cannot contain a NUL character)",
-                                path)
+    refuse_nul(path)
     if path == STDIO:
-        return _bounded(sys.stdin, STDIN_NAME, limit)
+        return _read_stdin(limit)
     with open(path, encoding="utf-8") as file:
         return _bounded(file, path, limit)
+
+
+def _read_stdin(limit: int) -> str:
+    """Standard input as UTF-8 whatever the locale says (as files are read)."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a replaced stdin (a StringIO): already text
+        return _bounded(sys.stdin, STDIN_NAME, limit)
+    stream = io.TextIOWrapper(buffer, encoding="utf-8")
+    try:
+        return _bounded(stream, STDIN_NAME, limit)
+    finally:
+        stream.detach()  # leave sys.stdin open
+
+
+def refuse_nul(path: str) -> None:
+    """A name with a NUL character names no file: FileNotFoundError, not the
+    ValueError `open` raises."""
+    if "\0" in path:
+        raise FileNotFoundError(errno.ENOENT, "no such file (a file name cannot contain a NUL "
+                                "character)", path)
 
 
 def _bounded(file, name: str, limit: int) -> str:
@@ -94,8 +114,7 @@ def write_file(path: str, content: str | bytes, mode: int | None = None) -> None
     file asks for (the umask still applies); an existing file keeps its mode.
     Raises OSError (with `path` as its filename) when it cannot be written."""
     data = content.encode("utf-8") if isinstance(content, str) else content
-    if "\0" in path:
-        raise FileNotFoundError(2, "a file name cannot contain a NUL character", path)
+    refuse_nul(path)
     if path == STDIO:
         _write_stream(data)
     elif os.path.exists(path) and not is_regular_file(path):

@@ -21,7 +21,8 @@ import threading
 import time
 
 DELAY = 1.0  # seconds a stage runs before it is shown
-INTERVAL = 0.2  # seconds between redraws
+INTERVAL = 0.2  # seconds between redraws on a terminal
+LOG_INTERVAL = 5.0  # seconds between lines elsewhere (a log file, CI), where \r cannot redraw
 
 _active: "Reporter | None" = None
 
@@ -91,6 +92,8 @@ class Reporter:
         self.started = 0.0
         self.shown = False
         self.width = 0
+        self.terminal = _is_terminal(stream)
+        self.last_line = 0.0
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="exprgrad-progress", daemon=True)
         self.thread.start()
@@ -118,14 +121,21 @@ class Reporter:
     def _run(self) -> None:
         while not self.stopped.wait(INTERVAL):
             with self.lock:
-                if self.stage is not None and time.monotonic() - self.started >= self.delay:
+                now = time.monotonic()
+                if self.stage is None or now - self.started < self.delay:
+                    continue
+                if self.terminal or now - self.last_line >= LOG_INTERVAL:
                     self._draw()
 
     def _draw(self) -> None:
+        """Redraw the line on a terminal; elsewhere write it as a line of its own."""
         text = self.line()
-        self.stream.write("\r" + text.ljust(self.width))
+        if self.terminal:
+            self.stream.write("\r" + text.ljust(self.width))
+        else:
+            self.stream.write(text + "\n")
         self.stream.flush()
-        self.width, self.shown = len(text), True
+        self.width, self.shown, self.last_line = len(text), True, time.monotonic()
 
     def line(self) -> str:
         """`lowering: 12,000 / 40,000 nodes, 3.2 s`"""
@@ -136,8 +146,10 @@ class Reporter:
         return f"exprgrad {self.stage}:{count} {time.monotonic() - self.started:.1f} s"
 
     def _end_line(self) -> None:
+        """The stage's final line (with its whole time), if it was shown at all."""
         if self.shown:
             self._draw()
-            self.stream.write("\n")
-            self.stream.flush()
+            if self.terminal:
+                self.stream.write("\n")
+                self.stream.flush()
         self.shown, self.width = False, 0

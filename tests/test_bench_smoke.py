@@ -83,17 +83,22 @@ def test_anatomy_cuts_the_gradient_after_each_stage():
     computes the real gradient."""
     anatomy = _load("anatomy")
     run = _load("run")
-    import exprgrad
+    from exprgrad.compiler.pipeline import build
     task = run.make_mlp(2, [3, 1], 2, seed=4)
-    text = exprgrad.emit(run.mlp_source(task), "mlp.expr")
-    cuts = anatomy.cuts(text, "loss_grad")
-    assert len(cuts) == len(anatomy.STAGES) and cuts[-1] == text
+    text, functions = build(run.mlp_source(task), "mlp.expr")
+    gradient = next(f for f in functions if f.name == "loss_grad")
+    cuts = anatomy.cuts(gradient)
+    assert len(cuts) == len(anatomy.STAGES)
     lengths = [len(c) for c in cuts]
     assert lengths == sorted(set(lengths))
     for cut in cuts[:-1]:
         namespace = {}
         exec(compile(cut, "<cut>", "exec"), namespace)
-        assert namespace["loss_grad"](*task.params) is None
+        assert namespace["loss_grad"](*task.params) == 0.0
+    whole, generated = {}, {}
+    exec(compile(cuts[-1], "<whole>", "exec"), whole)
+    exec(compile(text, "<generated>", "exec"), generated)
+    assert whole["loss_grad"](*task.params) == generated["loss_grad"](*task.params)
     assert anatomy.main(["--repeat", "1"]) == 0
 
 

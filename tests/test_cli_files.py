@@ -161,3 +161,9 @@ def test_json_commands_report_a_missing_file_as_json(tmp_path, capsys):
     code, out, err = run(["check", missing, "--json"], capsys)
     assert code == 1 and err == ""
     assert json.loads(out) == {"error": f"exprgrad: {missing}: no such file"}
+
+
+def test_load_of_a_name_with_nul_is_file_not_found():
+    import exprgrad
+    with pytest.raises(FileNotFoundError, match="NUL"):
+        exprgrad.load("a\0b.expr")

@@ -56,9 +56,28 @@ def f(s, u[n]):
 def f(w, u[n]):
     return sum(diff(w^3 * u[k], w) for k in range(n)) + sum(u)/n
 """, [("w", ()), ("u", ("n",))]),
+    "rows": ("""
+def f(w[2], X[n][2]):
+    return sum(tanh(w[0]*row[0] + w[1]*row[1]) for row in X)
+""", [("w", (2,)), ("X", ("n", 2))]),
+    "grad_in_source": ("""
+def f(u[n]):
+    g = grad(sum(u[k]^3 for k in range(n)), u)
+    return sum(g[k] * u[k] for k in range(n))
+""", [("u", ("n",))]),
+    "statistics": ("""
+def f(u[n]):
+    return sum(u) / len(u) + max(u) - min(u)
+""", [("u", ("n",))]),
+    "elementwise": ("""
+def f(u[n], v[n]):
+    z = exp(u) * 2 + v
+    z += v
+    return sum(z) + sum(k*u[k] for k in range(n))
+""", [("u", ("n",)), ("v", ("n",))]),
 }
 
-NONEMPTY = {"helper_call", "extrema"}  # min/max and mean of nothing raise; tested apart
+NONEMPTY = {"helper_call", "extrema", "statistics"}  # min/max and mean of nothing raise; tested apart
 
 
 def _fixed(shape, n):

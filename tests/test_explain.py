@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,7 +73,7 @@ def test_gradients_and_every_step_agree_with_the_compiled_gradient(a, b, c, f):
     """Every number is the compiler's: the final gradients equal f_grad's bit
     for bit, each chain-rule product is gradient × local derivative, and
     each value's gradient is the sum of what its uses pass back."""
-    module = exprgrad.load(LECTURE)
+    module = exprgrad.compile(LECTURE.read_text(), str(LECTURE))
     for name, point in (("L", dict(a=a, b=b, c=c, f=f)), ("readme", dict(a=a, b=b)),
                         ("neuron", dict(x1=a, x2=b, w1=c, w2=f, b=0.5))):
         explanation = exprgrad.explain(LECTURE, name, at=point)
@@ -180,3 +183,82 @@ def test_command_errors_are_one_line(args, message, capsys):
 def test_a_non_scalar_function_is_refused():
     with pytest.raises(ExplainError, match="does not return a scalar"):
         exprgrad.explain("f(x) = [x, x]\n", "f", at={"x": 1})
+
+
+def test_micrograd_graphs_with_shared_values_match_their_backward():
+    """A computed value used by the result and, deeper, by another input of
+    the result must be explained after every use of it, as backward() visits
+    it (micrograd keeps inputs in a set, so both orders are tried, many times)."""
+    Value = pytest.importorskip("micrograd.engine").Value
+    for k in range(20):
+        a, x = Value(1.5 + k), Value(-0.5)
+        a.label, x.label = "a", "x"
+        b = a * x
+        deep = (b * b + a).relu()
+        c = b + deep if k % 2 else deep + b
+        explanation = exprgrad.explain(c)
+        c.backward()
+        grads = {g.name: g.value for g in explanation.gradients}
+        assert math.isclose(grads["a"], a.grad) and math.isclose(grads["x"], x.grad)
+
+
+GRAPHS = st.lists(st.tuples(st.sampled_from(["+", "*", "tanh", "relu", "sq"]),
+                            st.integers(0, 10 ** 6), st.integers(0, 10 ** 6)),
+                  min_size=1, max_size=12)
+
+
+def build(value_class, program, leaves):
+    """A random DAG of Values: each operation takes earlier values (so values
+    are shared at every depth); the result sums the last three."""
+    values = [value_class(v) for v in leaves]
+    for i, v in enumerate(values):
+        v.label = f"x{i}"
+    for op, i, j in program:
+        a, b = values[i % len(values)], values[j % len(values)]
+        values.append(a + b if op == "+" else a * b if op == "*" else a ** 2 if op == "sq"
+                      else a.tanh() if op == "tanh" and hasattr(a, "tanh") else a.relu())
+    out = values[-1]
+    for v in values[-3:-1]:
+        out = out + v
+    return out, values[:len(leaves)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(GRAPHS, st.lists(st.floats(-2, 2, allow_nan=False), min_size=2, max_size=3))
+def test_random_value_graphs_are_explained_as_backward_computes_them(program, leaves):
+    kinds = [exprgrad.Value]
+    try:
+        from micrograd.engine import Value as MicrogradValue
+        kinds.append(MicrogradValue)
+    except ImportError:
+        pass
+    for value_class in kinds:
+        out, inputs = build(value_class, program, leaves)
+        explanation = exprgrad.explain(out)
+        out.backward()
+        by_name = {g.name: g.value for g in explanation.gradients}
+        for v in inputs:  # an input the result does not use is not in the graph
+            explained = by_name.get(v.label, 0.0)
+            if value_class is exprgrad.Value:
+                assert explained == v.grad
+            else:
+                assert math.isclose(explained, v.grad, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_a_result_that_is_a_parameter_or_a_constant():
+    text = str(exprgrad.explain("f(x, y) = x\n", "f", at={"x": 2, "y": 1}))
+    assert "dx/dx = 1  (the result itself)" in text
+    assert "dx/dy = 0  (x does not depend on y)" in text
+    text = str(exprgrad.explain("f(x) = 3\n", "f", at={"x": 2}))
+    assert "df/dx = 0  (f does not depend on x)" in text
+    leaf = exprgrad.Value(2.0, label="a")
+    assert "da/da = 1  (the result itself)" in str(exprgrad.explain(leaf))
+
+
+def test_explaining_imports_neither_graphviz_nor_sympy():
+    code = ("import sys, exprgrad\n"
+            f"exprgrad.explain({str(LECTURE)!r}, 'L', at=dict(a=2, b=-3, c=10, f=-2))\n"
+            "print('graphviz' in sys.modules, 'sympy' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.split() == ["False", "False"], done.stderr

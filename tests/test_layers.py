@@ -59,6 +59,6 @@ def test_public_names_are_the_documented_objects():
 
 def test_the_version_has_one_source():
     from exprgrad._version import __version__
-    from exprgrad.compiler import codegen
+    from exprgrad.compiler.printers import python as codegen
     from exprgrad.runtime import modules
     assert exprgrad.__version__ == __version__ == codegen.__version__ == modules.__version__

@@ -56,3 +56,15 @@ def test_the_command_line_takes_progress_options(tmp_path, capsys):
     assert main(["compile", str(LECTURE), "-o", str(out), "--progress"]) == 0
     assert main(["eval", str(LECTURE), "f", "x=3", "--no-progress"]) == 0
     assert capsys.readouterr().err == ""  # a fast command shows nothing
+
+
+def test_forced_progress_into_a_log_writes_whole_lines():
+    stream = io.StringIO()
+    with progress.reporting(True, stream, delay=3600) as reporter:
+        with progress.stage("rendering"):
+            with reporter.lock:
+                reporter._draw()
+    lines = stream.getvalue().splitlines(keepends=True)
+    assert len(lines) == 2 and all(line.startswith("exprgrad rendering: ") and
+                                   line.endswith(" s\n") for line in lines)
+    assert "\r" not in stream.getvalue()

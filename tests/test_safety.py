@@ -18,7 +18,7 @@ import pytest
 
 import exprgrad
 from exprgrad import cli
-from exprgrad.compiler.codegen import GENERATED_MARK
+from exprgrad.compiler.printers.python import GENERATED_MARK
 from exprgrad.runtime import modules
 
 HOSTILE = ["__import__", "import", "lambda", "math", "_float", "_floats", "_sigmoid",

@@ -20,6 +20,7 @@ What they settle, once for every namespace (NumPy, Dask, JAX, CuPy, PyTorch):
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 
@@ -106,23 +107,64 @@ def _safe(xp, taken, *values):
     The result of the branch is then chosen with `xp.where(taken, ...)` as
     usual, and its gradient stays finite.  Numbers pass through unchanged.
     When no element takes the branch, element 0 stands in."""
-    if taken.ndim == 0 or math.prod(taken.shape) == 0:
+    if taken.ndim == 0:
         return values if len(values) != 1 else values[0]
-    first = xp.argmax(xp.reshape(xp.astype(taken, xp.int8), (-1,)))
     safe = []
     for value in values:
         if getattr(value, "ndim", 0) == 0:
             safe.append(value)
             continue
-        full = xp.broadcast_to(value, taken.shape)
-        safe.append(xp.where(taken, full, xp.reshape(full, (-1,))[first]))
+        mask, full = xp.broadcast_arrays(taken, value)
+        if math.prod(full.shape) == 0:
+            safe.append(full)
+            continue
+        first = xp.argmax(xp.reshape(xp.astype(mask, xp.int8), (-1,)))
+        safe.append(xp.where(mask, full, xp.reshape(full, (-1,))[first]))
     return tuple(safe) if len(safe) != 1 else safe[0]
 
 
-def _scalar(xp, value, dtype):
-    """A parameter without a data axis as a 0-d array, so every namespace's
-    functions accept it and `jax.jit` can trace it."""
-    return xp.asarray(value, dtype=dtype)
+def _dtype(xp, *data):
+    """The floating dtype of the results: the data's, promoted (float64 without data)."""
+    return xp.result_type(*data) if data else xp.float64
+
+
+def _quiet(xp, taken):
+    """Where a branch's side is computed: under NumPy, if no element takes
+    it (so `_safe` had no element to stand in), a context that ignores
+    floating-point errors, since none of its values is used; else nothing.
+    Other namespaces do not warn (JAX, PyTorch, CuPy), or warn when Dask
+    computes."""
+    if getattr(xp, "__name__", "") in ("numpy", "array_api_compat.numpy") \
+            and not bool(xp.any(taken)):
+        import numpy
+        return numpy.errstate(all="ignore")
+    return contextlib.nullcontext()
+
+
+def _scalar(xp, value, name, shape, dtype):
+    """A parameter without a data axis as an array of `shape` (0-d for a
+    number), so every namespace's functions accept it and `jax.jit` can
+    trace it; the error names the parameter."""
+    array = xp.asarray(value, dtype=dtype)
+    if tuple(array.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {list(shape)}, got {list(array.shape)}")
+    return array
+
+
+def _out(value):
+    """A result: a NumPy 0-d array becomes a float; other arrays stay what
+    they are (lazy for Dask, traced under jax.jit)."""
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0:
+        return float(value)
+    return value
+
+
+def _nonempty(value, lengths, where):
+    """`value`, unless a min or max reduces an empty range (its error names
+    the line, as the plain target's does)."""
+    if any(length <= 0 for length in lengths):
+        raise ValueError(f"min or max over an empty range ({where})")
+    return value
 
 
 def _sigmoid(xp, x):
@@ -136,7 +178,8 @@ def _softplus(xp, x):
     return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
-HELPERS = (_namespace, _data, _scalar, _erf, _erf_function, _safe, _sigmoid, _softplus)
+HELPERS = (_namespace, _data, _dtype, _scalar, _out, _nonempty, _erf, _erf_function, _safe,
+           _quiet, _sigmoid, _softplus)
 
 
 def helper_source(names: set[str] | None = None) -> str:
@@ -144,7 +187,7 @@ def helper_source(names: set[str] | None = None) -> str:
     helpers (all, or those in `names` and what they call)."""
     wanted = [f for f in HELPERS if names is None or f.__name__ in names
               or f is _erf_function and "_erf" in names]
-    parts = ["try:\n    import array_api_compat as _array_api_compat\n"
+    parts = ["import contextlib\n\ntry:\n    import array_api_compat as _array_api_compat\n"
              "except ImportError:\n    _array_api_compat = None\n"]
     if _erf in wanted:
         parts.append("_ERF_CACHE = {}\n")

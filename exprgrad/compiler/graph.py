@@ -35,6 +35,7 @@ class Graph:
         self.nodes: list[Node] = []
         self.locs: list[Loc | None] = []  # where in the source each node was written
         self.names: dict[int, str] = {}  # source names, for readable generated code
+        self.adjoint_of: dict[int, int] = {}  # adjoint node → the named primal it is of
         self.loc: Loc | None = None  # the location given to nodes built from now on
         self._index: dict[object, int] = {}
         self.has_loops = False  # set by lowering once a runtime loop exists (compiler/loops.py)

@@ -66,6 +66,8 @@ class _Walk:
         adjoints: dict[int, int] = {}
 
         def accumulate(table: dict, node: int, contribution: int) -> None:
+            if g.value(contribution) == 0.0:
+                return  # a zero adjoint propagates nothing (reverse.contributions)
             previous = table.get(node)
             table[node] = contribution if previous is None else g.add("add", previous,
                                                                       contribution)

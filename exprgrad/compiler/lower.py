@@ -626,8 +626,10 @@ class _Lowering(DataAxes):
 
     def _call_grad(self, node, args):
         expr, var = self._derivative_args(node, args)
-        if isinstance(var, tuple):
+        if isinstance(var, tuple) or is_runtime(var) and not _whole_parameter(var):
             raise ShapeError("grad() differentiates with respect to a parameter", node.loc)
+        if isinstance(var, DataArray):  # the gradient has the parameter's data axes
+            return gradients(self.g, [(expr, self.g.const(1.0))], [var])[0]
         leaves = flatten(var)
         for leaf in leaves:
             self._require_input(leaf, node.args[1].loc)
@@ -686,6 +688,10 @@ def _shape(value) -> tuple[int, ...]:
 
 def _shape_text(shape: tuple[int, ...]) -> str:
     return "a scalar" if not shape else "shape " + str(list(shape))
+
+
+def _whole_parameter(value) -> bool:
+    return isinstance(value, DataArray) and not value.prefix
 
 
 def _has_runtime_part(value) -> bool:

@@ -22,6 +22,13 @@ Each entry gives, side by side:
             code generation, reverse mode and interpreters evaluate or
             differentiate them only on the branch taken
   arg_labels  what a drawing writes on each input's edge, if anything
+  total     True when the op cannot raise on any float inputs (nan and
+            infinities included): add, sub, mul, neg, abs, relu, min, max,
+            atan, atan2, tanh, asinh, erf, hypot, sigmoid, softplus, where
+            and every comparison and logical op.  The scheduler may evaluate
+            a value built only of total ops where not every path needs it
+            (hoisting it above a conditional); any other value is evaluated
+            only where it is needed (math.log(-1), 1/0 and exp(1000) raise)
 
 Adding an op is one entry here plus a test; tests/test_ops.py checks that
 every entry is complete and that every built-in of the language has one.
@@ -29,6 +36,7 @@ every entry is complete and that every built-in of the language has one.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import operator
@@ -75,6 +83,7 @@ class Op:
     lazy: tuple[int, ...] = ()
     arg_labels: tuple[str, ...] = ()
     loop: bool = False  # a data-axis op (compiler/loops.py): scheduled as a loop, not a template
+    total: bool = False  # cannot raise on any float inputs (see the module docstring)
 
     def required_prec(self, index: int) -> int:
         return self.arg_prec[min(index, len(self.arg_prec) - 1)]
@@ -303,6 +312,12 @@ op("load", None, None, "{attr}", ATOM, (0,), None, None, "load", has_attr=True, 
 for _name, _label in (("sum_over", "sum"), ("prod_over", "prod"), ("min_over", "min"),
                       ("max_over", "max")):
     op(_name, 2, None, "{attr}", ATOM, (0,), None, None, _label, loop=True)
+# --- ops that cannot raise on floats (Op.total) --------------------------------
+# math.sin(inf), exp(1000), x / 0, x ** -1 at 0 and log(-1) raise; these never do.
+for _name in ("const", "bool", "input", "add", "sub", "mul", "neg", "abs", "relu", "min", "max",
+              "atan", "atan2", "tanh", "asinh", "erf", "hypot", "sigmoid", "softplus", "where",
+              "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not"):
+    OPS[_name] = dataclasses.replace(OPS[_name], total=True)
 
 # Source-language names → ops.  Infix operators come from the grammar.
 BUILTINS: dict[str, str] = {o.builtin: o.name for o in OPS.values() if o.builtin}

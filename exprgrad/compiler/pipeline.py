@@ -1,7 +1,9 @@
-"""The compiler's stages in order: parse → lower → differentiate → emit.
+"""The compiler's stages in order: parse → lower → differentiate →
+schedule → print.
 
 Each stage hands plain data to the next: an AST, a DAG with lowered
-functions, the same DAG with adjoint nodes, Python text.
+functions, the same DAG with adjoint nodes, statement programs
+(`program.Function`), Python text.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from dataclasses import dataclass
 from ..errors import CompileError, LimitError, Loc
 from ..grammar import parse
 from . import limits
-from .codegen import FunctionEmitter, Signature, check_function_name, helper_source, \
-    module_header
 from .loops import DataArray, RuntimeArray, loop_of, make_load
 from .lower import LoweredFunction, Program, lower
 from .options import DEFAULT, Options
+from .printers import python
+from .printers.python import check_function_name
+from .program import Function
 from .reverse import gradients
+from .schedule import Signature, schedule
 from .values import flatten
 
 
@@ -29,6 +33,8 @@ class Emitted:
     result: object
     doc: str
     loc: Loc
+    wrt: tuple[str, ...] = ()  # a gradient's: the parameters it is with respect to
+    primal: object = None  # a gradient's: the part of the result that is the value
 
 
 def front_end(source: str, filename: str = "<string>", options: Options = DEFAULT) -> Program:
@@ -89,7 +95,8 @@ def _gradient(program: Program, f: LoweredFunction) -> Emitted:
     names = ", ".join(p.name for p in wrt) or "nothing"
     doc = (f"{f.name} and its {what} with respect to {names}: "
            f"(value, ({', '.join('d_' + p.name for p in wrt)}{',' if len(wrt) == 1 else ''})).")
-    return Emitted(name, params, (f.output, grads), doc, f.source.loc)
+    return Emitted(name, params, (f.output, grads), doc, f.source.loc,
+                   tuple(p.name for p in wrt), f.output)
 
 
 def _wrt_items(placeholders) -> list:
@@ -189,27 +196,46 @@ def _check_names(emitted: list[Emitted], program: Program) -> None:
         seen[e.name] = e
 
 
-def generate(program: Program, emitted: list[Emitted]) -> str:
+def scheduled(program: Program, emitted: list[Emitted]) -> list[Function]:
+    """The statement program of every function to generate."""
+    inline = program.graph.options.inline
+    return [schedule(program.graph, e.name, e.params, e.result, e.doc, wrt=e.wrt,
+                     primal=e.primal, inline=inline) for e in emitted]
+
+
+TARGETS = ("python", "array")  # python: plain Python (math); array: the Array API (NumPy, …)
+
+
+def printer(target: str):
+    """The module printer of a target."""
+    if target == "python":
+        return python.module
+    if target == "array":
+        from .printers import array  # NumPy is needed only to run its output
+        return array.module
+    raise ValueError(f"unknown target {target!r}; the targets are {', '.join(TARGETS)}")
+
+
+def generate(program: Program, emitted: list[Emitted], target: str = "python") -> str:
     """The module text: header, helpers, functions, `__all__`."""
-    helpers: set[str] = set()
-    bodies = []
-    for e in emitted:
-        emitter = FunctionEmitter(program.graph, program.filename)
-        bodies.append("\n".join(emitter.emit(e.name, e.params, e.result, e.doc)))
-        helpers |= emitter.helpers
-    parts = ["\n".join(module_header(program.filename))]
-    parts += helper_source(helpers)
-    parts += bodies
-    exported = ", ".join(repr(e.name) for e in emitted)
-    parts.append(f"__all__ = [{exported}]")
-    return "\n\n\n".join(parts) + "\n"
+    return printer(target)(scheduled(program, emitted), program.filename)
 
 
-def emit(source: str, filename: str = "<string>", options: Options = DEFAULT) -> str:
-    """Compile `.expr` source text to the text of a Python module."""
+def build(source: str, filename: str = "<string>", options: Options = DEFAULT,
+          target: str = "python") -> tuple[str, list[Function]]:
+    """The module text and the statement programs it prints."""
+    print_module = printer(target)
     program = front_end(source, filename, options)
     try:
         emitted = differentiate(program)
     except CompileError as error:
         raise error.located(filename, source) from None
-    return generate(program, emitted)
+    functions = scheduled(program, emitted)
+    return print_module(functions, program.filename), functions
+
+
+def emit(source: str, filename: str = "<string>", options: Options = DEFAULT,
+         target: str = "python") -> str:
+    """Compile `.expr` source text to the text of a Python module for
+    `target` ("python", the default, or "array")."""
+    return build(source, filename, options, target)[0]

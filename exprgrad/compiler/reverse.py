@@ -36,6 +36,8 @@ def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list) -> list:
     adjoints: dict[int, int] = {}
 
     def accumulate(node: int, contribution: int) -> None:
+        if g.value(contribution) == 0.0:
+            return  # a zero adjoint propagates nothing (see contributions)
         previous = adjoints.get(node)
         adjoints[node] = contribution if previous is None else g.add("add", previous, contribution)
 
@@ -66,6 +68,9 @@ def contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | Non
     the rule is linear in the adjoint, and the contributions then stay inside
     the branch, where the code generator evaluates them only when it is taken
     (so log(x) in `log(x) if x > 0 else 0` is never differentiated at x ≤ 0).
+    A contribution that folds to zero is not accumulated at all: the branch
+    of `s if c else 1` in `0 * s` receives nothing, rather than `0 / sqrt(x)`
+    evaluated outside the branch that guards sqrt (JAX's symbolic zeros).
     """
     masks = []
     while True:
@@ -112,4 +117,6 @@ def _depends_on(g: Graph, order: list[int], sources: set[int]) -> set[int]:
 def _name_adjoint(g: Graph, n: int, adjoint: int) -> None:
     name = g.names.get(n)
     if name is not None:
+        if adjoint not in g.names and g.nodes[adjoint].args:
+            g.adjoint_of[adjoint] = n  # the code generator names it d_ + n's variable
         g.name(adjoint, "d_" + name)

@@ -10,6 +10,7 @@ local derivatives shown are the op table's rules applied with a gradient of
 
 from __future__ import annotations
 
+from .. import progress
 from ..compiler.reverse import contributions, gradients
 from ..drawing.evaluate import PointError, evaluate, parameter_labels, point_inputs
 from .formulas import apply_text, expression, format_number, local_derivatives, rule_words
@@ -42,6 +43,8 @@ def explain_function(program, name: str, at: dict, wrt: str | None = None,
     values = evaluate(g, roots, known)
     records = []
     for n in reversed(operations):
+        if len(records) % 1000 == 0:
+            progress.report("explaining", len(records), len(operations), "steps")
         describe = max_steps is None or len(records) < max_steps  # the rest are only counted
         records.append(_record(g, n, names, values, adjoint_nodes[n], flow_nodes[n], active,
                                program.filename, describe))
@@ -49,7 +52,8 @@ def explain_function(program, name: str, at: dict, wrt: str | None = None,
                     else 0.0) for leaf in leaves]
     point = ", ".join(f"{k}={v}" for k, v in at.items())
     title = f"{name} at {point} ({program.filename})" if point else f"{name} ({program.filename})"
-    return assemble(names(output), title, values[output], records, gradient_of, wrt, max_steps)
+    return assemble(names(output), title, values[output], records, gradient_of, wrt, max_steps,
+                    output)
 
 
 def _function(program, name: str):

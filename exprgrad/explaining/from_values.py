@@ -33,7 +33,7 @@ def explain_value(root, wrt=None, max_steps: int | None = None) -> Explanation:
     result = names[id(root)]
     title = f"{result}, a {type(root).__name__} graph of {len(nodes):,} values"
     return assemble(result, title, root.data, records, leaves,
-                    None if wrt is None else names[id(wrt)], max_steps)
+                    None if wrt is None else names[id(wrt)], max_steps, id(root))
 
 
 def _require_value_like(root) -> None:
@@ -52,18 +52,19 @@ def _micrograd_inputs(v) -> tuple:
 
 
 def _micrograd_topo(root) -> list:
-    """micrograd's build_topo, as a loop: inputs before the values using them."""
-    order, seen, stack = [], {id(root)}, [(root, False)]
+    """micrograd's build_topo, as a loop: each value after all its inputs
+    (a value is finished only once every input pushed above it is)."""
+    order, visited, stack = [], set(), [(root, False)]
     while stack:
-        v, expanded = stack.pop()
-        if expanded:
+        v, finished = stack.pop()
+        if finished:
             order.append(v)
             continue
+        if id(v) in visited:
+            continue
+        visited.add(id(v))
         stack.append((v, True))
-        for child in v._prev:
-            if id(child) not in seen:
-                seen.add(id(child))
-                stack.append((child, False))
+        stack.extend((child, False) for child in v._prev if id(child) not in visited)
     return order
 
 

@@ -193,7 +193,7 @@ def _sum_note(uses: list[Use], r: str, name: str) -> str:
     if not uses:
         return f"  ({r} does not depend on {name})"
     if len(uses) == 1:
-        return ""
+        return "  (the result itself)" if name == r else ""
     terms = " + ".join(format_number(u.contribution) for u in uses)
     return f"  = {terms}, the sum over its {len(uses)} uses"
 
@@ -230,9 +230,10 @@ class NodeRecord:
 
 def assemble(result: str, title: str, value, records: list[NodeRecord],
              leaves: list[tuple[object, str, object]], wrt: str | None = None,
-             max_steps: int | None = None) -> Explanation:
+             max_steps: int | None = None, result_key=None) -> Explanation:
     """Steps from node records (result first), with each value's uses, and
-    the gradients of `leaves` ((key, name, gradient) of every input)."""
+    the gradients of `leaves` ((key, name, gradient) of every input);
+    `result_key` is the result's key, in case the result is an input."""
     uses: dict[object, list[Use]] = {}
     for record in records:
         for key, flow in record.flows:
@@ -240,6 +241,8 @@ def assemble(result: str, title: str, value, records: list[NodeRecord],
     shown = records if max_steps is None else records[:max_steps]
     steps = [Step(i, r.name, r.definition, r.location, r.value, r.grad, uses.get(r.key, []),
                   r.rule, [flow for _, flow in r.flows]) for i, r in enumerate(shown, 1)]
-    gradients = [Gradient(name, grad, uses.get(key, [])) for key, name, grad in leaves]
+    seed = [Use(result, 1.0)]  # what an input that is the result itself receives
+    gradients = [Gradient(name, grad, uses.get(key, seed if key == result_key else []))
+                 for key, name, grad in leaves]
     return Explanation(result, title, value, steps, gradients, len(records) - len(shown), wrt,
                        max_steps)

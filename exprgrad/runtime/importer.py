@@ -14,6 +14,7 @@ import importlib.util
 import os
 import sys
 
+from ..compiler.pipeline import printer
 from .modules import generated_text, exec_generated
 
 __all__ = ["install", "uninstall", "ExprFinder", "ExprLoader"]
@@ -24,22 +25,23 @@ SUFFIX = ".expr"
 class ExprLoader(importlib.abc.Loader):
     """Compiles (or takes from the cache) one `.expr` file and runs the text."""
 
-    def __init__(self, fullname: str, path: str):
+    def __init__(self, fullname: str, path: str, target: str = "python"):
         self.name = fullname
         self.path = path
+        self.target = target
 
     def create_module(self, spec):
         return None  # Python's default module object
 
     def exec_module(self, module) -> None:
-        text, cache_file = generated_text(self.path)
+        text, cache_file = generated_text(self.path, self.target)
         module.__exprgrad_source__ = self.path
         module.__cached__ = cache_file
         exec_generated(text, module, cache_file)
 
     def get_source(self, fullname: str) -> str:
         """The generated Python text (what the module's code was compiled from)."""
-        return generated_text(self.path)[0]
+        return generated_text(self.path, self.target)[0]
 
     def get_filename(self, fullname: str) -> str:
         return self.path
@@ -48,6 +50,8 @@ class ExprLoader(importlib.abc.Loader):
 class ExprFinder(importlib.abc.MetaPathFinder):
     """Finds `NAME.expr` in the directories of `sys.path` (or of a package's
     `__path__` for `package.NAME`)."""
+
+    target = "python"  # the code-generation target of what it loads
 
     def find_spec(self, fullname: str, path=None, target=None):
         name = fullname.rpartition(".")[2]
@@ -58,19 +62,23 @@ class ExprFinder(importlib.abc.MetaPathFinder):
                                                      name + SUFFIX))
             if os.path.isfile(candidate):
                 return importlib.util.spec_from_file_location(
-                    fullname, candidate, loader=ExprLoader(fullname, candidate))
+                    fullname, candidate, loader=ExprLoader(fullname, candidate, self.target))
         return None
 
     def invalidate_caches(self) -> None:
         pass  # nothing is cached in memory
 
 
-def install() -> ExprFinder:
-    """Make `import NAME` load `NAME.expr` files; calling it again is harmless."""
+def install(target: str = "python") -> ExprFinder:
+    """Make `import NAME` load `NAME.expr` files compiled for `target`
+    ("python" or "array"); calling it again changes only the target."""
+    printer(target)  # an unknown target fails here, not at the first import
     for finder in sys.meta_path:
         if isinstance(finder, ExprFinder):
+            finder.target = target
             return finder
     finder = ExprFinder()
+    finder.target = target
     sys.meta_path.append(finder)
     return finder
 

@@ -93,15 +93,18 @@ def _moved(code: types.CodeType, lines: int) -> types.CodeType:
     return code.replace(co_firstlineno=code.co_firstlineno + lines, co_consts=consts)
 
 
-def compile_source(source: str, filename: str = "<string>") -> types.ModuleType:
-    """Compile `.expr` source text to a module with f, f_grad/f_vjp, ..."""
-    return module_from_text(emit(source, filename), filename)
+def compile_source(source: str, filename: str = "<string>",
+                   target: str = "python") -> types.ModuleType:
+    """Compile `.expr` source text to a module with f, f_grad/f_vjp, ...
+    for `target` ("python" or "array")."""
+    return module_from_text(emit(source, filename, target=target), filename)
 
 
-def load(path: str | os.PathLike) -> types.ModuleType:
-    """The module for an `.expr` file, compiled once per content (cached)."""
+def load(path: str | os.PathLike, target: str = "python") -> types.ModuleType:
+    """The module for an `.expr` file, compiled once per content and target (cached)."""
     path = os.fspath(path)
-    text, code_filename = generated_text(path)
+    files.refuse_nul(path)
+    text, code_filename = generated_text(path, target)
     module = types.ModuleType(module_name_for(path), f"Compiled by exprgrad from {path}.")
     module.__exprgrad_source__ = path
     module.__file__ = os.path.abspath(path)
@@ -117,7 +120,7 @@ def module_name_for(filename: str) -> str:
 
 
 # --- the cache -----------------------------------------------------------------
-def generated_text(path: str) -> tuple[str, str | None]:
+def generated_text(path: str, target: str = "python") -> tuple[str, str | None]:
     """The Python text for the `.expr` file at `path`, from the cache when
     it holds a sound entry for this source, otherwise compiled (a bad source
     raises CompileError naming `path`) and cached.  Also returns the cache
@@ -127,14 +130,14 @@ def generated_text(path: str) -> tuple[str, str | None]:
     with open(path, "rb") as file:
         raw = file.read()
     source_hash = hashlib.sha256(raw).hexdigest()
-    candidates = cache_paths(path)
+    candidates = cache_paths(path, target)
     for candidate in candidates:
         entry = read_cache(candidate, source_hash)
         if entry is not None:
             return entry, candidate
     source = _decode(raw, path)
     try:
-        text = emit(source, os.path.basename(path))
+        text = emit(source, os.path.basename(path), target=target)
     except CompileError as error:
         raise error.located(path, source) from None
     if not os.environ.get(NO_CACHE_ENV):
@@ -165,13 +168,14 @@ def _decode(raw: bytes, path: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def cache_paths(path: str) -> list[str]:
+def cache_paths(path: str, target: str = "python") -> list[str]:
     """Where the cache entry of `path` may live, in order of preference: the
-    `__pycache__` next to the source, then the user cache directory."""
+    `__pycache__` next to the source, then the user cache directory.  The
+    array target's entries are `NAME.exprgrad-VERSION-array.py`."""
     path = os.path.abspath(path)
     directory, base = os.path.split(path)
     stem = base[:-5] if base.endswith(".expr") else base
-    tag = f"exprgrad-{__version__}"
+    tag = f"exprgrad-{__version__}" + ("" if target == "python" else f"-{target}")
     beside = os.path.join(directory, CACHE_DIR_NAME, f"{stem}.{tag}.py")
     where = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     user = os.path.join(user_cache_dir(), f"{stem}-{where}.{tag}.py")

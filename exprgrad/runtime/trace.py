@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import keyword
 
-from ..compiler.codegen import FunctionEmitter, Signature, helper_source
 from ..compiler.graph import Graph
+from ..compiler.printers import python
 from ..compiler.reverse import gradients
+from ..compiler.schedule import Signature, schedule
 from .modules import module_from_text
 from .value import Value
 
@@ -36,15 +37,12 @@ def compile_value(out: Value, inputs, name: str = "value_grad"):
     params = _placeholders(g, inputs)
     result = _lower(g, out, {id(v): p.placeholders for v, p in zip(inputs, params)})
     grads = gradients(g, [(result, g.const(1.0))], [p.placeholders for p in params])
-    emitter = FunctionEmitter(g, TRACE_FILENAME)
     doc = (f"The traced value and its gradient with respect to "
            f"{', '.join(p.name for p in params) or 'nothing'}.")
-    lines = emitter.emit(name, params, (result, tuple(grads)), doc)
-    text = "\n\n\n".join([
-        '"""A Value graph compiled by exprgrad.compile_value."""\n\nimport math',
-        *helper_source(emitter.helpers),
-        "\n".join(lines),
-    ]) + "\n"
+    program = schedule(g, name, params, (result, tuple(grads)), doc,
+                       wrt=tuple(p.name for p in params), primal=result)
+    header = ['"""A Value graph compiled by exprgrad.compile_value."""', "", "import math"]
+    text = python.module([program], TRACE_FILENAME, header=header, exported=False)
     fn = getattr(module_from_text(text, TRACE_FILENAME, "exprgrad_trace"), name)
     fn.source = text
     return fn

@@ -24,12 +24,13 @@ import itertools
 import linecache
 import math
 
-from ..compiler.codegen import ATOM, FunctionEmitter, Signature, helper_source
 from ..compiler.opnames import IPOW
 from ..compiler.ops import OPS
 from ..compiler.passes.fold import LARGEST_INTEGER_POWER
+from ..compiler.printers import python
 from ..compiler.refs import Ref
 from ..compiler.rules import rule_template
+from ..compiler.schedule import Signature, schedule
 
 __all__ = ["Value"]
 
@@ -37,27 +38,16 @@ _DOMAIN_ERRORS = (ArithmeticError, ValueError)
 
 
 # --- derivative rules, compiled --------------------------------------------------
-class _RuleEmitter(FunctionEmitter):
-    """Emits a derivative rule; its arguments are floats already, so they are
-    bound as they are instead of being checked and converted."""
-
-    def _unpack(self, params, signature):
-        for p, arg in zip(params, signature):
-            self.var[p.placeholders] = arg
-            self.text[p.placeholders] = (arg, ATOM)
-        return []
-
-
 def compile_rule(name: str, attr, arity: int):
     """The derivative rule of op `name` as a Python function
     `(d, out, *inputs) -> tuple of one contribution per input`."""
     template = rule_template(name, attr, arity)
     result = tuple(template.zero if r is None else r for r in template.results)
-    emitter = _RuleEmitter(template.graph, "<rule>")
     function = f"d_{name}" if attr is None else f"d_{name}_{attr}".replace("-", "m")
     params = [Signature(n, (), i) for n, i in zip(template.names, template.placeholders)]
-    lines = emitter.emit(function, params, result, f"The op table's derivative rule of {name}.")
-    text = "\n\n\n".join(["import math", *helper_source(emitter.helpers), "\n".join(lines)]) + "\n"
+    program = schedule(template.graph, function, params, result,
+                       f"The op table's derivative rule of {name}.", checked=False)
+    text = python.module([program], "<rule>", header=["import math"], exported=False)
     filename = f"<exprgrad rule {function}>"
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     namespace: dict = {}

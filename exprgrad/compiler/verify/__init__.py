@@ -17,37 +17,58 @@ docs/verification.md.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...errors import CompileError
 from ...files import is_source_path
 from ..pipeline import differentiate, front_end, generate
-from .checks import verify_checks
-from .gradients import verify_gradients
+from .checks import check_tasks
+from .gradients import gradient_tasks
 from .numeric import load_emitted
-from .report import AT_POINT, FAILED, NUMERIC, PROVED, UNVERIFIED, Item, Report
+from .report import (AT_POINT, FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item,
+                     Report)
 
 __all__ = ["Settings", "Report", "Item", "check", "verify_source", "PROVED", "NUMERIC",
-           "AT_POINT", "FAILED", "UNVERIFIED"]
+           "TIME_LIMIT", "AT_POINT", "FAILED", "UNVERIFIED", "DEFAULT_TIMEOUT"]
+
+DEFAULT_TIMEOUT = 3.0
 
 
 @dataclass(frozen=True)
 class Settings:
-    proof_seconds: float = 2.0  # per item; a slower SymPy proof falls back to numerics
-    points: int = 4  # sample points that must agree
+    # Seconds per item for everything it does (SymPy translation, numeric
+    # comparison, proof); a whole file takes at most items × timeout plus
+    # compiling it once.
+    timeout: float = DEFAULT_TIMEOUT
+    points: int = 4  # random sample points that must agree (then one per branch)
     attempts: int = 60  # sample points tried (points outside a domain are redrawn)
+    prove: bool = True  # try a SymPy proof after the numbers agree
+    checks_only: bool = False  # only the `check` statements, not the emitted gradients
 
 
 def check(path_or_source, filename: str | None = None, *, settings: Settings = Settings(),
+          timeout: float | None = None, checks_only: bool | None = None, on_result=None,
           module_text: str | None = None) -> Report:
-    """Verify an `.expr` file (a path) or source text.  `module_text` replaces
-    the generated module (to verify a module as it was written or edited)."""
+    """Verify an `.expr` file (a path) or source text.  `timeout`: seconds
+    per item (default 3); `checks_only`: only `check` statements;
+    `on_result(item)` is called with each item as soon as it is ready;
+    `module_text` replaces the generated module (to verify a module as it
+    was written or edited)."""
     source, name = _read(path_or_source, filename)
-    return verify_source(source, name, settings=settings, module_text=module_text)
+    if timeout is not None:
+        settings = replace(settings, timeout=timeout)
+    if checks_only is not None:
+        settings = replace(settings, checks_only=checks_only)
+    return verify_source(source, name, settings=settings, module_text=module_text,
+                         on_result=on_result)
 
 
 def verify_source(source: str, filename: str = "<string>", *, settings: Settings = Settings(),
-                  module_text: str | None = None) -> Report:
+                  module_text: str | None = None, on_result=None) -> Report:
+    """The report for `source`; items in source order, each passed to
+    `on_result` as soon as it is verified."""
+    if not settings.timeout > 0:
+        raise ValueError("the time limit per item must be a positive number of seconds")
     report = Report(filename)
     try:
         program = front_end(source, filename)
@@ -57,10 +78,21 @@ def verify_source(source: str, filename: str = "<string>", *, settings: Settings
                            else error)
         return report
     text = module_text if module_text is not None else generate(program, emitted)
-    namespace = load_emitted(text)
-    report.items += verify_gradients(program, emitted, namespace, settings)
-    report.items += verify_checks(program, settings)
-    report.items.sort(key=lambda item: (item.line, item.kind != "gradient"))
+    try:
+        namespace = load_emitted(text)
+    except SyntaxError as error:
+        report.error = (f"{filename}: the generated module is not valid Python (line "
+                        f"{error.lineno}: {error.msg}); this is a bug in exprgrad")
+        return report
+    tasks = check_tasks(program, settings, namespace)
+    if not settings.checks_only:
+        tasks += gradient_tasks(program, emitted, namespace, settings)
+    tasks.sort(key=lambda task: task[0])  # stable: a function's gradients before its checks
+    for _, run in tasks:
+        for item in run():
+            report.items.append(item)
+            if on_result is not None:
+                on_result(item)
     return report
 
 

@@ -1,147 +1,332 @@
 """Every emitted gradient against SymPy's derivative of the source function.
 
 One item per function and `wrt` parameter.  The emitted `f_grad`/`f_vjp`
-(and `f`) are called, from the module text, at random points at 50 digits
-and compared with SymPy's derivative evaluated there; a disagreement is a
-failure with the point and both values.  Agreement is then upgraded to
-"proved" if SymPy simplifies (SymPy's derivative − the printed DAG's adjoint)
-to 0 within the time limit.
+(and `f`) are called, from the module text, at 50 digits, at random points
+and then at points chosen so that every branch of the function is taken
+(`branches.py`), and compared with SymPy's derivative evaluated there:
+
+* a disagreement is FAILED, with the point and both values;
+* a point where the emitted code raises (or gives inf/nan) while the source,
+  evaluated branch by branch, gives a number is FAILED too — the emitted
+  code evaluated something the source does not (a branch not taken);
+* a point where the source itself is undefined is drawn again.
+
+Agreement is upgraded to "proved" if SymPy simplifies (SymPy's derivative −
+the printed DAG's adjoint) to 0 within the item's time budget.
 """
 
 from __future__ import annotations
 
 import random
-import time
+from dataclasses import dataclass, field
 
 import mpmath
 import sympy as sp
 
-from .numeric import as_real, close, compile_program, fmt, sample, to_mpf
-from .report import FAILED, NUMERIC, PROVED, UNVERIFIED, Item
-from .symbolic import Translator, prove_equal, sympy_adjoints
+from . import branches
+from .numeric import as_real, close, compile_program, error_name, flat_values, fmt, sample, \
+    to_mpf
+from .report import FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
+from .symbolic import Translator, exact, prove_equal, sympy_adjoints
+from .timelimit import budget
+from ..loops import DataArray, RuntimeArray
 from ..values import flatten
 
 REL, ABS = 1e-9, 1e-12  # doubles in emitted constants differ from the exact reals
+EMITTED_ERRORS = (ArithmeticError, ValueError, TypeError)
 
 
-def verify_gradients(program, emitted, namespace: dict, settings) -> list[Item]:
+def gradient_tasks(program, emitted, namespace: dict, settings) -> list:
+    """(line, run) per function with a gradient; `run()` returns its items."""
     by_name = {e.name: e for e in emitted}
-    items: list[Item] = []
+    tasks = []
     for f in program.functions:
         gradient = by_name.get(f.name + ("_grad" if f.is_scalar else "_vjp"))
-        if gradient is not None and f.wrt:
-            items += _verify_function(program, f, gradient, namespace, settings)
-    return items
+        if gradient is None or not f.wrt:
+            continue
+        verify = _not_verified if _has_data_axis(f) else _verify_function
+        tasks.append((f.source.loc.line, lambda f=f, gradient=gradient, verify=verify: verify(
+            program, f, gradient, namespace, settings)))
+    return tasks
+
+
+def _has_data_axis(f) -> bool:
+    return isinstance(f.output, RuntimeArray) or any(
+        isinstance(p.placeholders, DataArray) for p in f.params)
+
+
+def _not_verified(program, f, gradient, namespace, settings) -> list[Item]:
+    """A function with a data axis (`X[n][5]`): its loops have no SymPy
+    translation yet, so its gradient is reported, honestly, as unverified."""
+    return [Item("gradient", f.source.loc.line, f.source.loc.column,
+                 f"gradient of {f.name} with respect to {f.params[i].name}", UNVERIFIED,
+                 "functions with a data axis are not verified yet: compare "
+                 f"{gradient.name} with a fixed-size copy of {f.name}") for i in f.wrt]
+
+
+@dataclass
+class _State:
+    """What the numeric comparison found so far (kept when time runs out)."""
+
+    points: int = 0
+    failure: tuple | None = None  # (detail, counterexample) that fails every item
+    mismatch: dict = field(default_factory=dict)  # gradient index → (detail, counterexample)
+    coverage: branches.Coverage | None = None
+    constants: list = field(default_factory=list)
+    finished: bool = False  # the numeric comparison ran to its end
+
+
+@dataclass
+class _Setup:
+    tr: Translator
+    expected: list  # SymPy's derivatives (symbols of tr.program)
+    emitted_exprs: list  # the printed DAG's adjoints, for the proof
+    evaluate: object  # inputs (mpf) → expected + value
+    inputs: list  # input node ids, in argument order
+    args_nodes: list  # the gradient function's parameters (node structures)
+    names: dict  # input node → display name
+    grad_names: list  # display name of each gradient element
 
 
 def _verify_function(program, f, gradient, namespace, settings) -> list[Item]:
-    g = program.graph
-    tr = Translator(g)
     wrt = [f.params[i] for i in f.wrt]
-    leaves = {p.name: flatten(p.placeholders) for p in wrt}
+    state = _State()
+    proofs: list = []
+    with budget(settings.timeout * len(wrt)) as b:
+        ok, setup = b.run(lambda: _setup(program, f, gradient, wrt))
+        if ok:
+            b.run(lambda: _compare(f, gradient, namespace, setup, settings, state, b))
+            if state.failure is None and not state.mismatch and state.points and settings.prove:
+                proofs = _prove_each(setup, wrt, settings, b)
+    return _items(f, gradient, wrt, state, proofs, settings)
+
+
+def _setup(program, f, gradient, wrt) -> _Setup:
+    tr = Translator(program.graph)
+    leaves = [x for p in wrt for x in flatten(p.placeholders)]
     outputs = flatten(f.output)
     if f.is_scalar:
         seeds = [(f.output, sp.Integer(1))]
     else:
         cotangent = gradient.params[-1].placeholders
         seeds = [(o, tr.input_symbol(c)) for o, c in zip(outputs, flatten(cotangent))]
-    all_leaves = [x for p in wrt for x in leaves[p.name]]
-    expected = sympy_adjoints(tr, seeds, all_leaves)
+    expected = sympy_adjoints(tr, seeds, leaves)
     value = [tr(o) for o in outputs]
-    emitted_grads = [x for part in gradient.result[1] for x in flatten(part)]
-    emitted_exprs = [tr(x) for x in emitted_grads]
-
+    emitted_exprs = [tr(x) for part in gradient.result[1] for x in flatten(part)]
     args_nodes = [p.placeholders for p in gradient.params]
     inputs = [x for a in args_nodes for x in flatten(a)]
     symbols = [tr.input_symbol(x) for x in inputs]
     evaluate = compile_program(tr.program, expected + value, symbols)
-    names = _display_names(gradient.params)
-    rng = random.Random(f"{program.filename}:{f.name}")
     grad_names = [name for p in wrt for name, _ in _indexed(p.name, p.placeholders)]
-    outcome = _compare_at_points(f, gradient, namespace, evaluate, args_nodes, inputs, names,
-                                 rng, settings, grad_names)
+    return _Setup(tr, expected, emitted_exprs, evaluate, inputs, args_nodes,
+                  _display_names(gradient.params), grad_names)
 
-    items = []
-    line, column = f.source.loc.line, f.source.loc.column
-    offset = 0
+
+def _prove_each(setup: _Setup, wrt, settings, b) -> list:
+    """Per wrt parameter: True (proved), False (not shown) or None (no time)."""
+    results, offset = [], 0
     for p in wrt:
-        count = len(leaves[p.name])
+        count = len(flatten(p.placeholders))
         span = range(offset, offset + count)
         offset += count
-        what = f"gradient of {f.name} with respect to {p.name}"
-        item = Item("gradient", line, column, what, NUMERIC)
-        if outcome.error:
-            item.status, item.detail = UNVERIFIED, outcome.error
-        elif outcome.value_mismatch:
-            item.status, item.detail, item.counterexample = FAILED, *outcome.value_mismatch
-        elif any(i in outcome.mismatch for i in span):
-            i = next(i for i in span if i in outcome.mismatch)
-            detail, counterexample = outcome.mismatch[i]
-            item.status, item.detail, item.counterexample = FAILED, detail, counterexample
+        verdict = True
+        for i in span:
+            one = prove_equal(setup.tr.program, setup.expected[i], setup.emitted_exprs[i], b)
+            if one is not True:
+                verdict = one
+                break
+        results.append(verdict)
+    return results
+
+
+def _items(f, gradient, wrt, state: _State, proofs, settings) -> list[Item]:
+    items, offset = [], 0
+    line, column = f.source.loc.line, f.source.loc.column
+    coverage = state.coverage
+    counts = None if coverage is None else coverage.counts()[:2]
+    for k, p in enumerate(wrt):
+        count = len(flatten(p.placeholders))
+        span = range(offset, offset + count)
+        offset += count
+        item = Item("gradient", line, column, f"gradient of {f.name} with respect to {p.name}",
+                    NUMERIC, branches=counts)
+        bad = next((state.mismatch[i] for i in span if i in state.mismatch), None)
+        if state.failure is not None or bad is not None:
+            item.status = FAILED
+            item.detail, item.counterexample = state.failure or bad
+        elif state.points == 0:
+            item.status = UNVERIFIED
+            item.detail = (f"no point compared within the time limit ({settings.timeout:g} s)"
+                           if not state.finished else
+                           f"no sample point found where {gradient.name} and SymPy's "
+                           "derivative are both defined")
         else:
-            deadline = time.monotonic() + settings.proof_seconds  # for the whole item
-            proved = all(prove_equal(tr.program, expected[i], emitted_exprs[i],
-                                     deadline - time.monotonic()) for i in span)
-            item.status = PROVED if proved else NUMERIC
-            item.detail = f"SymPy's derivative = emitted {gradient.name}" if proved else \
-                f"agree at {outcome.points} random points to 1e-9"
+            proved = proofs[k] if k < len(proofs) else None
+            compared = _compared_text(state)
+            if proved:
+                item.status, item.detail = PROVED, f"SymPy's derivative = emitted {gradient.name}"
+            elif state.finished and (proved is False or not settings.prove):
+                item.status, item.detail = NUMERIC, compared
+            else:
+                item.status = TIME_LIMIT
+                item.detail = f"{compared}; the time limit ({settings.timeout:g} s) ran out"
         items.append(item)
     return items
 
 
-class _Outcome:
-    def __init__(self):
-        self.points = 0
-        self.error = None
-        self.value_mismatch = None
-        self.mismatch: dict[int, tuple[str, dict]] = {}
+def _compared_text(state: _State) -> str:
+    text = f"agree at {state.points} points to 1e-9"
+    coverage = state.coverage
+    if coverage is not None and coverage.total:
+        taken, total, ties, tie_total = coverage.counts()
+        text += f", {taken} of {total} branches and {ties} of {tie_total} ties taken"
+    return text
 
 
-def _compare_at_points(f, gradient, namespace, evaluate, args_nodes, inputs, names, rng,
-                       settings, grad_names) -> _Outcome:
-    outcome = _Outcome()
-    n_grads = len(grad_names)
-    forward, with_grad = namespace[f.name], namespace[gradient.name]
+def _compare(f, gradient, namespace, setup: _Setup, settings, state: _State, b) -> None:
+    """Compare at random points, then at points that take the branches not
+    yet taken; stop at the first failure."""
+    symbols = [setup.tr.input_symbol(x) for x in setup.inputs]
+    roots = flatten(f.output) + [x for part in gradient.result[1] for x in flatten(part)]
+    found = branches.decisions(setup.tr.g, setup.tr, roots)
+    state.coverage = branches.Coverage(setup.tr.program, found, symbols)
+    state.constants = _constants(setup.tr.g, roots)
+    rng = random.Random(f"{f.source.loc.line}:{f.name}")
+    compare = lambda values: _compare_at(f, gradient, namespace, setup, values, state)  # noqa
+    compared: list = []
     for attempt_number in range(settings.attempts):
-        if outcome.points >= settings.points:
+        if state.points >= settings.points or not b.left():
             break
-        point = dict(zip(inputs, sample(rng, len(inputs), attempt_number)))
-        with mpmath.workdps(50):
-            values = [to_mpf(point[x]) for x in inputs]
-            args = [_shape_like(a, point, to_mpf) for a in args_nodes]
-            try:
-                value, grads = with_grad(*args)
-                plain = forward(*args[:len(f.params)])
-            except (ArithmeticError, ValueError, TypeError):
-                continue
-            got = [as_real(x) for x in _flat_values(grads)]
-            got_value = [as_real(x) for x in _flat_values(value)]
-            plain_value = [as_real(x) for x in _flat_values(plain)]
-            want = [as_real(x) for x in evaluate(*values)]
-            if None in got + got_value + plain_value + want:
-                continue
-            outcome.points += 1
-            shown = {names[x]: fmt(to_mpf(point[x])) for x in inputs}
-            for k, (e, a, b) in enumerate(zip(want[n_grads:], got_value, plain_value)):
-                if not (close(e, a, REL, ABS) and close(e, b, REL, ABS)):
-                    outcome.value_mismatch = (
-                        f"the emitted value disagrees with the source function at "
-                        f"{_point_text(shown)}: {f.name} = {fmt(b)}, {gradient.name} gives "
-                        f"{fmt(a)}, SymPy gives {fmt(e)}",
-                        {"point": shown, "emitted": fmt(a), "expected": fmt(e)})
-                    return outcome
-            for i, (e, a) in enumerate(zip(want[:n_grads], got)):
-                if i not in outcome.mismatch and not close(e, a, REL, ABS):
-                    outcome.mismatch[i] = (
-                        f"at {_point_text(shown)}: emitted d{f.name}/d{grad_names[i]} = "
-                        f"{fmt(a)}, SymPy's derivative = {fmt(e)}",
-                        {"point": shown, "emitted": fmt(a), "expected": fmt(e)})
-            if outcome.mismatch:
-                return outcome
-    if outcome.points == 0:
-        outcome.error = (f"no sample point found where {gradient.name} and SymPy's derivative "
-                         f"are both defined (tried {settings.attempts})")
-    return outcome
+        values = [to_mpf(v) for v in sample(rng, len(setup.inputs), attempt_number)]
+        if compare(values):
+            compared.append(values)
+        if state.failure or state.mismatch:
+            return
+    _cover_missing(state, compared, compare, rng, len(setup.inputs), b)
+    _try_ties(state, compared, compare, b)
+    state.finished = not (state.failure or state.mismatch) and b.left()
+
+
+def _cover_missing(state: _State, compared: list, compare, rng, count: int, b) -> None:
+    coverage = state.coverage
+    for index, branch in coverage.missing():
+        if (index, branch) in coverage.covered:
+            continue
+        for values in branches.candidates(rng, count):
+            if not b.left() or state.failure or state.mismatch:
+                return
+            values = [to_mpf(v) for v in values]
+            if coverage.branches_at(values)[index] == branch and compare(values):
+                compared.append(values)
+                break
+    _near_boundaries(state, compared, compare, b)
+
+
+def _try_ties(state: _State, compared: list, compare, b) -> None:
+    """Compare exactly at a tie of each decision where one is easy to hit:
+    the tie conventions (relu'(0) = 0, min/max share evenly) live there."""
+    coverage = state.coverage
+    for index, decision in enumerate(coverage.found):
+        if decision.kind == "domain":
+            continue  # a domain edge matters on its far side, not at it
+        for point in compared[:2]:
+            if index in coverage.ties:
+                break
+            for values in branches.tie_candidates(point, state.constants):
+                if not b.left() or state.failure or state.mismatch:
+                    return
+                if coverage.found[index].tied(coverage.values_of(index, values)):
+                    compare(values)
+                    break
+
+
+def _constants(g, roots) -> list:
+    """A few constants of the function, as candidate tie points: only those
+    a double holds exactly (1, 0.5, not 0.1), where the emitted code and the
+    source (which reads 0.1 as 1/10) agree about a tie."""
+    found = []
+    for n in g.ancestors(roots):
+        v = g.value(n)
+        if (v is not None and v == v and abs(v) < 1e6 and v not in found and v != 0
+                and exact(v) == sp.Rational(v)):
+            found.append(v)
+    return [to_mpf(v) for v in found[:8]]
+
+
+def _near_boundaries(state: _State, compared: list, compare, b) -> None:
+    """For each decision, one pair of points straddling the boundary between
+    two of its branches (near ties of min/max, near x = 0 of relu)."""
+    coverage = state.coverage
+    for index in range(len(coverage.found)):
+        taken = {}
+        for values in compared:
+            taken.setdefault(coverage.branches_at(values)[index], values)
+        taken.pop(None, None)
+        if len(taken) < 2:
+            continue
+        first, second = list(taken.values())[:2]
+        pair = branches.boundary(coverage, index, first, second)
+        for values in pair or ():
+            if not b.left() or state.failure or state.mismatch:
+                return
+            compare(values)
+
+
+def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) -> bool:
+    """Compare at one point; True if it counted (the source is defined there)."""
+    n_grads = len(setup.grad_names)
+    with mpmath.workdps(50):
+        want = [as_real(x) for x in setup.evaluate(*values)]
+        if None in want:
+            return False  # the source is undefined here: nothing to compare
+        point = dict(zip(setup.inputs, values))
+        args = [_shape_like(a, point) for a in setup.args_nodes]
+        shown = {setup.names[x]: fmt(v) for x, v in zip(setup.inputs, values)}
+        # the counterexample's point to 17 digits: enough to run it again
+        precise = {setup.names[x]: mpmath.nstr(v, 17) for x, v in zip(setup.inputs, values)}
+        try:
+            value, grads = namespace[gradient.name](*args)
+            plain = namespace[f.name](*args[:len(f.params)])
+        except EMITTED_ERRORS as error:
+            state.failure = _raises(f, shown, precise, want, n_grads, setup, error)
+            return True
+        got = [as_real(x) for x in flat_values(grads)]
+        got_value = [as_real(x) for x in flat_values(value)]
+        plain_value = [as_real(x) for x in flat_values(plain)]
+    state.points += 1
+    state.coverage.record(values)
+    state.coverage.record_ties(values)
+    if None in got + got_value + plain_value:
+        state.failure = (f"at {_point_text(shown)}: the emitted code gives an undefined value "
+                         f"(inf or nan) where the source gives numbers",
+                         {"point": precise, "emitted": None, "expected": fmt(want[0])})
+        return True
+    for e, a, p in zip(want[n_grads:], got_value, plain_value):
+        if not (close(e, a, REL, ABS) and close(e, p, REL, ABS)):
+            state.failure = (
+                f"the emitted value disagrees with the source function at "
+                f"{_point_text(shown)}: {f.name} = {fmt(p)}, {gradient.name} gives "
+                f"{fmt(a)}, SymPy gives {fmt(e)}",
+                {"point": precise, "emitted": fmt(a), "expected": fmt(e)})
+            return True
+    for i, (e, a) in enumerate(zip(want[:n_grads], got)):
+        if i not in state.mismatch and not close(e, a, REL, ABS):
+            state.mismatch[i] = (
+                f"at {_point_text(shown)}: emitted d{f.name}/d{setup.grad_names[i]} = "
+                f"{fmt(a)}, SymPy's derivative = {fmt(e)}",
+                {"point": precise, "emitted": fmt(a), "expected": fmt(e)})
+    return True
+
+
+def _raises(f, shown, precise, want, n_grads, setup, error) -> tuple:
+    values = ", ".join([f"{f.name} = {fmt(v)}" for v in want[n_grads:]][:1] +
+                       [f"d{f.name}/d{n} = {fmt(v)}" for n, v in
+                        zip(setup.grad_names, want[:n_grads])][:3])
+    name = error_name(error)
+    return (f"at {_point_text(shown)}: the emitted code raises {name} "
+            f"({error}), but the source, branch by branch, gives {values}",
+            {"point": precise, "emitted": None, "expected": fmt(want[n_grads])
+             if len(want) > n_grads else None, "raises": name})
 
 
 def _point_text(shown: dict) -> str:
@@ -165,14 +350,8 @@ def _indexed(name, value):
     return out
 
 
-def _flat_values(value) -> list:
-    if isinstance(value, (list, tuple)):
-        return [x for v in value for x in _flat_values(v)]
-    return [value]
-
-
-def _shape_like(structure, point, convert):
+def _shape_like(structure, point):
     if isinstance(structure, int):
-        return convert(point[structure])
-    items = [_shape_like(v, point, convert) for v in structure]
+        return point[structure]
+    items = [_shape_like(v, point) for v in structure]
     return tuple(items) if isinstance(structure, tuple) else items

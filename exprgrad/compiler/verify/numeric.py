@@ -30,23 +30,54 @@ DIGITS = 50
 
 
 class DomainError(ValueError):
-    """A value outside the real domain (mirrors `math`'s ValueError)."""
+    """A value outside the real domain, or beyond the range of a double
+    (mirrors `math`'s ValueError and OverflowError)."""
+
+
+# Beyond this a double is infinite: `math` raises OverflowError or returns inf.
+# Evaluating at 50 digits keeps to the same range, so that a value the program
+# cannot compute is undefined here too, and no evaluation needs the thousands
+# of digits that sin(exp(exp(20))) or 10^(10^300) would take.
+DOUBLE_MAX = mpmath.mpf(2) ** 1024
+_POWER_BITS = 1100  # |log2| of a power beyond which it overflows (or underflows)
 
 
 def _real(value):
     if isinstance(value, type(mpmath.pi)):  # mpmath.pi, mpmath.e, ... as numbers
         value = +value
-    if isinstance(value, mpmath.mpf) and mpmath.isfinite(value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = mpmath.mpf(value)
+    if isinstance(value, mpmath.mpf) and mpmath.isfinite(value) and abs(value) < DOUBLE_MAX:
         return value
-    if isinstance(value, (int, float)) and mpmath.isfinite(value):
-        return mpmath.mpf(value)
     raise DomainError("math domain error")
+
+
+def _in_range(args) -> None:
+    for a in args:
+        if isinstance(a, mpmath.mpf) and not (mpmath.isfinite(a) and abs(a) < DOUBLE_MAX):
+            raise DomainError("math range error")
 
 
 def _wrap(function):
     def real_only(*args):
+        _in_range(args)
         return _real(function(*args))
     return real_only
+
+
+def power(base, exponent):
+    """`math.pow` at 50 digits: a power that a double cannot hold is an
+    error (as `math.pow` raises OverflowError), one too small for it is 0,
+    and neither is ever computed to its thousands of digits."""
+    base, exponent = _real(base), _real(exponent)
+    if base != 0 and exponent != 0 and abs(base) != 1:
+        with mpmath.workprec(64):
+            bits = exponent * mpmath.log(abs(base), 2)
+        if bits > _POWER_BITS:
+            raise DomainError("math range error")
+        if bits < -_POWER_BITS:
+            return mpmath.mpf(0)
+    return _real(mpmath.power(base, exponent))
 
 
 def _math_shim() -> types.SimpleNamespace:
@@ -56,6 +87,7 @@ def _math_shim() -> types.SimpleNamespace:
     shim = {op.math_function: _wrap(functools.partial(op.numeric, mp))
             for op in OPS.values() if op.math_function}
     shim.update(
+        pow=power,  # bounded: see power()
         pi=mp.pi, e=mp.e, inf=mp.inf, nan=mp.nan,
         isnan=mp.isnan, isinf=mp.isinf, isfinite=mp.isfinite,
         fsum=mp.fsum,
@@ -65,6 +97,8 @@ def _math_shim() -> types.SimpleNamespace:
 
 class _MpmathShim:
     """`mpmath` for printed SymPy code: real-valued functions only."""
+
+    power = staticmethod(power)
 
     def __getattr__(self, name):
         value = getattr(mpmath, name)
@@ -105,24 +139,66 @@ def load_emitted(text: str) -> dict:
 UNDEFINED = object()
 
 
+class _Unneeded:
+    """An undefined local derivative (the log of a negative number in a
+    branch not taken).  Times an adjoint that is exactly 0 it is 0: the
+    branch not taken contributes nothing, which is the language's rule, and
+    the gradient there is a number.  Anything else it takes part in fails."""
+
+    def __mul__(self, other):
+        if isinstance(other, (mpmath.mpf, int, float)) and other == 0:
+            return mpmath.mpf(0)
+        raise TypeError("an undefined derivative is used")
+
+    __rmul__ = __mul__
+
+
+UNNEEDED = _Unneeded()
+
+
 class _Printer(MpmathPrinter):
     def _print_Heaviside(self, expr):  # H(0) = 1/2, as SymPy defines it
         x = self._print(expr.args[0])
         return f"(1 if ({x}) > 0 else (0 if ({x}) < 0 else mpmath.mpf(1)/2))"
 
+    def _print_Pow(self, expr, rational=False):
+        base, exponent = expr.args
+        if exponent.is_Integer and abs(exponent) <= 64 or exponent == sp.S.Half:
+            return super()._print_Pow(expr, rational)
+        return f"mpmath.power({self._print(base)}, {self._print(exponent)})"
+
+    # x/0, 0/0 and powers beyond a double are undefined, as in the program:
+    # any use of them fails, so the definition that uses them is undefined.
+    def _print_ComplexInfinity(self, expr):
+        return "undefined_"
+
+    _print_NaN = _print_Infinity = _print_NegativeInfinity = _print_ComplexInfinity
+
 
 def compile_program(program, results: list[sp.Expr], inputs: list[sp.Symbol]):
     """A Python function of `inputs` (mpf) returning `results`, evaluating the
-    definitions of `program` that the results need."""
+    definitions of `program` that the results need.  A definition that cannot
+    be evaluated is UNDEFINED (a local derivative: UNNEEDED, see above)."""
     needed = _needed(program, results)
     printer = _Printer({"fully_qualified_modules": True})
     lines = [f"def _evaluate({', '.join(s.name for s in inputs)}):"]
     for symbol, definition in program.defs.items():
         if symbol in needed:
-            lines += [f"    try: {symbol.name} = {printer.doprint(definition)}",
-                      f"    except _Failed: {symbol.name} = _UNDEFINED"]
-    lines.append(f"    return [{', '.join(printer.doprint(r) for r in results)}]")
-    namespace = {"mpmath": _MpmathShim(), "_UNDEFINED": UNDEFINED,
+            text = printer.doprint(definition)
+            if symbol.name.startswith("p"):  # a local derivative
+                lines += [f"    try: {symbol.name} = _unneeded_if_undefined({text})",
+                          f"    except _Failed: {symbol.name} = _UNNEEDED"]
+            else:
+                lines += [f"    try: {symbol.name} = {text}",
+                          f"    except _Failed: {symbol.name} = _UNDEFINED"]
+    lines.append("    results = []")
+    for r in results:
+        lines += [f"    try: results.append({printer.doprint(r)})",
+                  "    except _Failed: results.append(_UNDEFINED)"]
+    lines.append("    return results")
+    namespace = {"mpmath": _MpmathShim(), "_UNDEFINED": UNDEFINED, "_UNNEEDED": UNNEEDED,
+                 "undefined_": UNDEFINED,
+                 "_unneeded_if_undefined": lambda v: UNNEEDED if v is UNDEFINED else v,
                  "_Failed": (ArithmeticError, ValueError, TypeError)}
     exec("\n".join(lines), namespace)
     return namespace["_evaluate"]
@@ -187,3 +263,16 @@ def to_mpf(value) -> mpmath.mpf:
     if isinstance(value, sp.Basic):
         return mpmath.mpf(sp.Float(value, DIGITS + 5)._mpf_)
     return mpmath.mpf(value)
+
+
+def flat_values(value) -> list:
+    """The numbers of a result of emitted code (nested lists and tuples)."""
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in flat_values(v)]
+    return [value]
+
+
+def error_name(error: Exception) -> str:
+    """What the program itself raises: `math` raises ValueError where the
+    50-digit shim raises its DomainError."""
+    return next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")

@@ -8,10 +8,12 @@ from dataclasses import asdict, dataclass, field
 # Statuses, and whether each one counts as holding.
 PROVED = "proved"
 NUMERIC = "numerically equal, not proved"
+TIME_LIMIT = "not proved in the time limit"  # the numeric comparison it did agreed
 AT_POINT = "holds at the point"
 FAILED = "FAILED"
 UNVERIFIED = "UNVERIFIED"
-HOLDS = {PROVED: True, NUMERIC: True, AT_POINT: True, FAILED: False, UNVERIFIED: False}
+HOLDS = {PROVED: True, NUMERIC: True, TIME_LIMIT: True, AT_POINT: True, FAILED: False,
+         UNVERIFIED: False}
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Item:
     detail: str = ""  # why it failed, or what was compared
     counterexample: dict | None = None  # {"point": {...}, "lhs"/"rhs" or "emitted"/"expected"}
     diagnosis: list[str] = field(default_factory=list)  # where a hand derivation goes wrong
+    branches: tuple[int, int] | None = None  # (taken at a compared point, found in the function)
 
     @property
     def ok(self) -> bool:
@@ -63,11 +66,12 @@ class Report:
 
     def summary(self) -> str:
         if self.error is not None:
-            return "verification stopped: the file does not compile"
+            return f"{self.filename}: nothing verified: {self.error.splitlines()[0]}"
         c = self.counts()
-        held = c[PROVED] + c[NUMERIC] + c[AT_POINT]
-        parts = [f"{c[PROVED]} proved", f"{c[NUMERIC]} numerically equal, not proved",
-                 f"{c[AT_POINT]} hold at their point"]
+        held = sum(c[status] for status, holds in HOLDS.items() if holds)
+        parts = [f"{c[PROVED]} proved", f"{c[NUMERIC]} numerically equal, not proved"]
+        parts += [f"{c[TIME_LIMIT]} not proved in the time limit"] if c[TIME_LIMIT] else []
+        parts += [f"{c[AT_POINT]} hold at their point"]
         bad = [f"{c[FAILED]} failed"] + ([f"{c[UNVERIFIED]} unverified"] if c[UNVERIFIED] else [])
         verdict = "all hold" if self else "NOT all hold"
         return (f"{self.filename}: {held} of {len(self.items)} hold ({', '.join(parts)}); "
@@ -87,9 +91,28 @@ class Report:
         for item in self.items:
             entry = asdict(item)
             entry["ok"] = item.ok
+            entry["counterexample"] = _numbers(item.counterexample)
+            entry["branches"] = (None if item.branches is None else
+                                 dict(zip(("covered", "found"), item.branches)))
             items.append(entry)
         return {"file": self.filename, "ok": self.ok, "error": self.error,
                 "counts": self.counts(), "summary": self.summary(), "items": items}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+
+
+def _numbers(value):
+    """Counterexample values as JSON numbers (null where undefined); the
+    text report shows them as written, `at x=0.37`."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if value is None or isinstance(value, bool):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return int(number) if number.is_integer() and abs(number) < 2 ** 53 else number

@@ -25,7 +25,7 @@ import sympy as sp
 
 from ..graph import Graph
 from ..ops import OPS, REALS
-from .timelimit import attempt
+from .numeric import DomainError, power
 
 # Doubles that stand for well-known reals: those the op table's derivative
 # rules and the language's `pi` and `e` write as floats (ops.REALS), and a
@@ -108,7 +108,9 @@ class Translator:
             return sp.true if node.attr else sp.false
         spec = OPS[node.op]
         args = [self.value[a] for a in node.args]
-        expr = spec.symbolic(sp, args, node.attr)
+        expr = _numbers_as_the_program_computes(node.op, spec, args, node.attr)
+        if expr is None:
+            expr = spec.symbolic(sp, args, node.attr)
         if spec.kind == "bool" or expr.is_Atom:
             return expr
         return self.program.define(sp.Symbol(f"t{n}", real=True), expr)
@@ -119,6 +121,39 @@ class Translator:
             return self(value)
         items = [self.structure(v) for v in value]
         return tuple(items) if isinstance(value, tuple) else items
+
+
+# What x/0 or 0/0 stands for inside a condition, which SymPy cannot compare:
+# numeric evaluation binds it to an undefined value (numeric.UNDEFINED).
+NAN = sp.Symbol("undefined_", real=True)
+
+
+def _numbers_as_the_program_computes(op: str, spec, args, attr):
+    """The few cases where SymPy's exact arithmetic on numbers is not what
+    the program computes, or would never finish: a comparison with NaN is
+    false (SymPy raises), and a power of numbers beyond a double's range
+    (2^2^2^2^2, 1e300^1e300) is undefined — NaN, as the program fails there
+    — instead of an exact integer of a million digits.  None: SymPy's own."""
+    if not all(isinstance(a, sp.Number) for a in args):
+        return None
+    if spec.kind == "bool" and any(a is sp.nan for a in args):
+        args = [NAN if a is sp.nan else a for a in args]  # undefined when evaluated
+        return spec.symbolic(sp, args, attr)
+    if op == "pow" and not any(a is sp.nan for a in args):
+        base, exponent = (_mpf(a) for a in args)
+        try:
+            if power(base, exponent) == 0 and base != 0:
+                return sp.Integer(0)  # a double underflows to 0
+        except DomainError:
+            return sp.nan if args[0] >= 0 or args[1].is_Integer else None
+    return None
+
+
+def _mpf(number):
+    import mpmath
+    if number in (sp.oo, -sp.oo):
+        return mpmath.inf if number > 0 else -mpmath.inf
+    return mpmath.mpf(sp.Float(number, 30)._mpf_)
 
 
 def sympy_adjoints(tr: Translator, seeds: list[tuple[int, sp.Expr]],
@@ -142,9 +177,12 @@ def sympy_adjoints(tr: Translator, seeds: list[tuple[int, sp.Expr]],
                                                                  real=True), total)
         adjoint[symbol] = a
         definition = program.defs[symbol]
-        for used in definition.free_symbols & needed:
+        for used in sorted(definition.free_symbols & needed, key=lambda s: s.name):
             partial = sp.diff(definition, used).xreplace({definition: symbol})
             if partial != 0:
+                if not partial.is_Number:  # its own definition: see numeric.UNNEEDED
+                    partial = program.define(sp.Symbol(f"p{symbol.name[1:]}_{used.name}",
+                                                       real=True), partial)
                 contributions.setdefault(used, []).append(a * partial)
     results = []
     for w in wrt:
@@ -165,15 +203,30 @@ def _dependents(program: Program, targets: set) -> set:
     return active
 
 
-def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, seconds: float) -> bool:
-    """True if SymPy shows a − b ≡ 0 within `seconds` (False: not shown)."""
+Boolean = sp.logic.boolalg.Boolean
+_PIECEWISE = (sp.Piecewise, sp.Min, sp.Max, sp.Abs, sp.Heaviside, sp.sign)
+
+
+def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, budget) -> bool | None:
+    """True if SymPy shows a ≡ b, False if it finishes without showing it,
+    None if the budget (a `timelimit.Budget`) ran out first.  Conditions
+    (both sides Boolean) are equal when they are equivalent."""
     def run() -> bool:
-        difference = program.expand(a) - program.expand(b)
+        try:
+            left, right = program.expand(a), program.expand(b)
+        except TypeError:  # a condition on a non-real value (log(-1) < 2): not shown
+            return False
+        if isinstance(left, Boolean) or isinstance(right, Boolean):
+            return sp.simplify_logic(sp.Equivalent(left, right)) == sp.true
+        difference = left - right
         if difference == 0:
             return True
-        difference = sp.piecewise_fold(difference)
-        if sp.expand(difference) == 0:
-            return True
+        if difference.has(*_PIECEWISE):
+            # simplify() and piecewise_fold() almost never settle a difference
+            # of piecewise functions (min, max, abs, conditionals) and spend
+            # the whole budget trying: those are compared branch by branch
+            # numerically instead.
+            return sp.expand(difference) == 0
         return sp.simplify(difference) == 0
-    finished, proved = attempt(run, seconds)
-    return bool(finished and proved)
+    finished, proved = budget.run(run, needs_interrupt=True)
+    return bool(proved) if finished else None

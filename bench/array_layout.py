@@ -1,0 +1,152 @@
+"""The array target's layout and namespace choices, measured on logistic
+regression (5 features, mean softplus loss, value + gradient).
+
+The array target prints a loop body's scalar statements once, as array
+operations over the data axis; a compile-time dimension stays unrolled, so
+`X[k][i]` for i = 0..4 reads five columns of a row-major (N, 5) array.  This
+script times the code the printer writes, by hand, in these variants:
+
+  printed     what the printer writes: a row times the weights and the
+              gradient's column sums as vector-matrix products
+              (xp.matmul(X[:, 0:5], w), xp.matmul(t, X[:, 0:5])), one pass over X
+  views       one statement per column, X[:, i]: strided column views, no copy
+  transposed  per column, from one contiguous copy of X.T per call
+  numpy ns    views, with NumPy 2's own namespace instead of array-api-compat's
+
+against NumPy written by hand (bench/data_workloads.py), interleaved, as
+ratios; and, when JAX is installed, the printed form under `jax.jit` against
+JAX's own `jit(value_and_grad)` (bench/data_peers.py), as ratios to JAX.
+
+    python bench/array_layout.py                 # N = 10^4, 10^5, 10^6
+    python bench/array_layout.py --sizes 1000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in data_run.py: one thread
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from data_workloads import make_task, numpy_logistic  # noqa: E402
+from exprgrad.compiler import array_runtime as rt  # noqa: E402
+from run import Entry, agree, format_time, installed, time_interleaved  # noqa: E402
+
+
+def printed_logistic(columns, namespace=rt._namespace):
+    """loss_grad as the array printer writes it, with `columns(xp, X)` giving
+    the five feature columns."""
+    def loss_grad(w, b, X, y):
+        xp = namespace(X, y)
+        X = rt._data(xp, X, "X", 2)
+        y = rt._data(xp, y, "y", 1)
+        n = float(X.shape[0])
+        X_0, X_1, X_2, X_3, X_4 = columns(xp, X)
+        z = w[0] * X_0 + w[1] * X_1 + w[2] * X_2 + w[3] * X_3 + w[4] * X_4 + b
+        t = (rt._sigmoid(xp, z) - y) / n
+        loss = xp.sum(rt._softplus(xp, z) - y * z) / n
+        out = rt._out  # floats from NumPy; arrays (traceable) from JAX
+        return out(loss), ([out(xp.sum(t * X_0)), out(xp.sum(t * X_1)), out(xp.sum(t * X_2)),
+                            out(xp.sum(t * X_3)), out(xp.sum(t * X_4))], out(xp.sum(t)))
+    return loss_grad
+
+
+def column_views(xp, X):
+    return [X[:, i] for i in range(X.shape[1])]
+
+
+def transposed_once(xp, X):
+    T = xp.asarray(xp.permute_dims(X, (1, 0)), copy=True)
+    return [T[i, :] for i in range(T.shape[0])]
+
+
+def numpy_namespace(*data):
+    return np
+
+
+def matmul_logistic(w, b, X, y):
+    """The printed form: two vector-matrix products over the row-major X."""
+    xp = rt._namespace(X, y)
+    X = rt._data(xp, X, "X", 2)
+    y = rt._data(xp, y, "y", 1)
+    w = rt._scalar(xp, w, "w", (5,), rt._dtype(xp, X, y))
+    n = float(X.shape[0])
+    z = xp.matmul(X[:, 0:5], w[0:5]) + b
+    t = (rt._sigmoid(xp, z) - y) / n
+    loss = xp.sum(rt._softplus(xp, z) - y * z) / n
+    columns = xp.matmul(t, X[:, 0:5])
+    out = rt._out
+    return out(loss), ([out(columns[i]) for i in range(5)], out(xp.sum(t)))
+
+
+VARIANTS = {
+    "printed": matmul_logistic,
+    "views": printed_logistic(column_views),
+    "transposed": printed_logistic(transposed_once),
+    "numpy ns": printed_logistic(column_views, numpy_namespace),
+}
+
+
+def jax_entries(task) -> list[Entry]:
+    """JAX's own jit(value_and_grad), and the printed form under jax.jit."""
+    from data_peers import _jax, jax_jit
+
+    jax = _jax()
+    X, y = (jax.numpy.asarray(a) for a in task.data)
+    w, b = jax.numpy.asarray(task.params[:5]), jax.numpy.asarray(task.params[5])
+    printed = jax.jit(VARIANTS["printed"])
+    jax.block_until_ready(printed(w, b, X, y))
+
+    def call():
+        value, grads = printed(w, b, X, y)
+        return float(value), grads  # waits for the result
+    return [Entry("jax jit(value_and_grad)", jax_jit(task)), Entry("printed under jax.jit", call)]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args(argv)
+    print("| variant | " + " | ".join(f"N = {n:,}" for n in args.sizes) + " |")
+    print("|---" * (len(args.sizes) + 1) + "|")
+    rows: dict[str, list[str]] = {}
+    for n in args.sizes:
+        task = make_task("logistic", n)
+        X, y = task.data
+        w, b = task.unflatten()
+        hand = Entry("numpy by hand", lambda: numpy_logistic(task.params, X, y))
+        entries = [hand] + [Entry(name, lambda f=f: f(w, b, X, y))
+                            for name, f in VARIANTS.items()]
+        reference = hand.call()
+        reference = (float(reference[0]), [float(g) for g in reference[1]])
+        for e in entries[1:]:
+            assert agree(reference, e) == "", e.system
+        time_interleaved(entries, args.rounds, 0.05)
+        for e in entries:
+            rows.setdefault(e.system, []).append(
+                f"{format_time(e.median)} ({e.median / hand.median:.2f}×)")
+        if installed("jax"):
+            jitted = jax_entries(task)
+            for e in jitted:
+                assert agree(reference, e) == "", e.system
+            time_interleaved(jitted, args.rounds, 0.05)
+            for e in jitted:
+                rows.setdefault(e.system, []).append(
+                    f"{format_time(e.median)} ({e.median / jitted[0].median:.2f}× JAX)")
+    for system, cells in rows.items():
+        print(f"| {system} | " + " | ".join(cells) + " |")
+    print(f"\nMedian per call over {args.rounds} interleaved rounds; (n×) = time / NumPy "
+          f"by hand's.  numpy {np.__version__}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

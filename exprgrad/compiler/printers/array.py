@@ -1,0 +1,691 @@
+"""The array printer: `program.Function`s → an Array API module.
+
+It renders the scheduler's statements, as the Python printer does, with the
+array text of each op (`array_ops.py`) and these rules:
+
+* **Arguments.**  The namespace `xp` comes from the data arguments
+  (`_namespace`); a data parameter (a dimension that is a size name) becomes
+  a floating array (`_data`), every other parameter a 0-d or small array of
+  the data's dtype (`_scalar`), unpacked into its elements as in the plain
+  target.  A size name is bound to its length, `n = X.shape[0]`, and every
+  parameter that shares it is checked against it.
+* **Loops.**  A `For` is not a loop: its body runs once, on arrays whose
+  axis `d` is the iterations of the loop at nesting depth `d`.  Inside `D`
+  nested loops every value that depends on a loop has `D + 1` axes (length
+  1 along the loops it does not depend on), so values of outer loops
+  broadcast against inner ones: an outer value gets `[:, None]`, a load
+  `X[k + 1][3]` becomes the slice `X[1:n, 3]`, the loop variable an
+  `xp.arange`.  An accumulation into a name bound outside the loop
+  (`s = s + term`) is the reduction of the term over the loop's axes
+  (`xp.sum(term, axis=D)`; `*`, `min`, `max` likewise); a term that does
+  not depend on the loop is multiplied by the count instead.
+* **Conditions.**  An `If` is not a branch either: both sides are computed
+  for every element and `xp.where` picks.  An accumulation under a
+  condition adds `xp.where(c, term, 0.0)`; a name bound on both sides is
+  `xp.where(c, then, else)`; a name bound on one side is used only under the
+  same condition, so it needs no `where`.  A side that contains an op that
+  can fail (`PARTIAL_OPS`) reads its array inputs through `_safe`, so the
+  elements not taken repeat an element that is taken and raise, warn or
+  poison nothing (docs/array-target.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..array_ops import PARTIAL_OPS, TEMPLATE_HELPERS, array_template
+from ..array_runtime import helper_source as runtime_source
+from ..ops import ADD, ATOM, OPS
+from ..program import Assign, Call, Const, For, Function, If, Name, Return, walk
+from .python import (INDENT, _docstring, _leaves, _target, const_text, module_header,
+                     printable_filename, statement)
+
+# Accumulating ops → (the reduction along a loop's axis, the identity a masked term gets).
+REDUCTIONS = {"add": ("xp.sum", "0.0"), "sub": ("xp.sum", "0.0"), "mul": ("xp.prod", "1.0"),
+              "min": ("xp.min", "math.inf"), "max": ("xp.max", "-math.inf")}
+
+
+@dataclass
+class Binding:
+    """Where a name was bound: the loop depth (-1: outside every loop) and
+    the number of conditions around it, and the loops it depends on."""
+
+    depth: int
+    masks: int
+    deps: frozenset = frozenset()
+
+
+@dataclass
+class Loop:
+    var: str
+    start: int
+    size: str
+    offset: int
+
+    def stop(self) -> str:
+        if not self.offset:
+            return self.size
+        return f"{self.size} {'+' if self.offset > 0 else '-'} {abs(self.offset)}"
+
+    def length(self) -> str:
+        shift = self.offset - self.start
+        if not shift:
+            return self.size
+        if shift > 0:
+            return f"{self.size} + {shift}"
+        return f"max({self.size} - {-shift}, 0)"  # an empty range has no negative length
+
+    def bounds(self, shift: int) -> str:
+        """The slice of a data axis read at `var + shift`."""
+        start = self.start + shift
+        stop = self.offset + shift
+        lo = str(start) if start else ""
+        hi = "" if stop == 0 else (f"{self.size} - {-stop}" if stop < 0 else f"{self.size} + {stop}")
+        return f"{lo}:{hi}"
+
+
+@dataclass
+class Scope:
+    loops: list[Loop] = field(default_factory=list)
+    masks: list[str] = field(default_factory=list)  # condition texts, outermost first
+    mask_deps: list[frozenset] = field(default_factory=list)  # the loops each depends on
+    names: dict[str, Binding] = field(default_factory=dict)
+    rename: dict[str, str] = field(default_factory=dict)  # safe inputs of a branch
+
+    @property
+    def depth(self) -> int:
+        return len(self.loops) - 1
+
+
+class ArrayFunctionPrinter:
+    def __init__(self, filename: str):
+        self.filename = printable_filename(filename)
+        self.helpers: set[str] = set()
+        self.counter = 0
+        self.targets: dict[str, str] = {}  # assignment targets renamed on an If's then side
+        self.pending: list[str] = []  # lines the current statement needs before it
+        self.indent = INDENT
+
+    def comment(self, loc) -> str:
+        return f"{self.filename}:{loc.line}:{loc.column}" if loc is not None else ""
+
+    def fresh(self, base: str) -> str:
+        self.counter += 1
+        return f"{base}_{self.counter}_"
+
+    # --- the function ------------------------------------------------------------
+    def function(self, fn: Function) -> list[str]:
+        self.scope = Scope()
+        self.sources = {p.source: p.name for p in fn.params}
+        self.element_of: dict[str, tuple[str, int]] = {}  # w_2 → ('w', 2)
+        lines = [f"def {fn.name}({', '.join(p.name for p in fn.params)}):"]
+        lines += _docstring(fn.doc, INDENT)
+        lines += self.prologue(fn)
+        lines += self.block(fn.body, INDENT)
+        return lines
+
+    def prologue(self, fn: Function) -> list[str]:
+        data = [p for p in fn.params if _is_data(p.shape)]
+        self.helpers |= {"_namespace", "_data", "_scalar", "_dtype", "_out"}
+        lines = [INDENT + f"xp = _namespace({', '.join(p.name for p in data)})"]
+        sizes: dict[str, str] = {}
+        for p in data:
+            lines.append(INDENT + f"{p.name} = _data(xp, {p.name}, {p.source!r}, {len(p.shape)})")
+        lines.append(INDENT + (f"dtype = _dtype(xp, {', '.join(p.name for p in data)})" if data
+                               else "dtype = xp.float64"))
+        for p in data:
+            for axis, size in enumerate(p.shape):
+                if not isinstance(size, str):
+                    lines += _check_fixed(p, axis, size)
+                elif size not in sizes:
+                    sizes[size] = f"{p.source!r} axis {axis}"
+                    lines.append(INDENT + f"{size} = {p.name}.shape[{axis}]")
+                    self.scope.names[size] = Binding(-1, 0)
+                else:
+                    lines += _check_size(p, axis, size, sizes[size])
+        for p in fn.params:
+            if _is_data(p.shape):
+                continue
+            leaves = _leaves(p.elements)
+            for v in leaves:
+                self.scope.names[v] = Binding(-1, 0)
+            target = _target(p.elements)
+            if isinstance(p.shape, list):  # a tuple: unpacked as Python, each number converted
+                lines.append(INDENT + f"{target} = {p.name}")
+                lines += [INDENT + f"{v} = _scalar(xp, {v}, {p.source!r}, (), dtype)"
+                          for v in leaves]
+                continue
+            shape = tuple(p.shape)
+            lines.append(INDENT + f"{p.name} = _scalar(xp, {p.name}, {p.source!r}, {shape!r}, "
+                         "dtype)")
+            if target != p.name:
+                lines.append(INDENT + f"{target} = {p.name}")
+            if len(shape) == 1:
+                self.element_of.update({v: (p.name, j) for j, v in enumerate(p.elements)})
+        return lines
+
+    # --- statements -----------------------------------------------------------------
+    def block(self, statements: list, indent: str) -> list[str]:
+        lines: list[str] = []
+        i = 0
+        while i < len(statements):
+            group = self.column_group(statements, i)
+            if len(group) > 1:
+                lines += self.column_sums(group, indent)
+                i += len(group)
+                continue
+            lines += self.statement(statements[i], indent)
+            i += 1
+        return lines
+
+    def column_group(self, statements: list, i: int) -> list:
+        """Statements from `i` on that add `e * X[k][c]` to a name bound
+        outside a single loop, for one `e` and consecutive columns c of one
+        row: a gradient's `d_w_c += t * X[k][c]`."""
+        group: list = []
+        for s in statements[i:]:
+            parts = self._column_term(s)
+            if parts is None:
+                break
+            if group:
+                first = self._column_term(group[0])
+                last = self._column_term(group[-1])
+                if parts[0] != first[0] or parts[1] != first[1] or parts[2] != last[2] + 1:
+                    break
+            group.append(s)
+        return group
+
+    def _column_term(self, s):
+        """(the factor, the load's row entries, the column) of `T = T + e * load`."""
+        if self.scope.depth != 0 or self.scope.masks or not isinstance(s, Assign):
+            return None
+        v = s.value
+        bound = self.scope.names.get(s.target)
+        if (bound is None or bound.depth != -1 or not isinstance(v, Call) or v.op != "add"
+                or v.args[0] != Name(s.target) or not isinstance(v.args[1], Call)
+                or v.args[1].op != "mul"):
+            return None
+        for factor, load in (v.args[1].args, reversed(v.args[1].args)):
+            if (isinstance(load, Call) and load.op == "load" and len(load.attr[1]) == 2
+                    and isinstance(load.attr[1][1], int)
+                    and load.args == (Name(self.scope.loops[0].var),)):
+                return factor, (load.attr[0], load.attr[1][0], load.args), load.attr[1][1]
+        return None
+
+    def columns(self, param: str, row, first: int, stop: int) -> str:
+        """`X[:, first:stop]`: columns of a 2-d data parameter read in the
+        single loop at row `k + shift`."""
+        rows = self.scope.loops[0].bounds(row[1])
+        return f"{self.sources.get(param, param)}[{rows}, {first}:{stop}]"
+
+    def column_sums(self, group: list, indent: str) -> list[str]:
+        """One vector-matrix product for the group: `e @ X[:, a:b]` reads
+        the columns in one pass, instead of one reduction per column."""
+        factor, (param, row, _), first = self._column_term(group[0])
+        columns = self.columns(param, row, first, first + len(group))
+        text, prec, deps = self.expr(factor)
+        if 0 not in deps:
+            return [line for s in group for line in self.statement(s, indent)]
+        product = self.fresh("columns")
+        lines = statement(indent, f"{product} = ", f"xp.matmul({text}, {columns})",
+                          comment=self.comment(group[0].loc))
+        for j, s in enumerate(group):
+            lines += statement(indent, f"{s.target} = ", f"{s.target} + {product}[{j}]",
+                               comment=self.comment(s.loc))
+        return lines
+
+    def statement(self, s, indent: str) -> list[str]:
+        """A statement's lines, after those its expressions need first (the
+        guarded sides of conditional expressions)."""
+        saved, self.pending, self.indent = self.pending, [], indent
+        if isinstance(s, Assign):
+            lines = self.assign(s, indent)
+        elif isinstance(s, If):
+            lines = self.branch(s, indent)
+        elif isinstance(s, For):
+            lines = self.loop(s, indent)
+        elif isinstance(s, Return):
+            lines = statement(indent, "return ", self.structure(s.value),
+                              comment=self.comment(s.loc))
+        else:  # pragma: no cover
+            raise TypeError(f"not a statement: {s!r}")
+        lines, self.pending = self.pending + lines, saved
+        return lines
+
+    def assign(self, s: Assign, indent: str) -> list[str]:
+        note = self.comment(s.loc)
+        target = self.targets.get(s.target, s.target)
+        bound = self.scope.names.get(s.target)
+        v = s.value
+        if (bound is not None and isinstance(v, Call) and v.op in REDUCTIONS
+                and v.args[0] == Name(s.target)
+                and (bound.depth < self.scope.depth or bound.masks < len(self.scope.masks))):
+            return self.accumulate(s.target, bound, v, indent, note)
+        text, _, deps = self.expr(v)
+        if bound is not None and bound.masks < len(self.scope.masks):
+            # a reassignment under a condition keeps the old value where it fails
+            for mask, mask_deps in zip(reversed(self.scope.masks[bound.masks:]),
+                                       reversed(self.scope.mask_deps[bound.masks:])):
+                text = f"xp.where({mask}, {text}, {s.target})"
+                deps |= mask_deps | bound.deps
+        self.scope.names[s.target] = Binding(self.scope.depth, len(self.scope.masks), deps)
+        return statement(indent, f"{target} = ", text, comment=note)
+
+    def accumulate(self, target: str, bound: Binding, v: Call, indent: str, note: str):
+        """`target = target op term` across loops and conditions: the term,
+        masked by the conditions since the target was bound, reduced over the
+        loops since then."""
+        function, identity = REDUCTIONS[v.op]
+        term, _, deps = self.expr(v.args[1])
+        for mask, mask_deps in zip(reversed(self.scope.masks[bound.masks:]),
+                                   reversed(self.scope.mask_deps[bound.masks:])):
+            term = f"xp.where({mask}, {term}, {identity})"
+            deps |= mask_deps
+        axes = list(range(bound.depth + 1, self.scope.depth + 1))
+        if axes:
+            term = self.reduce(function, term, deps, axes, note)
+        if v.op in ("min", "max"):
+            text = f"xp.{'minimum' if v.op == 'min' else 'maximum'}({target}, {term})"
+        else:
+            symbol = {"add": "+", "sub": "-", "mul": "*"}[v.op]
+            text = f"{target} {symbol} {term}"
+        self.scope.names[target] = Binding(bound.depth, bound.masks,
+                                           bound.deps | frozenset(d for d in deps
+                                                                  if d <= bound.depth))
+        return statement(indent, f"{target} = ", text, comment=note)
+
+    def reduce(self, function: str, term: str, deps, axes: list[int], note: str) -> str:
+        """The reduction of `term` over the loops at `axes`.  Along a loop the
+        term does not vary on it has length 1: the loop's count scales
+        (sum) or powers (prod) it; a term of no loop at all is a number."""
+        counts = " * ".join(f"({self.scope.loops[a].length()})" for a in axes if a not in deps)
+        if function in ("xp.min", "xp.max"):
+            self.helpers.add("_nonempty")
+            lengths = ", ".join(self.scope.loops[a].length() for a in axes)
+            term = f"_nonempty({term}, ({lengths},), {note or 'a min or max'!r})"
+        if deps:
+            if not any(d < axes[0] for d in deps):  # nothing of the outer loops: a number
+                axes_text = list(range(self.scope.depth + 1))
+            else:
+                axes_text = axes
+            axis = axes_text[0] if len(axes_text) == 1 else tuple(axes_text)
+            term = f"{function}({term}, axis={axis!r})"
+        if counts and function == "xp.sum":
+            term = f"{term} * {counts}" if deps else f"({term}) * {counts}"
+        elif counts and function == "xp.prod":
+            term = f"{term} ** ({counts})" if deps else f"({term}) ** ({counts})"
+        return term
+
+    def branch(self, s: If, indent: str) -> list[str]:
+        note = self.comment(s.loc)
+        cond, _, cond_deps = self.expr(s.cond)
+        lines: list[str] = []
+        if not _simple(cond):
+            name = self.fresh("cond")
+            lines += statement(indent, f"{name} = ", cond, comment=note)
+            cond = name
+        both = sorted(self.new_names(s.then) & self.new_names(s.orelse))
+        picks = {name: self.fresh(name) for name in both}  # the then side's values
+        lines += self.side(s.then, cond, cond_deps, indent, picks)
+        lines += self.side(s.orelse, f"xp.logical_not({cond})", cond_deps, indent, {})
+        for name in both:  # bound on both sides: pick
+            lines += statement(indent, f"{name} = ", f"xp.where({cond}, {picks[name]}, {name})",
+                               comment=note)
+        return lines
+
+    def new_names(self, statements: list) -> set[str]:
+        return {s.target for s in walk(statements)
+                if isinstance(s, Assign) and s.target not in self.scope.names}
+
+    def side(self, statements: list, mask: str, mask_deps: frozenset, indent: str,
+             picks: dict[str, str]) -> list[str]:
+        """One side of an If, computed everywhere, under `mask`; the names
+        in `picks` are bound under other names (the other side binds them)."""
+        if not statements:
+            return []
+        lines: list[str] = []
+        saved = dict(self.scope.rename)
+        guarded = _has_partial(statements)
+        if guarded:
+            free = self.free_arrays(statements)
+            if free:
+                self.helpers.add("_safe")
+                lines += self.safe_inputs(free, mask, mask_deps, indent)
+        self.scope.rename.update(picks)
+        self.targets = dict(picks)
+        self.scope.masks.append(mask)
+        self.scope.mask_deps.append(mask_deps)
+        if guarded:
+            self.helpers.add("_quiet")
+            lines.append(indent + f"with _quiet(xp, {mask}):")
+            lines += self.block(statements, indent + INDENT)
+        else:
+            lines += self.block(statements, indent)
+        self.scope.masks.pop()
+        self.scope.mask_deps.pop()
+        self.targets = {}
+        for name, pick in picks.items():  # the picked name is this side's value
+            self.scope.names[pick] = self.scope.names.pop(name)
+        self.scope.rename = saved
+        return lines
+
+    def safe_inputs(self, free: list, mask: str, mask_deps: frozenset,
+                    indent: str) -> list[str]:
+        """`x_1_, y_2_ = _safe(xp, mask, x, y[1:])`, and reads of them renamed."""
+        self.helpers.add("_safe")
+        safe, texts = [], []
+        for item in free:
+            if isinstance(item, str):
+                text, _, deps = self.name(item)
+                hint = item
+            else:
+                text, _, deps = self.load(item)
+                hint = self.sources.get(item.attr[0], item.attr[0])
+            name = self.fresh(hint)
+            self.scope.names[name] = Binding(self.scope.depth, len(self.scope.masks),
+                                             deps | mask_deps)
+            safe.append(name)
+            texts.append(text)
+        for item, name in zip(free, safe):
+            self.scope.rename[item] = name
+        value = (f"(_safe(xp, {mask}, {texts[0]}),)" if len(free) == 1
+                 else f"_safe(xp, {mask}, {', '.join(texts)})")
+        return statement(indent, ", ".join(safe) + ("," if len(safe) == 1 else "") + " = ", value)
+
+    def free_arrays(self, statements: list) -> list:
+        """What `statements` read from before them that is an array: names
+        (ids) and loads (Calls) whose loop variables are bound before."""
+        inside: set[str] = set()
+        free: list = []
+        for s in walk(statements):
+            for e in _expressions(s):
+                for name in _names(e):
+                    b = self.scope.names.get(name)
+                    if name not in inside and name not in free and b is not None and b.deps:
+                        free.append(name)
+                for load in _loads(e):
+                    if load not in free and not any(a.id in inside for a in load.args):
+                        free.append(load)
+            if isinstance(s, Assign):
+                inside.add(s.target)
+            elif isinstance(s, For):
+                inside.add(s.var)
+        return free
+
+    def loop(self, s: For, indent: str) -> list[str]:
+        size, offset = s.stop
+        loop = Loop(s.var, s.start, size, offset)
+        self.scope.loops.append(loop)
+        depth = self.scope.depth
+        self.scope.names[s.var] = Binding(depth, len(self.scope.masks), frozenset({depth}))
+        lines: list[str] = []
+        if _uses_var(s.body, s.var):
+            shape = ", ".join("-1" if d == depth else "1" for d in range(depth + 1))
+            lines += statement(indent, f"{s.var} = ",
+                               f"xp.reshape(xp.astype(xp.arange({s.start}, {loop.stop()}), "
+                               f"dtype), ({shape},))" if depth else
+                               f"xp.astype(xp.arange({s.start}, {loop.stop()}), dtype)",
+                               comment=self.comment(s.loc))
+        lines += self.block(s.body, indent)
+        self.scope.loops.pop()
+        return lines
+
+    # --- expressions -------------------------------------------------------------------
+    def expr(self, e) -> tuple[str, int, frozenset]:
+        """Array text of an expression, its precedence, the loops it depends on."""
+        if isinstance(e, Const):
+            text, prec = const_text(e.value)
+            return text, prec, frozenset()
+        if isinstance(e, Name):
+            return self.name(e.id)
+        if e.op == "load":
+            return self.load(e)
+        if e.op == "size":
+            return f"float({e.attr})", ATOM, frozenset()
+        if e.op == "add" and self.scope.depth == 0:
+            dot = self.dot_product(e)
+            if dot is not None:
+                return dot
+        op = OPS[e.op]
+        template, prec, _ = array_template(op)
+        if e.op in TEMPLATE_HELPERS:
+            self.helpers.add(TEMPLATE_HELPERS[e.op])
+        if e.op == "where" and any(_has_partial_expr(a) for a in e.args[1:]):
+            return self.safe_where(e)
+        parts, deps = [], frozenset()
+        needed = array_template(op)[2]
+        for i, a in enumerate(e.args):
+            text, p, d = self.expr(a)
+            deps |= d
+            need = needed[min(i, len(needed) - 1)]
+            parts.append(f"({text})" if p < need else text)
+        if callable(template):
+            return template(parts), prec, deps
+        return template.format(*parts, args=", ".join(parts), attr=e.attr), prec, deps
+
+    def dot_product(self, e: Call):
+        """A sum with terms `w[j] * X[k][c]` for consecutive j and c (a row
+        of X times a parameter vector) as one `xp.matmul(X[:, a:b], w[i:j])`,
+        which reads X in one pass instead of one per column; other terms
+        are added as they are."""
+        terms, stack = [], [e]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, Call) and x.op == "add":
+                stack.extend(reversed(x.args))
+            else:
+                terms.append(x)
+        keyed = sorted((k, i) for i, t in enumerate(terms)
+                       if (k := self._weighted_column(t)) is not None)
+        runs: list[list] = []
+        for key, i in keyed:
+            run = runs[-1] if runs else None
+            if run and run[-1][0][0] == key[0] and (run[-1][0][1] + 1, run[-1][0][2] + 1) \
+                    == key[1:]:
+                run.append((key, i))
+            else:
+                runs.append([(key, i)])
+        long = [[key for key, _ in run] for run in runs if len(run) > 1]
+        if not long:
+            return None
+        grouped = {i for run in runs if len(run) > 1 for _, i in run}
+        rest = [t for i, t in enumerate(terms) if i not in grouped]
+        parts, deps = [], frozenset({0})
+        for run in long:
+            (param, row, vector), column, element = run[0]
+            columns = self.columns(param, row, column, column + len(run))
+            parts.append(f"xp.matmul({columns}, {vector}[{element}:{element + len(run)}])")
+        for term in rest:
+            text, p, d = self.expr(term)
+            deps |= d
+            parts.append(text)
+        return " + ".join(parts), ADD, deps
+
+    def _weighted_column(self, term):
+        """((data param, row entry, vector), column, element) of `w[j] * X[k][c]`."""
+        if not isinstance(term, Call) or term.op != "mul":
+            return None
+        for weight, load in (term.args, tuple(reversed(term.args))):
+            if (isinstance(weight, Name) and weight.id in self.element_of
+                    and weight.id not in self.scope.rename
+                    and isinstance(load, Call) and load.op == "load" and len(load.attr[1]) == 2
+                    and isinstance(load.attr[1][1], int) and load not in self.scope.rename
+                    and load.args == (Name(self.scope.loops[0].var),)):
+                vector, element = self.element_of[weight.id]
+                return (load.attr[0], load.attr[1][0], vector), load.attr[1][1], element
+        return None
+
+    def safe_where(self, e: Call) -> tuple[str, int, frozenset]:
+        """A conditional expression whose side can fail: each such side is
+        a statement before this one, on safe inputs, under `_quiet`."""
+        cond, _, deps = self.expr(e.args[0])
+        if not _simple(cond):
+            name = self.fresh("cond")
+            self.pending += statement(self.indent, f"{name} = ", cond)
+            cond = name
+        sides = []
+        for i, side in enumerate(e.args[1:]):
+            if not _has_partial_expr(side):
+                text, _, d = self.expr(side)
+                deps |= d
+                sides.append(text)
+                continue
+            mask = cond if i == 0 else f"xp.logical_not({cond})"
+            saved = dict(self.scope.rename)
+            free = [n for n in _names(side) if (b := self.scope.names.get(n)) is not None
+                    and b.deps] + _loads(side)
+            if free:
+                self.pending += self.safe_inputs(free, mask, deps, self.indent)
+            text, _, d = self.expr(side)
+            self.scope.rename = saved
+            deps |= d
+            value = self.fresh("side")
+            self.helpers.add("_quiet")
+            self.pending.append(self.indent + f"with _quiet(xp, {mask}):")
+            self.pending += statement(self.indent + INDENT, f"{value} = ", text)
+            sides.append(value)
+        return f"xp.where({cond}, {sides[0]}, {sides[1]})", ATOM, deps
+
+    def name(self, id: str) -> tuple[str, int, frozenset]:
+        text = self.scope.rename.get(id, id)
+        b = self.scope.names.get(text) or self.scope.names.get(id)
+        deps = b.deps if b is not None else frozenset()
+        if b is not None and b.deps and b.depth < self.scope.depth:
+            text += "[" + ", ".join([":"] * (b.depth + 1)
+                                    + ["None"] * (self.scope.depth - b.depth)) + "]"
+        return text, ATOM, deps
+
+    def load(self, e: Call) -> tuple[str, int, frozenset]:
+        """`X[k + a][3]` → `X[a:n + a, 3]` with axes at the loops' depths."""
+        if e in self.scope.rename:  # a safe input of a branch
+            return self.name(self.scope.rename[e])
+        param, index = e.attr
+        name = self.sources.get(param, param)
+        entries, axes = [], []
+        for entry in index:
+            if isinstance(entry, int):
+                entries.append(str(entry))
+                continue
+            position, shift = entry
+            var = e.args[position].id
+            depth = self.scope.names[var].depth
+            loop = self.scope.loops[depth]
+            entries.append(loop.bounds(shift))
+            axes.append(depth)
+        text = name if all(x == ":" for x in entries) else f"{name}[{', '.join(entries)}]"
+        if axes != sorted(axes):
+            order = sorted(range(len(axes)), key=lambda i: axes[i])
+            text = f"xp.permute_dims({text}, {tuple(order)!r})"
+            axes = sorted(axes)
+        missing = [d for d in range(self.scope.depth + 1) if d not in axes]
+        if missing:
+            expanded = []
+            for d in range(self.scope.depth + 1):
+                expanded.append(":" if d in axes else "None")
+            text = f"{text}[{', '.join(expanded)}]"
+        return text, ATOM, frozenset(axes)
+
+    def structure(self, value) -> str:
+        if isinstance(value, (list, tuple)):
+            items = [self.structure(v) for v in value]
+            if isinstance(value, tuple):
+                return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+            return "[" + ", ".join(items) + "]"
+        return f"_out({self.expr(value)[0]})"
+
+
+# --- small helpers ------------------------------------------------------------------
+def _is_data(shape) -> bool:
+    return isinstance(shape, tuple) and any(isinstance(s, str) for s in shape)
+
+
+def _check_size(p, axis: int, size: str, first: str) -> list[str]:
+    return [INDENT + f"if {p.name}.shape[{axis}] != {size}:",
+            INDENT * 2 + f"raise ValueError(f\"{p.source} axis {axis} has length "
+            f"{{{p.name}.shape[{axis}]}}, but {first} has {{{size}}} ({size})\")"]
+
+
+def _check_fixed(p, axis: int, size: int) -> list[str]:
+    return [INDENT + f"if {p.name}.shape[{axis}] != {size}:",
+            INDENT * 2 + f"raise ValueError(f\"{p.source} axis {axis} must have length {size}, "
+            f"got {{{p.name}.shape[{axis}]}}\")"]
+
+
+def _simple(text: str) -> bool:
+    return text.isidentifier()
+
+
+def _expressions(s) -> list:
+    from ..program import expressions
+    return expressions(s)
+
+
+def _names(e) -> list[str]:
+    out: list[str] = []
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Name):
+            if x.id not in out:
+                out.append(x.id)
+        elif isinstance(x, Call) and x.op != "load":
+            stack.extend(reversed(x.args))
+    return out
+
+
+def _loads(e) -> list:
+    """The loads in an expression, each once."""
+    out: list = []
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Call):
+            if x.op == "load":
+                if x not in out:
+                    out.append(x)
+            else:
+                stack.extend(reversed(x.args))
+    return out
+
+
+def _has_partial_expr(e) -> bool:
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Call):
+            if x.op in PARTIAL_OPS:
+                return True
+            stack.extend(x.args)
+    return False
+
+
+def _has_partial(statements: list) -> bool:
+    return any(_has_partial_expr(e) for s in walk(statements) for e in _expressions(s))
+
+
+def _uses_var(statements: list, var: str) -> bool:
+    """Whether the loop variable is used as a number (not only as an index)."""
+    for s in walk(statements):
+        stack = list(_expressions(s))
+        while stack:
+            x = stack.pop()
+            if isinstance(x, Name) and x.id == var:
+                return True
+            if isinstance(x, Call) and x.op != "load":
+                stack.extend(x.args)
+    return False
+
+
+# --- the module -----------------------------------------------------------------------
+def module(functions: list[Function], filename: str, header: list[str] | None = None) -> str:
+    printer = ArrayFunctionPrinter(filename)
+    bodies = [printer.function(fn) for fn in functions]
+    lines = list(header if header is not None else module_header(filename))
+    if header is None:  # regenerating needs the target too
+        lines[1] = lines[1].replace("exprgrad compile ", "exprgrad compile --target array ")
+    lines += ["", ""]
+    lines.append(runtime_source(printer.helpers))
+    for body in bodies:
+        lines += ["", ""] + body
+    lines += ["", "", f"__all__ = {[fn.name for fn in functions]!r}", ""]
+    return "\n".join(lines)
