@@ -210,19 +210,15 @@ def test_token_soup_raises_only_compile_errors(tokens):
         compile_or_refuse(source)
 
 
-# A one-element array parameter whose name is long enough to wrap its
-# unpacking line is emitted as `(name_0,,) = ...`, which is not Python; the
-# suite leaves that case to the xfail below until the code generator is fixed
-# (the long run, tests/fuzz_long.py, still generates it).
-@pytest.mark.xfail(strict=True, reason="codegen._wrap doubles the comma of a one-name target")
 def test_a_one_element_array_with_a_long_name_emits_valid_python():
+    """Once emitted as `(name_0,,) = ...`: the unpacking line wrapped."""
     name = "hidden_layer_bias_vector_" * 7 + "01"
     module = compile_or_refuse(f"f({name}[1]) = 2*{name}[0]\n")
     assert module.f([1.5]) == 3.0
 
 
 @FUZZ
-@given(stress_programs(long_single_arrays=False), st.integers(0, 2 ** 32 - 1))
+@given(stress_programs(), st.integers(0, 2 ** 32 - 1))
 def test_stress_programs_compile_or_raise_a_located_compile_error(program, seed):
     """Power towers, float-range constants, deep diff nesting, nested
     reductions, long names: compiled (and the emitted text compiled) or
