@@ -270,7 +270,8 @@ def cmd_check(args) -> int:
     if args.timeout is not None:
         settings = Settings(timeout=args.timeout, checks_only=args.checks_only)
     with progress.stage("checking"):
-        report = verify_source(source, name, settings=settings, on_result=show)
+        report = verify_source(source, name, settings=settings, on_result=show,
+                               target=args.target)
     if args.json:
         print(report.to_json())
     elif report.error is not None:
@@ -315,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verify only the file's check statements, not the emitted gradients")
     p.add_argument("--quiet", action="store_true",
                    help="print only what fails, and the summary")
+    p.add_argument("--target", choices=TARGETS, default="python",
+                   help="the target whose emitted text is verified (default python)")
     p.set_defaults(run=cmd_check)
 
     p = commands.add_parser("graph", help="draw a function's op graph with Graphviz")

@@ -111,3 +111,14 @@ def test_compile_load_and_import_for_the_array_target(tmp_path, monkeypatch, cap
         importer.uninstall()
     with pytest.raises(ValueError, match="unknown target"):
         importer.install(target="fortran")
+
+
+def test_check_verifies_the_array_targets_text_and_catches_a_wrong_op(monkeypatch):
+    from exprgrad.compiler import array_ops
+    from exprgrad.compiler.verify import check
+    source = "def f(x, y) wrt x, y:\n    return cos(x) * y + log(1 + x*x)\n"
+    assert check(source, "t.expr", target="array", timeout=5)
+    monkeypatch.setitem(array_ops.ARRAY_TEMPLATES, "cos", ("xp.sin({0})", 10, (0,)))
+    report = check(source, "t.expr", target="array", timeout=5)
+    assert not report and "FAILED" in report.text()
+    assert check(source, "t.expr", timeout=5)  # the plain target's text is untouched

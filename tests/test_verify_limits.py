@@ -130,7 +130,7 @@ def test_a_function_with_a_data_axis_is_reported_not_verified():
               "check 1 + 1 == 2\n")
     try:
         exprgrad.emit(source)
-    except TypeError:
+    except (TypeError, exprgrad.CompileError):
         pytest.skip("the Python target does not generate data axes here yet")
     report = check(source, **QUICK)
     assert [(i.kind, i.status) for i in report.items] == [

@@ -1,19 +1,20 @@
 """Lowering: typed AST → scalar op DAG.
 
 Everything that is known at compile time is resolved here: constants, array
-shapes, indices, loop bounds and comprehensions (unrolled), calls to user
-functions (inlined) and `diff`/`grad` (differentiated with reverse mode, so
-the derivative is just more DAG).  What remains is a DAG of scalar ops.
+shapes, indices, loop bounds and comprehensions over compile-time ranges
+(unrolled), calls to user functions (inlined) and `diff`/`grad`
+(differentiated with reverse mode, so the derivative is just more DAG).
+Loops over data axes stay rolled: their body is one iteration's DAG.
 
-A lowered value is a node id (a scalar or a condition), a nested list of
-node ids (an array), or a tuple of those (a function's tuple result).
-
-Each user function is lowered once, into a *template* whose parameters are
-`input` placeholder nodes; a call substitutes the arguments for the
-placeholders.  So `diff(expr, x)` differentiates with respect to x's own
-placeholder, whatever argument a caller later passes (even the same node for
-two parameters), and a top-level function's template is exactly the DAG its
-generated code computes.
+`_Lowering` is split by concern, one mixin a module:
+  lower.py          module, functions, checks, scoping, expressions, typing
+  lower_calls.py    calls: built-in ops, the library, function templates
+  lower_forms.py    the special forms: sum, prod, len, range, diff, grad
+  lower_unroll.py   comprehensions over compile-time ranges, unrolled
+  lower_loops.py    data axes: runtime ranges, maps and reductions, rolled
+A lowered value (values.py) is a node id (a scalar or a condition), a nested
+list of node ids (an array), a tuple of those (a function's tuple result),
+or a value of runtime length (loops.py).
 
 Expressions are lowered by an explicit stack, never by recursion on the
 expression's depth.
@@ -24,20 +25,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..errors import CallError, CompileError, LimitError, Loc, NameResolutionError, ShapeError
+from ..errors import CompileError, LimitError, Loc, NameResolutionError, ShapeError
 from ..grammar import ast
-from . import library, limits
+from . import limits
 from .graph import Graph
-from .loops import DataArray, RuntimeArray, RuntimeRange, has_data_axis, is_runtime, linear
+from .loops import DataArray, RuntimeArray, RuntimeRange, has_data_axis, is_runtime
+from .lower_calls import Calls
+from .lower_forms import FORMS, SpecialForms
 from .lower_loops import DataAxes
+from .lower_unroll import Comprehensions
 from .options import DEFAULT, Options
-from .ops import BINARY_OPERATORS, BUILTINS, COMPARISONS, OPS
-from .reverse import gradients
-from .values import flatten
+from .ops import BINARY_OPERATORS, BUILTINS, COMPARISONS
+from .values import build, describe, flatten, indexed_leaves, shape, shape_text, zip_map
 
 
 BUILTIN_CONSTANTS = {"pi": math.pi, "e": math.e}
-SPECIAL_FORMS = {"sum", "prod", "len", "range", "diff", "grad"}
+SPECIAL_FORMS = set(FORMS)
 LANGUAGE_FUNCTIONS = set(BUILTINS) | SPECIAL_FORMS
 
 
@@ -124,7 +127,7 @@ def lower(module: ast.Module, options: Options = DEFAULT) -> Program:
         raise error.located(module.filename, module.source) from None
 
 
-class _Lowering(DataAxes):
+class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes):
     def __init__(self, module: ast.Module, options: Options):
         self.module = module
         self.g = Graph(options)
@@ -184,27 +187,6 @@ class _Lowering(DataAxes):
         self.globals.names[statement.name] = value
 
     # --- functions -----------------------------------------------------------
-    def _template(self, name: str, call_loc: Loc) -> LoweredFunction:
-        """The function lowered once with placeholder parameters."""
-        if name in self.templates:
-            return self.templates[name]
-        if name in self.in_progress:
-            chain = " → ".join(self.in_progress[self.in_progress.index(name):] + [name])
-            raise CallError(f"recursive call ({chain}); exprgrad inlines every call, so "
-                            "functions cannot call themselves", call_loc)
-        if len(self.in_progress) >= limits.MAX_CALL_DEPTH:
-            raise LimitError(f"calls are nested more than {limits.MAX_CALL_DEPTH} functions "
-                             "deep", call_loc)
-        self.in_progress.append(name)
-        outer_loops, self.loop_sizes = self.loop_sizes, []  # a template is lowered once
-        try:
-            lowered = self._lower_function(self.functions[name])
-        finally:
-            self.in_progress.pop()
-            self.loop_sizes = outer_loops
-        self.templates[name] = lowered
-        return lowered
-
     def _lower_function(self, f: ast.Function) -> LoweredFunction:
         g = self.g
         params, names = [], {}
@@ -217,7 +199,7 @@ class _Lowering(DataAxes):
             if has_data_axis(p.shape):
                 placeholders = self._data_parameter(f, p, names)
             else:
-                placeholders = _build(p.shape, lambda idx, p=p: g.input(
+                placeholders = build(p.shape, lambda idx, p=p: g.input(
                     (f.name, p.name, idx), "_".join([p.name, *map(str, idx)])))
             params.append(Parameter(p.name, p.shape, placeholders, p.loc))
             names[p.name] = placeholders
@@ -270,7 +252,7 @@ class _Lowering(DataAxes):
         if isinstance(value, int):
             self.g.name(value, name)
             return
-        for idx, leaf in _indexed_leaves(value):
+        for idx, leaf in indexed_leaves(value):
             self.g.name(leaf, "_".join([name, *map(str, idx)]))
 
     # --- checks ------------------------------------------------------------
@@ -379,13 +361,13 @@ class _Lowering(DataAxes):
             return value
         if isinstance(value, RuntimeRange):
             raise ShapeError("range(...) can only be iterated over, in a comprehension", loc)
-        raise ShapeError(f"expected a scalar, got {_describe(value)}", loc)
+        raise ShapeError(f"expected a scalar, got {describe(value)}", loc)
 
     def _condition(self, value, loc: Loc) -> int:
         if isinstance(value, int) and self.g.kind(value) == "bool":
             return value
         raise ShapeError(f"expected a condition (a comparison such as x > 0), got "
-                         f"{'a number' if isinstance(value, int) else _describe(value)}", loc)
+                         f"{'a number' if isinstance(value, int) else describe(value)}", loc)
 
     def _require_number_leaves(self, value, loc: Loc) -> None:
         for leaf in flatten(value):
@@ -416,8 +398,8 @@ class _Lowering(DataAxes):
         if b is None:
             return [self._elementwise(op, x, None, loc) for x in a]
         if isinstance(a, list) and isinstance(b, list):
-            if _shape(a) != _shape(b):
-                raise ShapeError(f"{_shape_text(_shape(a))} and {_shape_text(_shape(b))} do "
+            if shape(a) != shape(b):
+                raise ShapeError(f"{shape_text(shape(a))} and {shape_text(shape(b))} do "
                                  "not match", loc)
             return [self._elementwise(op, x, y, loc) for x, y in zip(a, b)]
         if isinstance(a, list):
@@ -441,20 +423,20 @@ class _Lowering(DataAxes):
             raise ShapeError("a conditional cannot choose between arrays of runtime length; put "
                              "the condition inside the comprehension: [a if c else b for k in "
                              "range(n)]", node.loc)
-        if _shape(body) != _shape(orelse) or isinstance(body, tuple):
-            raise ShapeError(f"the branches have different shapes: {_describe(body)} and "
-                             f"{_describe(orelse)}", node.loc)
-        return _zip_map(lambda a, b: self.g.add("where", cond, a, b), body, orelse)
+        if shape(body) != shape(orelse) or isinstance(body, tuple):
+            raise ShapeError(f"the branches have different shapes: {describe(body)} and "
+                             f"{describe(orelse)}", node.loc)
+        return zip_map(lambda a, b: self.g.add("where", cond, a, b), body, orelse)
 
     def _list(self, node: ast.ListLiteral, items: list):
         if len(items) > limits.MAX_RANGE:
             raise LimitError(f"a list has more than {limits.MAX_RANGE:,} elements", node.loc)
-        shapes = {_shape(i) for i in items}
+        shapes = {shape(i) for i in items}
         if len(shapes) == 1:
             _check_rank(len(next(iter(shapes))) + 1, node.loc)
         if len(shapes) > 1:
             raise ShapeError("the elements of a list must all have the same shape, got " +
-                             ", ".join(sorted(map(_shape_text, shapes))), node.loc)
+                             ", ".join(sorted(map(shape_text, shapes))), node.loc)
         for item, sub in zip(items, node.items):
             if is_runtime(item):
                 raise ShapeError("a list of arrays of runtime length is not supported; use a "
@@ -479,250 +461,6 @@ class _Lowering(DataAxes):
                              node.index.loc)
         return value[i]
 
-    # --- comprehensions ------------------------------------------------------
-    def _comprehension(self, node, scope: Scope) -> list:
-        """Unroll `[e for i in ...]` / `e for i in ...`: one element per binding.
-        Nested clauses iterate like nested loops, the last one innermost."""
-        if self.comprehension_depth + len(node.clauses) > limits.MAX_COMPREHENSION_DEPTH:
-            raise LimitError("comprehensions are nested more than "
-                             f"{limits.MAX_COMPREHENSION_DEPTH} 'for' clauses deep", node.loc)
-        self.comprehension_depth += len(node.clauses)
-        try:
-            results: list = []
-            self._unroll(node, 0, scope, results)
-        finally:
-            self.comprehension_depth -= len(node.clauses)
-        if isinstance(node, ast.ListComp):
-            if results and isinstance(results[0], RuntimeArray):
-                return results[0]
-            return self._list(ast.ListLiteral(node.loc, ()), results) if results else results
-        return results
-
-    def _unroll(self, node, clause_index: int, scope: Scope, results: list) -> None:
-        clause = node.clauses[clause_index]
-        iterable = self.expr(clause.iterable, scope)
-        if is_runtime(iterable) or isinstance(iterable, RuntimeRange):
-            self._runtime_clause(node, clause_index, clause, iterable, scope, results)
-            return
-        items = self._iterable(iterable, clause.iterable.loc)
-        total = math.prod(self.loop_sizes) * len(items)
-        if total > limits.MAX_UNROLLED:
-            raise LimitError(f"these nested loops would unroll to {total:,} elements (the "
-                             f"product of their lengths); the limit is "
-                             f"{limits.MAX_UNROLLED:,}", clause.loc)
-        self.loop_sizes.append(len(items))
-        try:
-            self._unroll_items(node, clause_index, clause, items, scope, results)
-        finally:
-            self.loop_sizes.pop()
-
-    def _unroll_items(self, node, clause_index, clause, items, scope, results) -> None:
-        for item in items:
-            self.unrolled += 1
-            if self.unrolled > limits.MAX_UNROLLED:
-                raise LimitError(f"the program's loops unroll to more than "
-                                 f"{limits.MAX_UNROLLED:,} elements in all", clause.loc)
-            inner = scope.child({clause.var: item})
-            if clause_index + 1 < len(node.clauses):
-                self._unroll(node, clause_index + 1, inner, results)
-            else:
-                results.append(self.expr(node.element, inner))
-                if len(results) > limits.MAX_RANGE:
-                    raise LimitError(f"a comprehension makes more than {limits.MAX_RANGE:,} "
-                                     "elements", node.loc)
-
-    def _iterable(self, value, loc: Loc) -> list:
-        if isinstance(value, list):
-            return value
-        raise ShapeError(f"can only iterate over range(...) or an array, got "
-                         f"{_describe(value)}", loc)
-
-    # --- calls ---------------------------------------------------------------
-    def _call(self, node: ast.Call, args: list, scope: Scope):
-        name = node.func
-        if scope.lookup(name) is not None and name not in self.functions:
-            raise NameResolutionError(f"'{name}' is a variable here, not a function", node.loc)
-        if name in self.functions:
-            return self._inline(node, args)
-        if name in SPECIAL_FORMS:
-            return getattr(self, "_call_" + name)(node, args)
-        if name in BUILTINS:
-            return self._builtin(node, BUILTINS[name], args)
-        if name in library.FUNCTIONS:
-            return library.call(self.g, node, args)
-        raise NameResolutionError(library.unknown_function(name, self.functions), node.loc)
-
-    def _builtin(self, node: ast.Call, op: str, args: list):
-        spec = OPS[op]
-        if spec.arity is None:  # min/max: several scalars, or one array
-            if len(args) == 1 and (is_runtime(args[0]) or _has_runtime_part(args[0])):
-                return self._reduce_runtime(args[0], op, None, node.loc)
-            if len(args) == 1 and isinstance(args[0], list):
-                args = flatten(args[0])
-            if not args:
-                raise CallError(f"{node.func}() needs at least one argument", node.loc)
-            return self.g.add(op, *(self._scalar(a, node.loc) for a in args))
-        if len(args) != spec.arity:
-            raise CallError(f"{node.func}() takes {spec.arity} argument"
-                            f"{'s' if spec.arity != 1 else ''}, got {len(args)}", node.loc)
-        if spec.arity == 1 and (isinstance(args[0], list) or is_runtime(args[0])):
-            return self._elementwise(op, args[0], None, node.loc)
-        scalars = [self._scalar(a, arg.loc) for a, arg in zip(args, node.args)]
-        return self.g.add(op, *scalars)
-
-    def _call_sum(self, node, args):
-        return self._reduce(node, args, "add", 0.0)
-
-    def _call_prod(self, node, args):
-        return self._reduce(node, args, "mul", 1.0)
-
-    def _reduce(self, node: ast.Call, args, op: str, empty: float) -> int:
-        if len(args) != 1 or isinstance(args[0], (int, tuple, RuntimeRange)):
-            raise CallError(f"{node.func}() takes one array or generator, e.g. "
-                            f"{node.func}(x[i] for i in range(3))", node.loc)
-        if is_runtime(args[0]) or _has_runtime_part(args[0]):
-            return self._reduce_runtime(args[0], op, empty, node.loc)
-        leaves = [self._scalar(x, node.loc) for x in flatten(args[0])]
-        if not leaves:
-            return self.g.const(empty)
-        total = leaves[0]
-        for x in leaves[1:]:
-            total = self.g.add(op, total, x)
-        return total
-
-    def _call_len(self, node, args):
-        if len(args) == 1 and is_runtime(args[0]):
-            return self._runtime_len(args[0])
-        if len(args) != 1 or not isinstance(args[0], list):
-            raise CallError("len() takes one array", node.loc)
-        return self.g.const(len(args[0]))
-
-    def _call_range(self, node, args):
-        if not 1 <= len(args) <= 2:
-            raise CallError(f"range() takes 1 or 2 arguments, got {len(args)}", node.loc)
-        forms = [linear(self.g, self._scalar(a, arg.loc)) for a, arg in zip(args, node.args)]
-        if any(f is not None and f[0] is not None and self.g.nodes[f[0]].op == "size"
-               for f in forms):
-            return self._runtime_range(node, forms)
-        for form, arg in zip(forms, node.args):
-            if form is None and self.g.has_loops:
-                raise CompileError("a range bound must be a compile-time integer, or a size "
-                                   "name plus or minus an integer, e.g. range(n - 1)", arg.loc)
-        bounds = [self._integer(a, arg.loc, "a range bound") for a, arg in zip(args, node.args)]
-        start, stop = (0, bounds[0]) if len(bounds) == 1 else bounds
-        if stop - start > limits.MAX_RANGE:
-            raise LimitError(f"range({start}, {stop}) has {stop - start:,} elements; the "
-                             f"limit is {limits.MAX_RANGE:,}", node.loc)
-        return [self.g.const(i) for i in range(start, stop)]
-
-    def _call_diff(self, node, args):
-        expr, var = self._derivative_args(node, args)
-        if not isinstance(var, int):
-            raise ShapeError(f"diff() differentiates with respect to a scalar; for an array "
-                             f"use grad({_arg_text(node, 0)}, {_arg_text(node, 1)})",
-                             node.args[1].loc)
-        self._require_input(var, node.args[1].loc)
-        return gradients(self.g, [(expr, self.g.const(1.0))], [var])[0]
-
-    def _call_grad(self, node, args):
-        expr, var = self._derivative_args(node, args)
-        if isinstance(var, tuple) or is_runtime(var) and not _whole_parameter(var):
-            raise ShapeError("grad() differentiates with respect to a parameter", node.loc)
-        if isinstance(var, DataArray):  # the gradient has the parameter's data axes
-            return gradients(self.g, [(expr, self.g.const(1.0))], [var])[0]
-        leaves = flatten(var)
-        for leaf in leaves:
-            self._require_input(leaf, node.args[1].loc)
-        partials = iter(gradients(self.g, [(expr, self.g.const(1.0))], leaves))
-        return _build(_shape(var), lambda idx: next(partials)) if leaves else var
-
-    def _derivative_args(self, node, args):
-        if len(args) != 2:
-            raise CallError(f"{node.func}() takes 2 arguments (expression, variable), got "
-                            f"{len(args)}", node.loc)
-        return self._scalar(args[0], node.args[0].loc), args[1]
-
-    def _require_input(self, node_id: int, loc: Loc) -> None:
-        if not isinstance(node_id, int) or self.g.nodes[node_id].op != "input":
-            raise CallError("can only differentiate with respect to a parameter of the "
-                            "enclosing function (or a free variable of a check)", loc)
-
-    def _inline(self, node: ast.Call, args: list):
-        callee = self.functions[node.func]
-        if any(has_data_axis(p.shape) for p in callee.params) or any(map(is_runtime, args)):
-            return self._inline_body(node, args)
-        template = self._template(node.func, node.loc)
-        params = template.params
-        if len(args) != len(params):
-            raise CallError(f"{node.func}() takes {len(params)} argument"
-                            f"{'s' if len(params) != 1 else ''}, got {len(args)}", node.loc)
-        mapping: dict[int, int] = {}
-        for param, arg, arg_node in zip(params, args, node.args):
-            if isinstance(arg, tuple) or _shape(arg) != param.shape:
-                expected = "a scalar" if not param.shape else f"shape {list(param.shape)}"
-                raise ShapeError(f"argument '{param.name}' of {node.func}() must be {expected}, "
-                                 f"got {_describe(arg)}", arg_node.loc)
-            for placeholder, value in zip(flatten(param.placeholders), flatten(arg)):
-                mapping[placeholder] = self._scalar(value, arg_node.loc)
-        return _substitute_value(self.g, template.output, mapping)
-
-
-# --- values: scalars, nested lists, tuples ------------------------------------
-def _indexed_leaves(value, prefix=()):
-    for i, v in enumerate(value):
-        if isinstance(v, int):
-            yield (*prefix, i), v
-        else:
-            yield from _indexed_leaves(v, (*prefix, i))
-
-
-def _shape(value) -> tuple[int, ...]:
-    shape = []
-    while isinstance(value, list):
-        shape.append(len(value))
-        if not value:
-            break
-        value = value[0]
-    return tuple(shape)
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "a scalar" if not shape else "shape " + str(list(shape))
-
-
-def _whole_parameter(value) -> bool:
-    return isinstance(value, DataArray) and not value.prefix
-
-
-def _has_runtime_part(value) -> bool:
-    """Whether a (compile-time) list holds arrays of runtime length, as the
-    items of a generator whose inner clause runs over a data axis do."""
-    return isinstance(value, list) and any(is_runtime(v) or _has_runtime_part(v)
-                                           for v in value)
-
-
-def _describe(value) -> str:
-    if is_runtime(value):
-        return "an array of runtime length"
-    if isinstance(value, tuple):
-        return f"a tuple of {len(value)} values"
-    if isinstance(value, int):
-        return "a scalar"
-    return f"an array of shape {list(_shape(value))}"
-
-
-def _build(shape: tuple[int, ...], make, prefix=()):
-    if not shape:
-        return make(prefix)
-    return [_build(shape[1:], make, (*prefix, i)) for i in range(shape[0])]
-
-
-def _zip_map(fn, a, b):
-    if isinstance(a, int):
-        return fn(a, b)
-    return [_zip_map(fn, x, y) for x, y in zip(a, b)]
-
-
 def _check_size(shape, loc: Loc) -> None:
     _check_rank(len(shape), loc)
     shape = [d for d in shape if isinstance(d, int)]  # a data axis has no length yet
@@ -742,38 +480,3 @@ def _check_rank(rank: int, loc: Loc) -> None:
 def _arg_text(node: ast.Call, i: int) -> str:
     arg = node.args[i]
     return arg.id if isinstance(arg, ast.Name) else "..."
-
-
-def substitute(g: Graph, roots: list[int], mapping: dict[int, int]) -> list[int]:
-    """Rebuild `roots` with the nodes of `mapping` replaced (a call's arguments
-    for a template's placeholders); nodes that do not depend on them are kept."""
-    if not mapping:
-        return list(roots)
-    new = dict(mapping)
-    saved = g.loc
-    for n in g.ancestors(roots, stop_below=min(mapping)):
-        if n in new:
-            continue
-        node = g.nodes[n]
-        args = tuple(new.get(a, a) for a in node.args)
-        if args != node.args:
-            g.loc = g.locs[n]
-            rebuilt = g.add(node.op, *args, attr=node.attr)
-            new[n] = rebuilt
-            if n in g.names:
-                g.name(rebuilt, g.names[n])
-    g.loc = saved
-    return [new.get(r, r) for r in roots]
-
-
-def _substitute_value(g: Graph, value, mapping: dict[int, int]):
-    replaced = iter(substitute(g, flatten(value), mapping))
-    return _rebuild(value, replaced)
-
-
-def _rebuild(value, replaced):
-    if isinstance(value, int):
-        return next(replaced)
-    if isinstance(value, tuple):
-        return tuple(_rebuild(v, replaced) for v in value)
-    return [_rebuild(v, replaced) for v in value]

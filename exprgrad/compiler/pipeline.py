@@ -228,10 +228,21 @@ def build(source: str, filename: str = "<string>", options: Options = DEFAULT,
     program = front_end(source, filename, options)
     try:
         emitted = differentiate(program)
+        _require_fixed_sizes(emitted)
     except CompileError as error:
         raise error.located(filename, source) from None
     functions = scheduled(program, emitted)
     return print_module(functions, program.filename), functions
+
+
+def _require_fixed_sizes(emitted: list[Emitted]) -> None:
+    """The Python printer does not write loops over data axes yet."""
+    for e in emitted:
+        for p in e.params:
+            if isinstance(p.placeholders, DataArray):
+                raise CompileError(f"'{p.name}' has a data axis; generated code for data axes "
+                                   "is not available in this version: give the dimension a "
+                                   "number", e.loc)
 
 
 def emit(source: str, filename: str = "<string>", options: Options = DEFAULT,

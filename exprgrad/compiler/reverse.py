@@ -16,7 +16,6 @@ that can be differentiated again.
 from __future__ import annotations
 
 from .graph import Graph
-from .loops import DataArray
 from .ops import OPS
 from .rules import rule_template
 

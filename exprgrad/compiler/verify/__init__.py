@@ -48,23 +48,24 @@ class Settings:
 
 def check(path_or_source, filename: str | None = None, *, settings: Settings = Settings(),
           timeout: float | None = None, checks_only: bool | None = None, on_result=None,
-          module_text: str | None = None) -> Report:
+          module_text: str | None = None, target: str = "python") -> Report:
     """Verify an `.expr` file (a path) or source text.  `timeout`: seconds
     per item (default 3); `checks_only`: only `check` statements;
     `on_result(item)` is called with each item as soon as it is ready;
     `module_text` replaces the generated module (to verify a module as it
-    was written or edited)."""
+    was written or edited); `target` is the target whose text is verified."""
     source, name = _read(path_or_source, filename)
     if timeout is not None:
         settings = replace(settings, timeout=timeout)
     if checks_only is not None:
         settings = replace(settings, checks_only=checks_only)
     return verify_source(source, name, settings=settings, module_text=module_text,
-                         on_result=on_result)
+                         on_result=on_result, target=target)
 
 
 def verify_source(source: str, filename: str = "<string>", *, settings: Settings = Settings(),
-                  module_text: str | None = None, on_result=None) -> Report:
+                  module_text: str | None = None, on_result=None,
+                  target: str = "python") -> Report:
     """The report for `source`; items in source order, each passed to
     `on_result` as soon as it is verified."""
     if not settings.timeout > 0:
@@ -77,9 +78,9 @@ def verify_source(source: str, filename: str = "<string>", *, settings: Settings
         report.error = str(error.located(filename, source) if error.source_line is None
                            else error)
         return report
-    text = module_text if module_text is not None else generate(program, emitted)
+    text = module_text if module_text is not None else generate(program, emitted, target)
     try:
-        namespace = load_emitted(text)
+        namespace = load_emitted(text) if target == "python" else _load_as_is(text)
     except SyntaxError as error:
         report.error = (f"{filename}: the generated module is not valid Python (line "
                         f"{error.lineno}: {error.msg}); this is a bug in exprgrad")
@@ -94,6 +95,15 @@ def verify_source(source: str, filename: str = "<string>", *, settings: Settings
             if on_result is not None:
                 on_result(item)
     return report
+
+
+def _load_as_is(text: str) -> dict:
+    """A target's module run as users run it: the array target computes with
+    its namespace's floats, which the 50-digit `math` of `load_emitted`
+    cannot reach, so it is compared in double precision."""
+    namespace = {"__name__": "exprgrad_verified"}
+    exec(compile(text, "<exprgrad emitted module>", "exec"), namespace)
+    return namespace
 
 
 def _read(path_or_source, filename):

@@ -153,19 +153,16 @@ class Coverage:
                 sum(1 for i in self.ties if i in counted), len(counted))
 
     def record_ties(self, values) -> None:
-        flat = self._flat(values)
-        i = 0
-        for index, d in enumerate(self.found):
-            part = flat[i:i + len(d.exprs)]
-            i += len(d.exprs)
-            if d.tied(part):
-                self.ties.add(index)
+        self.ties |= self.tied_at(values)
 
-    def values_of(self, index: int, values) -> list:
-        """The inputs of decision `index` at a point."""
-        flat = self._flat(values)
-        start = sum(len(d.exprs) for d in self.found[:index])
-        return flat[start:start + len(self.found[index].exprs)]
+    def tied_at(self, values) -> set[int]:
+        """The decisions at a tie at a point."""
+        flat, i, tied = self._flat(values), 0, set()
+        for index, d in enumerate(self.found):
+            if d.tied(flat[i:i + len(d.exprs)]):
+                tied.add(index)
+            i += len(d.exprs)
+        return tied
 
     def _flat(self, values):
         with mpmath.workdps(50):

@@ -17,6 +17,7 @@ the printed DAG's adjoint) to 0 within the item's time budget.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ from ..loops import DataArray, RuntimeArray
 from ..values import flatten
 
 REL, ABS = 1e-9, 1e-12  # doubles in emitted constants differ from the exact reals
+TIE_CANDIDATES = 300  # points tried per compared point when looking for exact ties
 EMITTED_ERRORS = (ArithmeticError, ValueError, TypeError)
 
 
@@ -224,20 +226,20 @@ def _cover_missing(state: _State, compared: list, compare, rng, count: int, b) -
 
 def _try_ties(state: _State, compared: list, compare, b) -> None:
     """Compare exactly at a tie of each decision where one is easy to hit:
-    the tie conventions (relu'(0) = 0, min/max share evenly) live there."""
+    the tie conventions (relu'(0) = 0, min/max share evenly) live there.
+    Each candidate point is evaluated once for all decisions."""
     coverage = state.coverage
-    for index, decision in enumerate(coverage.found):
-        if decision.kind == "domain":
-            continue  # a domain edge matters on its far side, not at it
-        for point in compared[:2]:
-            if index in coverage.ties:
-                break
-            for values in branches.tie_candidates(point, state.constants):
-                if not b.left() or state.failure or state.mismatch:
-                    return
-                if coverage.found[index].tied(coverage.values_of(index, values)):
-                    compare(values)
-                    break
+    wanted = {i for i, d in enumerate(coverage.found) if d.kind != "domain"}
+    for point in compared[:2]:
+        candidates = branches.tie_candidates(point, state.constants)
+        for values in itertools.islice(candidates, TIE_CANDIDATES):
+            wanted -= coverage.ties
+            if not wanted:
+                return
+            if not b.left() or state.failure or state.mismatch:
+                return
+            if coverage.tied_at(values) & wanted:
+                compare(values)
 
 
 def _constants(g, roots) -> list:

@@ -204,7 +204,24 @@ def _dependents(program: Program, targets: set) -> set:
 
 
 Boolean = sp.logic.boolalg.Boolean
+MAX_PIECES_TO_EXPAND = 16  # piecewise definitions beyond which no proof is tried
 _PIECEWISE = (sp.Piecewise, sp.Min, sp.Max, sp.Abs, sp.Heaviside, sp.sign)
+
+
+def _piecewise_definitions(program: Program, exprs) -> int:
+    """How many definitions that `exprs` use are piecewise (min, max, ...)."""
+    seen: set = set()
+    stack = [symbol for e in exprs for symbol in e.free_symbols]
+    count = 0
+    while stack:
+        symbol = stack.pop()
+        if symbol in seen or symbol not in program.defs:
+            continue
+        seen.add(symbol)
+        definition = program.defs[symbol]
+        count += definition.has(*_PIECEWISE)
+        stack.extend(definition.free_symbols)
+    return count
 
 
 def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, budget) -> bool | None:
@@ -212,6 +229,8 @@ def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, budget) -> bool | None
     None if the budget (a `timelimit.Budget`) ran out first.  Conditions
     (both sides Boolean) are equal when they are equivalent."""
     def run() -> bool:
+        if _piecewise_definitions(program, (a, b)) > MAX_PIECES_TO_EXPAND:
+            return False  # see below; and expanding it would already take long
         try:
             left, right = program.expand(a), program.expand(b)
         except TypeError:  # a condition on a non-real value (log(-1) < 2): not shown
@@ -225,7 +244,7 @@ def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, budget) -> bool | None
             # simplify() and piecewise_fold() almost never settle a difference
             # of piecewise functions (min, max, abs, conditionals) and spend
             # the whole budget trying: those are compared branch by branch
-            # numerically instead.
+            # numerically instead, after expand() for a small one.
             return sp.expand(difference) == 0
         return sp.simplify(difference) == 0
     finished, proved = budget.run(run, needs_interrupt=True)
