@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CompileError, LimitError, Loc, NameResolutionError, ShapeError
 from ..grammar import ast
-from . import limits
+from . import library, limits
 from .graph import Graph
 from .loops import DataArray, RuntimeArray, RuntimeRange, has_data_axis, is_runtime
 from .lower_calls import Calls
