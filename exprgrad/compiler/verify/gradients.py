@@ -324,11 +324,10 @@ def _raises(f, shown, precise, want, n_grads, setup, error) -> tuple:
     values = ", ".join([f"{f.name} = {fmt(v)}" for v in want[n_grads:]][:1] +
                        [f"d{f.name}/d{n} = {fmt(v)}" for n, v in
                         zip(setup.grad_names, want[:n_grads])][:3])
-    name = error_name(error)
-    return (f"at {_point_text(shown)}: the emitted code raises {name} "
-            f"({error}), but the source, branch by branch, gives {values}",
+    return (f"at {_point_text(shown)}: the emitted code raises {error_name(error)}, but "
+            f"the source, branch by branch, gives {values}",
             {"point": precise, "emitted": None, "expected": fmt(want[n_grads])
-             if len(want) > n_grads else None, "raises": name})
+             if len(want) > n_grads else None, "raises": error_name(error).split(" ")[0]})
 
 
 def _point_text(shown: dict) -> str:

@@ -273,6 +273,7 @@ def flat_values(value) -> list:
 
 
 def error_name(error: Exception) -> str:
-    """What the program itself raises: `math` raises ValueError where the
-    50-digit shim raises its DomainError."""
-    return next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")
+    """What the program itself raises, with its message: `math` raises
+    ValueError where the 50-digit shim raises its DomainError."""
+    name = next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")
+    return f"{name} ({error})" if str(error) else name
