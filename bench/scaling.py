@@ -12,7 +12,9 @@ and a table.
 
 Workloads: `chain` (sum of tanh(w[i]) * w[i+1] over a vector: ~10 nodes
 per element) for the small end, and the lecture MLP(3, [4, 4, 1]) with tanh
-on every layer over a growing number of samples (~210 nodes per sample).
+on every layer over a growing number of samples (~210 nodes per sample);
+`identity` (`f(w[n]) = w`, whose vjp returns its cotangent: few nodes, many
+parameter elements, so it measures what each element costs).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 FULL = [("chain", 10), ("chain", 100), ("chain", 1000), ("mlp", 4), ("mlp", 40),
-        ("mlp", 400), ("mlp", 1500), ("mlp", 4700)]
+        ("mlp", 400), ("mlp", 1500), ("mlp", 4700), ("identity", 300000)]
 QUICK = [("chain", 10), ("chain", 100), ("mlp", 4), ("mlp", 40)]
 
 
@@ -54,6 +56,9 @@ def one(family: str, size: int) -> dict:
     exprgrad.emit("f(x) = x\n")  # load the grammar outside the timing
     if family == "chain":
         source, args = chain_source(size), chain_args(size, rng)
+    elif family == "identity":
+        source = f"f(w[{size}]) = w\n"
+        args = ([rng.uniform(-1, 1) for _ in range(size)], [1.0] * size)
     else:
         task = make_mlp(3, [4, 4, 1], size, seed=size)
         source, args = mlp_source(task), tuple(task.params)
@@ -61,7 +66,7 @@ def one(family: str, size: int) -> dict:
     module = exprgrad.compile(source, "scale.expr")  # as users compile: the peak memory
     peak = peak_rss_bytes() / 1024
     times = measure(source, "scale.expr")  # again, stage by stage: the CPU times
-    grad = getattr(module, "f_grad", None) or module.loss_grad
+    grad = getattr(module, "f_grad", None) or getattr(module, "f_vjp", None) or module.loss_grad
     grad(*args)
     calls = []
     for _ in range(5):
@@ -97,7 +102,8 @@ def table(rows: list[dict]) -> str:
     lines = ["| workload | DAG nodes | generated lines | compile (CPU s) | µs/node | "
              "peak RSS | gradient call |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        name = f"chain n={r['size']}" if r["family"] == "chain" else f"MLP × {r['size']} samples"
+        name = {"chain": f"chain n={r['size']}", "identity": f"identity n={r['size']}"}.get(
+            r["family"], f"MLP × {r['size']} samples")
         lines.append(f"| {name} | {r['nodes']:,} | {r['lines']:,} | {r['total']:.3f} | "
                      f"{1e6 * r['total'] / r['nodes']:.1f} | {r['rss_mib']:,.0f} MiB | "
                      f"{_us(r['call_us'])} |")

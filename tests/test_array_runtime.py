@@ -54,6 +54,12 @@ def test_every_op_has_an_array_text_without_the_math_module():
         assert helper in RT and helper in ARRAY_TEMPLATES[name][0]
 
 
+def test_every_name_an_array_module_defines_is_reserved():
+    from exprgrad.compiler.array_ops import ARRAY_RESERVED
+    defined = {k for k in RT if k not in ("__builtins__", "math")}
+    assert defined <= ARRAY_RESERVED
+
+
 def test_the_partial_ops_are_those_the_plain_target_can_raise_in():
     assert {"log", "sqrt", "div", "exp", "pow", "acosh", "ipow"} <= PARTIAL_OPS
     assert not {"add", "mul", "sin", "tanh", "sigmoid", "softplus", "relu", "where"} & PARTIAL_OPS

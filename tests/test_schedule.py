@@ -52,6 +52,15 @@ def assert_well_formed(text: str, functions: list[Function]) -> None:
             # (`d_1` is the source's `d` renamed, not an adjoint: 1 is no name)
             if isinstance(s, Assign) and s.target.startswith("d_") and s.target[2:].isidentifier():
                 assert s.target[2:] in bound, f"{fn.name}: {s.target} has no primal"
+        # A name is bound by one statement (or one If, one per side): every
+        # target, the array one included, can evaluate every block.
+        binders: dict[str, int] = {}
+        for s in walk(fn.body):
+            if isinstance(s, If):
+                for name in {a.target for a in s.then + s.orelse
+                             if isinstance(a, Assign) and not a.accumulates}:
+                    binders[name] = binders.get(name, 0) + 1
+        assert all(count == 1 for count in binders.values()), (fn.name, binders)
         for block in _blocks(fn.body):
             for first, second in zip(block, block[1:]):
                 if isinstance(first, If) and isinstance(second, If):
@@ -229,3 +238,14 @@ def test_the_program_is_target_neutral_data():
                     stack.extend(e.args)
                 elif isinstance(e, (list, tuple)):
                     stack.extend(e)
+
+
+@pytest.mark.parametrize("source", [
+    "def smoothness(u[n]):\n    return sum((u[k] - u[k-1])^2 for k in range(1, n))\n",
+    "f(u[n]) = u\n",
+    "g(u[n]) = [u[k]*2 for k in range(n)]\n",
+])
+def test_data_axes_are_a_located_error_until_loops_are_emitted(source):
+    with pytest.raises(exprgrad.CompileError, match="does not emit its loops yet") as info:
+        exprgrad.emit(source, "data.expr")
+    assert "data.expr:1:" in str(info.value)

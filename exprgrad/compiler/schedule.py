@@ -34,6 +34,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .array_ops import ARRAY_RESERVED
 from .graph import Graph
 from .ops import OPS
 from .program import Assign, Call, Const, Function, If, Name, Param, Return
@@ -47,7 +48,7 @@ MAX_BLOCK_DEPTH = 40  # deeper conditionals are evaluated as expressions in thei
 HELPERS = {"_float", "_floats", "_arguments"} | {op.py.split("(")[0] for op in OPS.values()
                                                   if op.helper}
 RESERVED = (set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"math"}
-            | HELPERS)
+            | HELPERS | ARRAY_RESERVED)
 
 _PLACEHOLDER = re.compile(r"\{(\d+|args|attr)\}")
 _LEAVES = ("input", "const", "bool")
@@ -226,6 +227,10 @@ class _Blocks:
         return False
 
 
+class RolledLoops(Exception):
+    """The function has data-axis loops, which are not scheduled yet."""
+
+
 class _RootOnly(dict):
     """Placements without conditionals: every node in block 0."""
 
@@ -366,24 +371,21 @@ class _Scheduler:
         count: dict[tuple[int, int], int] = {}
         self.count = count
         self.results = set(outputs)
-        for n in needed:
-            node = nodes[n]
-            if not node.args:
-                continue
-            at = self.placed[n]
-            if len(at) == 1:
-                count[(n, at[0])] = sum(self.uses[n].values())
-                continue
-            for p, c in self.uses[n].items():
-                key = (n, self.serving(n, p))
-                count[key] = count.get(key, 0) + c
-        names, placed, named_set = g.names, self.placed, self.named
+        names, placed, named_set, uses, limit = g.names, self.placed, self.named, self.uses, \
+            self.inline
         for n in needed:
             node = nodes[n]
             if not node.args:
                 continue
             is_where = node.op == "where"
-            for p in self.placed[n]:
+            at = placed[n]
+            if len(at) == 1:
+                count[(n, at[0])] = sum(uses[n].values())
+            else:
+                for p, c in uses[n].items():
+                    key = (n, self.serving(n, p))
+                    count[key] = count.get(key, 0) + c
+            for p in at:
                 key = (n, p)
                 total = _OVERHEAD[node.op]
                 for i, a in enumerate(node.args):
@@ -404,18 +406,19 @@ class _Scheduler:
                     while len(occupied) < len(blocks.parent):
                         occupied.append(False)
                     has_block = any(b != p and occupied[b] for b in sides)
-                named = (has_block or n in forced or count.get(key, 0) != 1
-                         or total > self.inline
-                         or node.op in ("add", "sub") and self._accumulates(n, p))
+                summing = node.op in ("add", "sub")
+                named = (has_block or n in forced or count[key] != 1 or total > limit
+                         or summing and self._accumulates(n, p))
                 if has_block:
                     self.cond_if.add(key)
                 if named:
-                    self.named.add(key)
-                    self._accumulation(key)
+                    named_set.add(key)
+                    if summing:
+                        self._accumulation(key)
                     if has_block:
-                        for side in (1, 2):
-                            occupied = self._occupy(occupied, blocks.branch(node.args[0], side, p))
-                    else:
+                        for b in sides:
+                            occupied = self._occupy(occupied, b)
+                    elif p:
                         occupied = self._occupy(occupied, p)
                 size[key] = total
         absorbing: dict[tuple[int, int], int] = {}  # conditional → the sums adding it
@@ -500,6 +503,7 @@ class _Scheduler:
         blocks compute one value, so they share it), in ascending order."""
         self.var: dict[int, str] = dict(variables)
         self._names: dict[int, Name] = {}
+        self._instance_vars: dict[tuple[int, int], str] = {}
         self._named_nodes = {n for n, _ in self.named}
         self._order = sorted(self._named_nodes)
         for n in self._order:
@@ -546,16 +550,33 @@ class _Scheduler:
                 return Const(bool(node.attr))
             return self._name_of(n)
         at = self.placed[n]
-        key = (n, at[0] if len(at) == 1 else self.serving(n, block))
+        if len(at) == 1:
+            key = (n, at[0])
+            if key in self.named:
+                refs.add(key)
+                return self._name_of(n)
+            return self.rhs(key, refs)
+        key = (n, self.serving(n, block))
         if key in self.named:
             refs.add(key)
-            return self._name_of(n)
+            return Name(self._instance_var(key))
         return self.rhs(key, refs)
 
     def _name_of(self, n: int) -> Name:
         found = self._names.get(n)
         if found is None:
             found = self._names[n] = Name(self.var[n])
+        return found
+
+    def _instance_var(self, key: tuple[int, int]) -> str:
+        """A node evaluated in several blocks has a variable per block: a
+        name is bound once in a function, whatever runs (the array target
+        evaluates every block)."""
+        found = self._instance_vars.get(key)
+        if found is None:
+            first = min(self.placed[key[0]])
+            found = self.var[key[0]] if key[1] == first else self.names.fresh(self.var[key[0]])
+            self._instance_vars[key] = found
         return found
 
     def rhs(self, key: tuple[int, int], refs: set) -> Call:
@@ -576,6 +597,7 @@ class _Scheduler:
         items: list[_Item] = []
         defined: dict[tuple[int, int], list[int]] = {}
         pending: list[tuple[int, set]] = []  # item index, the evaluations it reads
+        pairs: list[list[int]] = []  # the two sides of a conditional: one If
 
         def add(key: int, home: int, statement, refs: set) -> int:
             items.append(_Item(key, home, statement, []))
@@ -589,7 +611,7 @@ class _Scheduler:
                     continue
                 loc = g.locs[n]
                 back = forward is not None and n not in forward
-                var = self.var[n]
+                var = self.var[n] if len(self.placed[n]) == 1 else self._instance_var(key)
                 if key in self.acc:
                     base, terms = self.acc[key]
                     refs: set = set()
@@ -612,9 +634,11 @@ class _Scheduler:
                     defined[key] = []
                     for side in (1, 2):
                         b = blocks.branch(cond, side, p)
-                        refs = set()
+                        # the else side waits for the then side, so both are one If
+                        refs = {("item", defined[key][0])} if defined[key] else set()
                         value = self.expr(g.nodes[n].args[side], b, refs)
                         defined[key].append(add(n, b, Assign(var, value, loc, back), refs))
+                    pairs.append(defined[key])
                 else:
                     refs = set()
                     defined[key] = [add(n, p, Assign(var, self.rhs(key, refs), loc, back), refs)]
@@ -633,6 +657,8 @@ class _Scheduler:
                 else:
                     deps.extend(defined[r])
             item.deps = deps
+        for first, second in pairs:  # the first side also waits for what the second reads
+            items[first].deps += [d for d in items[second].deps if d != first]
         return items, defined
 
     def arrange(self, block: int, members: list[int], items: list[_Item]) -> list:
@@ -765,7 +791,10 @@ def _schedule(g, name, params, result, doc, wrt, primal, checked, inline) -> Fun
     forward = set(g.ancestors(flatten(primal))) if primal is not None else None
     forced = _primals_of_adjoints(g, needed)
     nodes = g.nodes
-    if any(nodes[n].op == "where" for n in needed):
+    ops = {nodes[n].op for n in needed}
+    if any(OPS[op].loop for op in ops):
+        raise RolledLoops(name)
+    if "where" in ops:
         sched.place(needed, outputs)
         sched.decide(needed, outputs, forced)
         sched.name_all(variables)

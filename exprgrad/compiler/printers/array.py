@@ -47,11 +47,11 @@ REDUCTIONS = {"add": ("xp.sum", "0.0"), "sub": ("xp.sum", "0.0"), "mul": ("xp.pr
 
 @dataclass
 class Binding:
-    """Where a name was bound: the loop depth (-1: outside every loop) and
-    the number of conditions around it, and the loops it depends on."""
+    """Where a name was bound: the loop depth (-1: outside every loop), the
+    If sides around it, and the loops it depends on."""
 
     depth: int
-    masks: int
+    path: tuple  # the If sides it was bound in, outermost first (ids)
     deps: frozenset = frozenset()
 
 
@@ -88,6 +88,7 @@ class Loop:
 class Scope:
     loops: list[Loop] = field(default_factory=list)
     masks: list[str] = field(default_factory=list)  # condition texts, outermost first
+    path: list[int] = field(default_factory=list)  # the If sides we are in (ids), as masks
     mask_deps: list[frozenset] = field(default_factory=list)  # the loops each depends on
     names: dict[str, Binding] = field(default_factory=dict)
     rename: dict[str, str] = field(default_factory=dict)  # safe inputs of a branch
@@ -140,7 +141,7 @@ class ArrayFunctionPrinter:
                 elif size not in sizes:
                     sizes[size] = f"{p.source!r} axis {axis}"
                     lines.append(INDENT + f"{size} = {p.name}.shape[{axis}]")
-                    self.scope.names[size] = Binding(-1, 0)
+                    self.scope.names[size] = Binding(-1, ())
                 else:
                     lines += _check_size(p, axis, size, sizes[size])
         for p in fn.params:
@@ -148,7 +149,7 @@ class ArrayFunctionPrinter:
                 continue
             leaves = _leaves(p.elements)
             for v in leaves:
-                self.scope.names[v] = Binding(-1, 0)
+                self.scope.names[v] = Binding(-1, ())
             target = _target(p.elements)
             if isinstance(p.shape, list):  # a tuple: unpacked as Python, each number converted
                 lines.append(INDENT + f"{target} = {p.name}")
@@ -259,17 +260,29 @@ class ArrayFunctionPrinter:
         v = s.value
         if (bound is not None and isinstance(v, Call) and v.op in REDUCTIONS
                 and v.args[0] == Name(s.target)
-                and (bound.depth < self.scope.depth or bound.masks < len(self.scope.masks))):
+                and (bound.depth < self.scope.depth
+                     or self.level(bound) < len(self.scope.masks))):
             return self.accumulate(s.target, bound, v, indent, note)
         text, _, deps = self.expr(v)
-        if bound is not None and bound.masks < len(self.scope.masks):
+        if bound is not None and self.level(bound) < len(self.scope.masks):
             # a reassignment under a condition keeps the old value where it fails
-            for mask, mask_deps in zip(reversed(self.scope.masks[bound.masks:]),
-                                       reversed(self.scope.mask_deps[bound.masks:])):
+            for mask, mask_deps in zip(reversed(self.scope.masks[self.level(bound):]),
+                                       reversed(self.scope.mask_deps[self.level(bound):])):
                 text = f"xp.where({mask}, {text}, {s.target})"
                 deps |= mask_deps | bound.deps
-        self.scope.names[s.target] = Binding(self.scope.depth, len(self.scope.masks), deps)
+        self.scope.names[s.target] = Binding(self.scope.depth, tuple(self.scope.path), deps)
         return statement(indent, f"{target} = ", text, comment=note)
+
+    def level(self, bound: Binding) -> int:
+        """How many of the current conditions were around `bound` too: a
+        value bound under fewer (or other) conditions keeps its old value
+        where the conditions since then fail."""
+        level = 0
+        for a, b in zip(bound.path, self.scope.path):
+            if a != b:
+                break
+            level += 1
+        return level
 
     def accumulate(self, target: str, bound: Binding, v: Call, indent: str, note: str):
         """`target = target op term` across loops and conditions: the term,
@@ -277,8 +290,8 @@ class ArrayFunctionPrinter:
         loops since then."""
         function, identity = REDUCTIONS[v.op]
         term, _, deps = self.expr(v.args[1])
-        for mask, mask_deps in zip(reversed(self.scope.masks[bound.masks:]),
-                                   reversed(self.scope.mask_deps[bound.masks:])):
+        for mask, mask_deps in zip(reversed(self.scope.masks[self.level(bound):]),
+                                   reversed(self.scope.mask_deps[self.level(bound):])):
             term = f"xp.where({mask}, {term}, {identity})"
             deps |= mask_deps
         axes = list(range(bound.depth + 1, self.scope.depth + 1))
@@ -289,7 +302,7 @@ class ArrayFunctionPrinter:
         else:
             symbol = {"add": "+", "sub": "-", "mul": "*"}[v.op]
             text = f"{target} {symbol} {term}"
-        self.scope.names[target] = Binding(bound.depth, bound.masks,
+        self.scope.names[target] = Binding(bound.depth, bound.path,
                                            bound.deps | frozenset(d for d in deps
                                                                   if d <= bound.depth))
         return statement(indent, f"{target} = ", text, comment=note)
@@ -352,9 +365,11 @@ class ArrayFunctionPrinter:
                 self.helpers.add("_safe")
                 lines += self.safe_inputs(free, mask, mask_deps, indent)
         self.scope.rename.update(picks)
-        self.targets = dict(picks)
+        saved_targets, self.targets = self.targets, {**self.targets, **picks}
         self.scope.masks.append(mask)
         self.scope.mask_deps.append(mask_deps)
+        self.counter += 1
+        self.scope.path.append(self.counter)
         if guarded:
             self.helpers.add("_quiet")
             lines.append(indent + f"with _quiet(xp, {mask}):")
@@ -363,7 +378,8 @@ class ArrayFunctionPrinter:
             lines += self.block(statements, indent)
         self.scope.masks.pop()
         self.scope.mask_deps.pop()
-        self.targets = {}
+        self.scope.path.pop()
+        self.targets = saved_targets
         for name, pick in picks.items():  # the picked name is this side's value
             self.scope.names[pick] = self.scope.names.pop(name)
         self.scope.rename = saved
@@ -382,7 +398,7 @@ class ArrayFunctionPrinter:
                 text, _, deps = self.load(item)
                 hint = self.sources.get(item.attr[0], item.attr[0])
             name = self.fresh(hint)
-            self.scope.names[name] = Binding(self.scope.depth, len(self.scope.masks),
+            self.scope.names[name] = Binding(self.scope.depth, tuple(self.scope.path),
                                              deps | mask_deps)
             safe.append(name)
             texts.append(text)
@@ -417,7 +433,7 @@ class ArrayFunctionPrinter:
         loop = Loop(s.var, s.start, size, offset)
         self.scope.loops.append(loop)
         depth = self.scope.depth
-        self.scope.names[s.var] = Binding(depth, len(self.scope.masks), frozenset({depth}))
+        self.scope.names[s.var] = Binding(depth, tuple(self.scope.path), frozenset({depth}))
         lines: list[str] = []
         if _uses_var(s.body, s.var):
             shape = ", ".join("-1" if d == depth else "1" for d in range(depth + 1))

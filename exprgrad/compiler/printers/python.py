@@ -54,15 +54,17 @@ def wrap(indent: str, text: str, comment: str = "") -> list[str]:
     start, end = pair
     inner = [(i, ch) for i, ch, depth in marks if start < i < end and depth == 1]
     items = _split(text, start + 1, end, [i for i, ch in inner if ch == ","], True)
-    if len(items) == 1:
+    whole = len(items) > 1  # comma-separated items are whole expressions
+    if not whole:
         items = _split(text, start + 1, end, [i for i, ch in inner if ch == " "], False)
-    return ([indent + text[:start + 1] + tail] + fill(items, indent + INDENT)
+    return ([indent + text[:start + 1] + tail] + fill(items, indent + INDENT, whole)
             + wrap(indent, text[end:]))
 
 
-def fill(items: list[str], indent: str) -> list[str]:
+def fill(items: list[str], indent: str, whole: bool = False) -> list[str]:
     """Items joined by spaces, as many per line as fit; an item too long
-    for a line of its own is wrapped."""
+    for a line of its own is wrapped (in parentheses of its own if it is a
+    `whole` expression that has none)."""
     lines: list[str] = []
     current = ""
     for item in items:
@@ -74,11 +76,23 @@ def fill(items: list[str], indent: str) -> list[str]:
         if len(indent) + len(item) <= WIDTH:
             current = item
         else:
-            lines += wrap(indent, item)
+            lines += _wrap_item(indent, item) if whole else wrap(indent, item)
             current = ""
     if current:
         lines.append(indent + current)
     return lines
+
+
+def _wrap_item(indent: str, item: str) -> list[str]:
+    """An item of a bracketed list too long for a line: wrapped, in
+    parentheses of its own if nothing in it can be opened."""
+    lines = wrap(indent, item)
+    if _fits(lines):
+        return lines
+    core, comma = (item[:-1], ",") if item.endswith(",") else (item, "")
+    if _bracketed(core) or " " not in core:  # nothing to break (a long name) stays whole
+        return lines
+    return wrap(indent, f"({core}){comma}")
 
 
 _OPERATORS = {"+", "-", "*", "/", "**", "<", "<=", ">", ">=", "==", "!=", "if", "else", "and",

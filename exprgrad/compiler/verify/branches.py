@@ -155,6 +155,21 @@ class Coverage:
     def record_ties(self, values) -> None:
         self.ties |= self.tied_at(values)
 
+    def many_way_tie(self, values) -> bool:
+        """Three or more inputs of a min/max equal to its result: exprgrad
+        shares the gradient among them all, SymPy's Heaviside(0) = 1/2 only
+        between two (and Min(0, u, 0) is Min(0, u) to SymPy), so the
+        reference does not hold there."""
+        flat, i = self._flat(values), 0
+        for d in self.found:
+            part = flat[i:i + len(d.exprs)]
+            i += len(d.exprs)
+            if d.kind in ("min", "max") and d.tied(part):
+                best = (min if d.kind == "min" else max)(part)
+                if sum(1 for v in part if v == best) > 2:
+                    return True
+        return False
+
     def tied_at(self, values) -> set[int]:
         """The decisions at a tie at a point."""
         flat, i, tied = self._flat(values), 0, set()

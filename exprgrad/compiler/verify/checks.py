@@ -255,11 +255,23 @@ def _emitted_fails(item: Item, point: dict, want: list, sides: _Sides, what: str
 
 
 def _prove(sides: _Sides, b) -> bool | None:
-    substitute = lambda e: e.xreplace(sides.bound)  # noqa: E731
+    """True (proved), False (not shown) or None (no time)."""
     program = sides.tr.program
-    for a, c in zip(sides.lhs, sides.rhs):
-        proved = prove_equal(program, substitute(program.expand(a)),
-                             substitute(program.expand(c)), b)
+
+    def substituted():  # the sides with the `where` values put in
+        try:
+            return [(program.expand(a).xreplace(sides.bound),
+                     program.expand(c).xreplace(sides.bound))
+                    for a, c in zip(sides.lhs, sides.rhs)]
+        except TypeError:  # a condition on a non-real value (log(-1) < 2)
+            return None
+    finished, pairs = b.run(substituted, needs_interrupt=True)
+    if not finished:
+        return None
+    if pairs is None:
+        return False
+    for a, c in pairs:
+        proved = prove_equal(program, a, c, b)
         if proved is not True:
             return proved
     return True

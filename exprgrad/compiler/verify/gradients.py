@@ -238,7 +238,7 @@ def _try_ties(state: _State, compared: list, compare, b) -> None:
                 return
             if not b.left() or state.failure or state.mismatch:
                 return
-            if coverage.tied_at(values) & wanted:
+            if coverage.tied_at(values) & wanted and not coverage.many_way_tie(values):
                 compare(values)
 
 
