@@ -22,15 +22,23 @@ from fuzz_strategies import programs  # noqa: E402
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.expr"))
 
 
-def argument(shape, rnd: random.Random):
+def argument(shape, rnd: random.Random, sizes: dict | None = None):
+    """A random argument; a data axis (a size name) gets the length `sizes`
+    gives it, the same for every parameter of one call."""
+    sizes = {} if sizes is None else sizes
     if isinstance(shape, list):
-        return tuple(argument(s, rnd) for s in shape)
+        return tuple(argument(s, rnd, sizes) for s in shape)
     if not shape:
         return round(rnd.uniform(-1.5, 1.5), 3)
-    return [argument(shape[1:], rnd) for _ in range(shape[0])]
+    head = shape[0]
+    if isinstance(head, str):
+        head = sizes.setdefault(head, rnd.randint(1, 5))
+    return [argument(shape[1:], rnd, sizes) for _ in range(head)]
 
 
 def leaves(value) -> list:
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0):  # a map: an array
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
         return [x for v in value for x in leaves(v)]
     return [value]
@@ -45,7 +53,8 @@ def compare(source: str, rnd: random.Random, points: int = 3) -> int:
     compared = 0
     for fn in functions:
         for _ in range(points):
-            args = [argument(p.shape, rnd) for p in fn.params]
+            sizes: dict = {}
+            args = [argument(p.shape, rnd, sizes) for p in fn.params]
             try:
                 want = getattr(plain, fn.name)(*args)
             except (ValueError, ArithmeticError):

@@ -172,6 +172,59 @@ def test_rolled_loops_agree_with_the_unrolled_function(name, data, n):
     assert close(list(grads), list(ref_grads), rel=1e-9)
 
 
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+@settings(max_examples=8, deadline=None)
+@given(data=st.data(), n=st.integers(0, 6))
+def test_generated_loops_agree_with_the_reference_interpreter(name, data, n):
+    """The emitted text (rolled `for` loops) against the DAG's meaning."""
+    source, params = PROGRAMS[name]
+    if name in NONEMPTY and n == 0:
+        n = 1
+    args = [_draw(data, shape, n, positive=name == "conditional_body" and p == "u")
+            for p, shape in params]
+    program, f = _rolled(source)
+    emitted = {e.name: e for e in differentiate(program)}
+    inputs, values = _bind(f, args)
+    module = exprgrad.compile(source, "t.expr")
+    try:
+        want = evaluate(program.graph, emitted["f_grad"].result, inputs, values, {"n": n})
+    except ZeroDivisionError:
+        with pytest.raises(ZeroDivisionError):
+            module.f_grad(*args)
+        return
+    got = module.f_grad(*args)
+    assert close(got[0], want[0]) and close(list(got[1]), list(want[1]))
+    assert close(module.f(*args), want[0])
+
+
+def test_generated_text_does_not_depend_on_the_data_length():
+    source, _ = PROGRAMS["logistic"]
+    text = exprgrad.emit(source, "t.expr")
+    assert "for k in range(n):" in text
+    module = exprgrad.compile(source, "t.expr")
+    for n in (0, 1, 1000):
+        X, y = [[0.5, -1.0]] * n, [1.0] * n
+        if n:
+            value, _ = module.f_grad([0.1, 0.2], 0.0, X, y)
+            assert math.isfinite(value)
+
+
+def test_lengths_that_share_a_size_name_must_agree():
+    source, _ = PROGRAMS["logistic"]
+    module = exprgrad.compile(source, "t.expr")
+    with pytest.raises(ValueError, match="y has length 2 but X has n = 3"):
+        module.f([0.0, 0.0], 0.0, [[1.0, 2.0]] * 3, [1.0, 0.0])
+    with pytest.raises(TypeError, match="X must be a sequence"):
+        module.f([0.0, 0.0], 0.0, {1: 2}, [1.0, 0.0])
+
+
+def test_min_over_an_empty_data_axis_raises_naming_the_line():
+    module = exprgrad.compile("f(u[n]) = min(u[k] for k in range(n))\n", "m.expr")
+    assert module.f([3.0, 1.0]) == 1.0
+    with pytest.raises(ValueError, match="empty range.*m.expr:1"):
+        module.f([])
+
+
 def test_gradient_with_respect_to_data_is_an_array_of_the_data_length():
     source, params = PROGRAMS["smoothness"]
     program, f = _rolled(source)

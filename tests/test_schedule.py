@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import exprgrad
 from exprgrad.compiler.pipeline import build
 from exprgrad.compiler.printers.python import WIDTH
-from exprgrad.compiler.program import Assign, Call, Const, For, Function, If, Name, Return, walk
+from exprgrad.compiler.program import (Assign, Call, Const, For, Function, If, Name, NewList,
+                                       Return, element_names, walk)
 from fuzz_strategies import random_program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,17 +28,10 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.expr"))
 
 
 def _bound(fn: Function) -> set[str]:
-    names: set[str] = set()
-    for p in fn.params:
-        stack = [p.elements]
-        while stack:
-            e = stack.pop()
-            if isinstance(e, str):
-                names.add(e)
-            else:
-                stack.extend(e)
+    names = {v for p in fn.params for v in element_names(p.elements)}
+    names |= {p.name for p in fn.params if p.elements is None}  # data: d_ + its name
     for s in walk(fn.body):
-        if isinstance(s, Assign):
+        if isinstance(s, (Assign, NewList)):
             names.add(s.target)
     return names
 
@@ -240,12 +234,15 @@ def test_the_program_is_target_neutral_data():
                     stack.extend(e)
 
 
-@pytest.mark.parametrize("source", [
-    "def smoothness(u[n]):\n    return sum((u[k] - u[k-1])^2 for k in range(1, n))\n",
-    "f(u[n]) = u\n",
-    "g(u[n]) = [u[k]*2 for k in range(n)]\n",
+@pytest.mark.parametrize("source, call, expected", [
+    ("def smoothness(u[n]):\n    return sum((u[k] - u[k-1])^2 for k in range(1, n))\n",
+     "smoothness_grad", (14.0, ([-4.0, 6.0, -8.0, 6.0],))),
+    ("f(u[n]) = u\n", "f", [1.0, 3.0, 2.0, 5.0]),
+    ("g(u[n]) = [u[k]*2 for k in range(n)]\n", "g_vjp", ([2.0, 6.0, 4.0, 10.0],
+                                                        ([2.0, 2.0, 2.0, 2.0],))),
 ])
-def test_data_axes_are_a_located_error_until_loops_are_emitted(source):
-    with pytest.raises(exprgrad.CompileError, match="does not emit its loops yet") as info:
-        exprgrad.emit(source, "data.expr")
-    assert "data.expr:1:" in str(info.value)
+def test_data_axes_are_emitted_as_loops(source, call, expected):
+    module = exprgrad.compile(source, "data.expr")
+    args = ([1.0, 3.0, 2.0, 5.0],) + (([1.0] * 4,) if call.endswith("_vjp") else ())
+    assert getattr(module, call)(*args) == expected
+    assert "for k in range(" in exprgrad.emit(source, "data.expr")

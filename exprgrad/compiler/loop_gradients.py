@@ -155,7 +155,8 @@ def _data_adjoint(g: Graph, param: DataArray, loads: list, top: frozenset):
         head, rest = dims[0], dims[1:]
         if isinstance(head, int):
             return [build(rest, (*key, i), runtime) for i in range(head)]
-        return RuntimeArray(loops[runtime], build(rest, (*key, None), runtime + 1))
+        return RuntimeArray(loops[runtime], build(rest, (*key, None), runtime + 1),
+                            "d_" + param.param)
     return build(tuple(shape), (), 0)
 
 

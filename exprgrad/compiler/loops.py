@@ -22,7 +22,7 @@ indexed down to scalars); `RuntimeRange` is what `range(n - 1)` lowers to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import Loc
 
@@ -71,6 +71,7 @@ class RuntimeArray:
 
     index: int
     element: object
+    name: str | None = field(default=None, compare=False)  # what generated code calls it
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,11 @@ def substitute_loops(g, roots: list[int], mapping: dict[int, tuple[int, int]]) -
     for loop, (target, shift) in mapping.items():
         new[loop] = target if shift == 0 else g.add("add", target, g.const(shift))
     saved = g.loc
-    for n in g.ancestors(roots, stop_below=min(mapping)):
-        if n in mapping:
+    order = g.ancestors(roots, stop_below=min(mapping))
+    free = levels(g, order)  # a reduction over L binds L: only free uses are replaced
+    loops = set(mapping)
+    for n in order:
+        if n in mapping or not free.get(n, frozenset()) & loops:
             continue
         node = g.nodes[n]
         if node.op == "load" and any(a in mapping for a in node.args):
@@ -207,7 +211,7 @@ def map_element(value, fn):
     if isinstance(value, int):
         return fn(value)
     if isinstance(value, RuntimeArray):
-        return RuntimeArray(value.index, map_element(value.element, fn))
+        return RuntimeArray(value.index, map_element(value.element, fn), value.name)
     if isinstance(value, tuple):
         return tuple(map_element(v, fn) for v in value)
     return [map_element(v, fn) for v in value]

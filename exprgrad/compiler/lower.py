@@ -242,6 +242,8 @@ class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes):
             value = self._elementwise(BINARY_OPERATORS[statement.op], current, value,
                                       statement.loc)
         self._name_nodes(value, statement.target)
+        if isinstance(value, RuntimeArray):
+            value = RuntimeArray(value.index, value.element, statement.target)
         scope.names[statement.target] = value
 
     def _name_nodes(self, value, name: str) -> None:

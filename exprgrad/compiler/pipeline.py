@@ -20,7 +20,7 @@ from .printers import python
 from .printers.python import check_function_name
 from .program import Function
 from .reverse import gradients
-from .schedule import RolledLoops, Signature, schedule
+from .schedule import Signature, schedule
 from .values import flatten
 
 
@@ -199,36 +199,8 @@ def _check_names(emitted: list[Emitted], program: Program) -> None:
 def scheduled(program: Program, emitted: list[Emitted]) -> list[Function]:
     """The statement program of every function to generate."""
     inline = program.graph.options.inline
-    functions = []
-    for e in emitted:
-        _refuse_loops(e)
-        try:
-            functions.append(schedule(program.graph, e.name, e.params, e.result, e.doc,
-                                      wrt=e.wrt, primal=e.primal, inline=inline))
-        except RolledLoops:
-            _refuse_loops(e, rolled=True)
-    return functions
-
-
-def _refuse_loops(e: Emitted, rolled: bool = False) -> None:
-    """Data axes are lowered (rolled loops in the DAG) but the scheduler
-    does not emit loops yet: a located error, not a crash."""
-    rolled = rolled or any(isinstance(p.placeholders, DataArray) for p in e.params) or any(
-        isinstance(v, (RuntimeArray, DataArray)) for v in _values(e.result))
-    if rolled:
-        raise CompileError(f"'{e.name}' has a data axis (a dimension or range given by a size "
-                           "name); the code generator does not emit its loops yet: give the "
-                           "dimension a number for now", e.loc)
-
-
-def _values(result):
-    stack = [result]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, (list, tuple)):
-            stack.extend(v)
-        else:
-            yield v
+    return [schedule(program.graph, e.name, e.params, e.result, e.doc, wrt=e.wrt,
+                     primal=e.primal, inline=inline) for e in emitted]
 
 
 TARGETS = ("python", "array")  # python: plain Python (math); array: the Array API (NumPy, …)

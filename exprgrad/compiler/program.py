@@ -25,7 +25,17 @@ Statements:
                          empty.
   For(var, start, stop, body)
                          `var` runs over range(start, stop): `stop` is
-                         (size name, offset).  Reserved for data axes.
+                         (size name, offset): a loop over a data axis.  A
+                         reduction is an accumulation into a name bound
+                         before the loop (`s = 0.0`; in the body
+                         `s = s + term`, or `*`, `min`, `max`).  In the body
+                         `Call("load", (Name(k), ...), (param, index))` reads
+                         a data parameter (index entries: an int, or
+                         (position, offset) for args[position] + offset) and
+                         `Call("size", attr="n")` is a length as a number.
+  NewList(target), Append(target, value)
+                         a map of runtime length: an empty list before the
+                         loop, one element appended per iteration.
   Return(value)          the function's result: an expression, or a list or
                          tuple of results (nested like the source's arrays).
 
@@ -101,12 +111,30 @@ class For:
 
 
 @dataclass(slots=True)
+class NewList:
+    """`target = []`: a list of runtime length, filled by the loop after it."""
+
+    target: str
+    loc: Loc | None = None
+
+
+@dataclass(slots=True)
+class Append:
+    """`target.append(value)`: one iteration's element of a map (`[e for k in
+    range(n)]`); `value` is an expression, or a list structure of them (a row)."""
+
+    target: str
+    value: object
+    loc: Loc | None = None
+
+
+@dataclass(slots=True)
 class Return:
     value: object  # an Expr, or a list/tuple of results
     loc: Loc | None = None
 
 
-Statement = Union[Assign, If, For, Return]
+Statement = Union[Assign, If, For, NewList, Append, Return]
 
 
 @dataclass
@@ -133,6 +161,21 @@ class Function:
     helpers: set[str] = field(default_factory=set)  # op names whose helper the body calls
 
 
+def element_names(elements) -> list[str]:
+    """The variables of a Param's `elements`, row-major (none for None)."""
+    if isinstance(elements, str):
+        return [elements]
+    out: list[str] = []
+    stack = [elements] if elements is not None else []
+    while stack:
+        e = stack.pop()
+        if isinstance(e, str):
+            out.append(e)
+        else:
+            stack.extend(reversed(e))
+    return out
+
+
 def walk(statements):
     """Every statement, nested ones included, in order."""
     stack = list(reversed(statements))
@@ -152,7 +195,7 @@ def expressions(statement):
         return [statement.value]
     if isinstance(statement, If):
         return [statement.cond]
-    if isinstance(statement, Return):
+    if isinstance(statement, (Return, Append)):
         out, stack = [], [statement.value]
         while stack:
             v = stack.pop()

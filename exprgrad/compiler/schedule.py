@@ -45,7 +45,7 @@ MAX_BLOCK_DEPTH = 40  # deeper conditionals are evaluated as expressions in thei
 
 # Names generated code relies on (Python's keywords and built-ins, the
 # modules and helpers it calls); no generated variable may shadow them.
-HELPERS = {"_float", "_floats", "_arguments"} | {op.py.split("(")[0] for op in OPS.values()
+HELPERS = {"_float", "_floats", "_arguments", "_sequence"} | {op.py.split("(")[0] for op in OPS.values()
                                                   if op.helper}
 RESERVED = (set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"math"}
             | HELPERS | ARRAY_RESERVED)
@@ -225,10 +225,6 @@ class _Blocks:
                     and self._needed_everywhere(other, by_child[other])):
                 return True
         return False
-
-
-class RolledLoops(Exception):
-    """The function has data-axis loops, which are not scheduled yet."""
 
 
 class _RootOnly(dict):
@@ -784,33 +780,45 @@ def _collector_paused():
 
 
 def _schedule(g, name, params, result, doc, wrt, primal, checked, inline) -> Function:
+    if g.has_loops:
+        from .schedule_loops import schedule_with_loops
+        return schedule_with_loops(g, name, params, result, doc, wrt, primal, checked, inline)
     sched = _Scheduler(g, MAX_INLINE if inline else -1)
     fn_params, variables = _unpack_vars(sched, params, checked)
     outputs = flatten(result)
     needed = g.ancestors(outputs)
     forward = set(g.ancestors(flatten(primal))) if primal is not None else None
-    forced = _primals_of_adjoints(g, needed)
-    nodes = g.nodes
-    ops = {nodes[n].op for n in needed}
-    if any(OPS[op].loop for op in ops):
-        raise RolledLoops(name)
-    if "where" in ops:
-        sched.place(needed, outputs)
-        sched.decide(needed, outputs, forced)
-        sched.name_all(variables)
-        sched.cond_exprs = {}
-        items, _ = sched.items(forward)
-        body = sched.arrange(0, list(range(len(items))), items)
-    else:
-        sched.straight(needed, outputs, forced)
-        sched.name_all(variables)
-        body = sched.straight_body(forward)
+    body = statements(sched, needed, outputs, variables, forward)
     refs: set = set()
     value = _structure(result, lambda n: sched.expr(n, 0, refs))
     loc = g.locs[outputs[0]] if outputs else None
     body.append(Return(value, loc))
     helpers = {node.op for node in (g.nodes[n] for n in needed) if OPS[node.op].helper}
     return Function(name, fn_params, doc, body, tuple(wrt), checked, helpers)
+
+
+def statements(sched: _Scheduler, needed: list[int], outputs: list[int], variables: dict,
+               forward: set[int] | None, forced: set[int] = frozenset(),
+               results: bool = True) -> list:
+    """The statements computing `outputs` (each node of `forced` gets a
+    variable of its own) from the leaves bound in `variables`; `results`:
+    the outputs are the function's results (named `out` where nameless)."""
+    g = sched.g
+    forced = set(forced) | _primals_of_adjoints(g, needed)
+    if any(g.nodes[n].op == "where" for n in needed):
+        sched.place(needed, outputs)
+        sched.decide(needed, outputs, forced)
+        if not results:
+            sched.results = set()
+        sched.name_all(variables)
+        sched.cond_exprs = {}
+        items, _ = sched.items(forward)
+        return sched.arrange(0, list(range(len(items))), items)
+    sched.straight(needed, outputs, forced)
+    if not results:
+        sched.results = set()
+    sched.name_all(variables)
+    return sched.straight_body(forward)
 
 
 def _primals_of_adjoints(g: Graph, needed: list[int]) -> set[int]:

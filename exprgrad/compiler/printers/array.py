@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from ..array_ops import PARTIAL_OPS, TEMPLATE_HELPERS, array_template
 from ..array_runtime import helper_source as runtime_source
 from ..ops import ADD, ATOM, OPS
-from ..program import Assign, Call, Const, For, Function, If, Name, Return, walk
+from ..program import (Append, Assign, Call, Const, For, Function, If, Name, NewList, Return,
+                       walk)
 from .python import (INDENT, _docstring, _leaves, _target, const_text, module_header,
                      printable_filename, statement)
 
@@ -248,6 +249,10 @@ class ArrayFunctionPrinter:
         elif isinstance(s, Return):
             lines = statement(indent, "return ", self.structure(s.value),
                               comment=self.comment(s.loc))
+        elif isinstance(s, NewList):
+            lines = []  # the map is the whole array its loop's Append makes
+        elif isinstance(s, Append):
+            lines = self.append(s, indent)
         else:  # pragma: no cover
             raise TypeError(f"not a statement: {s!r}")
         lines, self.pending = self.pending + lines, saved
@@ -272,6 +277,20 @@ class ArrayFunctionPrinter:
                 deps |= mask_deps | bound.deps
         self.scope.names[s.target] = Binding(self.scope.depth, tuple(self.scope.path), deps)
         return statement(indent, f"{target} = ", text, comment=note)
+
+    def append(self, s: Append, indent: str) -> list[str]:
+        """A map's elements: the iteration's value along the loop's axis (a
+        row of values: one column each), as long as the loop."""
+        length = self.scope.loops[-1].length()
+
+        def column(e) -> str:
+            return f"xp.broadcast_to({self.expr(e)[0]}, ({length},))"
+        if isinstance(s.value, (list, tuple)):
+            text = f"xp.stack([{', '.join(column(e) for e in s.value)}], axis=1)"
+        else:
+            text = column(s.value)
+        self.scope.names[s.target] = Binding(-1, ())
+        return statement(indent, f"{s.target} = ", text, comment=self.comment(s.loc))
 
     def level(self, bound: Binding) -> int:
         """How many of the current conditions were around `bound` too: a
@@ -344,6 +363,10 @@ class ArrayFunctionPrinter:
         for name in both:  # bound on both sides: pick
             lines += statement(indent, f"{name} = ", f"xp.where({cond}, {picks[name]}, {name})",
                                comment=note)
+            bound, then = self.scope.names[name], self.scope.names[picks[name]]
+            # the pick varies wherever either side or the condition does
+            self.scope.names[name] = Binding(bound.depth, tuple(self.scope.path),
+                                             bound.deps | then.deps | cond_deps)
         return lines
 
     def new_names(self, statements: list) -> set[str]:
@@ -577,6 +600,9 @@ class ArrayFunctionPrinter:
             return self.name(self.scope.rename[e])
         param, index = e.attr
         name = self.sources.get(param, param)
+        window = self.window(e, name)
+        if window is not None:
+            return window
         entries, axes = [], []
         for entry in index:
             if isinstance(entry, int):
@@ -600,6 +626,31 @@ class ArrayFunctionPrinter:
                 expanded.append(":" if d in axes else "None")
             text = f"{text}[{', '.join(expanded)}]"
         return text, ATOM, frozenset(axes)
+
+    def window(self, e: Call, name: str):
+        """A read that may leave the array (a gradient's shifted read, used
+        only under the condition that it does not): the positions outside
+        repeat the edge element, which the condition then discards."""
+        param, index = e.attr
+        runtime = [entry for entry in index if not isinstance(entry, int)]
+        if len(runtime) != 1 or len(e.args) != 1:
+            return None
+        position, shift = runtime[0]
+        depth = self.scope.names[e.args[position].id].depth
+        loop = self.scope.loops[depth]
+        if loop.start + shift >= 0 and loop.offset + shift <= 0:
+            return None
+        axis = index.index(runtime[0])
+        column = name + ("" if len(index) == 1 else
+                         "[" + ", ".join(":" if i == axis else str(entry)
+                                         for i, entry in enumerate(index)) + "]")
+        positions = (f"xp.clip(xp.arange({loop.start + shift}, {loop.size}"
+                     f"{'+' if loop.offset + shift >= 0 else '-'} {abs(loop.offset + shift)}), "
+                     f"0, {loop.size} - 1)")
+        text = f"xp.take({column}, {positions})"
+        if depth != self.scope.depth:
+            text = f"{text}[{', '.join(':' if d == depth else 'None' for d in range(self.scope.depth + 1))}]"
+        return text, ATOM, frozenset((depth,))
 
     def structure(self, value) -> str:
         if isinstance(value, (list, tuple)):

@@ -25,7 +25,8 @@ import re
 from ..._version import __version__
 from ...errors import CompileError, Loc
 from ..ops import ATOM, OPS, UNARY
-from ..program import Assign, Call, Const, For, Function, If, Name, Return
+from ..program import (Append, Assign, Call, Const, For, Function, If, Name, NewList, Return,
+                       element_names)
 from ..schedule import RESERVED, _collector_paused
 
 WIDTH = 100  # characters per line, comments and indentation included
@@ -212,6 +213,10 @@ def expression(e) -> tuple[str, int]:
         return e.id, ATOM
     if isinstance(e, Const):
         return const_text(e.value)
+    if e.op == "load":
+        return load_text(e), ATOM
+    if e.op == "size":
+        return f"float({e.attr})", ATOM
     template, own, needs = _TEMPLATES[e.op]
     parts = []
     last = len(needs) - 1
@@ -219,6 +224,17 @@ def expression(e) -> tuple[str, int]:
         text, prec = expression(a)
         parts.append(f"({text})" if prec < needs[i if i < last else last] else text)
     return template.format(*parts, args=", ".join(parts), attr=e.attr), own
+
+
+def load_text(e: Call) -> str:
+    """`X[k - 1][3]`: a data parameter's element at the loop variables."""
+    param, index = e.attr
+    return param + "".join(f"[{entry}]" if isinstance(entry, int) else
+                           f"[{_shifted(e.args[entry[0]].id, entry[1])}]" for entry in index)
+
+
+def _shifted(var: str, offset: int) -> str:
+    return var if not offset else f"{var} {'+' if offset > 0 else '-'} {abs(offset)}"
 
 
 # op → (template, precedence, the precedence each input needs)
@@ -247,13 +263,23 @@ class FunctionPrinter:
         lines += _docstring(fn.doc, INDENT)
         if fn.checked:
             lines += prologue(fn)
+            lines += data_prologue(fn)
         lines += self.block(fn.body, INDENT)
         return lines
 
     def block(self, statements: list, indent: str) -> list[str]:
         lines: list[str] = []
-        for s in statements:
-            lines += self.statement(s, indent)
+        i = 0
+        while i < len(statements):
+            row = _row_loads(statements, i)
+            if row:  # X_k_0, X_k_1, X_k_2 = X[k]: one row of a data parameter at once
+                targets, source, loc = row
+                lines += statement(indent, f"{', '.join(targets)} = ", source,
+                                   comment=self.comment(loc))
+                i += len(targets)
+                continue
+            lines += self.statement(statements[i], indent)
+            i += 1
         return lines
 
     def statement(self, s, indent: str) -> list[str]:
@@ -277,12 +303,74 @@ class FunctionPrinter:
         if isinstance(s, For):
             start = f"{s.start}, " if s.start else ""
             size, offset = s.stop
-            stop = size + (f" + {offset}" if offset > 0 else f" - {-offset}" if offset else "")
-            return (statement(indent, f"for {s.var} in range(", f"{start}{stop}", "):", note)
+            stop = _shifted(size, offset)
+            lines = []
+            if _extremum(s):  # min/max over nothing has no value
+                lines += statement(indent, "if ", f"{stop} <= {s.start}", ":", note)
+                lines += statement(indent + INDENT, "raise ValueError(",
+                                   repr(f"min()/max() over an empty range ({note})"), ")")
+            return (lines + statement(indent, f"for {s.var} in range(", f"{start}{stop}", "):",
+                                      note)
                     + self.block(s.body, indent + INDENT))
+        if isinstance(s, NewList):
+            return statement(indent, f"{s.target} = ", "[]", comment=note)
+        if isinstance(s, Append):
+            return statement(indent, f"{s.target}.append(", structure(s.value), ")", note)
         if isinstance(s, Return):
             return statement(indent, "return ", structure(s.value), comment=note)
         raise TypeError(f"not a statement: {s!r}")  # pragma: no cover
+
+
+def _row_loads(statements: list, i: int):
+    """Consecutive loads of a whole row (`X[k][0]` … `X[k][d - 1]`) from
+    statement i: (targets, the row's text, loc), or None."""
+    first = statements[i]
+    if not (isinstance(first, Assign) and isinstance(first.value, Call) and
+            first.value.op == "load" and isinstance(first.value.attr[1][-1], int)
+            and first.value.attr[1][-1] == 0):
+        return None
+    param, index = first.value.attr
+    targets = []
+    for s in statements[i:]:
+        if not (isinstance(s, Assign) and isinstance(s.value, Call) and s.value.op == "load"
+                and s.value.attr == (param, (*index[:-1], len(targets)))
+                and s.value.args == first.value.args):
+            break
+        targets.append(s.target)
+    if len(targets) < 2:
+        return None
+    row = Call("load", first.value.args, (param, index[:-1]))
+    return targets, load_text(row), first.loc
+
+
+def _extremum(loop: For) -> bool:
+    """Whether a min or max accumulates in this loop's body."""
+    return any(isinstance(s, Assign) and isinstance(s.value, Call) and
+               s.value.op in ("min", "max") and s.value.args[:1] == (Name(s.target),)
+               for s in loop.body)
+
+
+def data_prologue(fn: Function) -> list[str]:
+    """The lengths of the data parameters: `n = len(X)`, and every other
+    parameter that shares a size name checked against it."""
+    lines: list[str] = []
+    first: dict[str, str] = {}
+    for p in fn.params:
+        if p.elements is not None or not isinstance(p.shape, tuple):
+            continue
+        lines.append(INDENT + f"_sequence({p.name}, {p.source!r})")
+        for axis, dim in enumerate(p.shape):
+            if not isinstance(dim, str):
+                continue
+            access = p.name + "[0]" * axis
+            length = f"len({access})" if axis == 0 else f"(len({access}) if len({p.name}) else 0)"
+            if dim not in first:
+                first[dim] = p.source
+                lines.append(INDENT + f"{dim} = {length}")
+            else:
+                lines += wrap(INDENT, f"if {length} != {dim}: raise ValueError(f\"{p.source} has "
+                                      f"length {{{length}}} but {first[dim]} has {dim} = {{{dim}}}\")")
+    return lines
 
 
 def _docstring(text: str, indent: str) -> list[str]:
@@ -295,6 +383,9 @@ def _docstring(text: str, indent: str) -> list[str]:
 def prologue(fn: Function) -> list[str]:
     """Arguments → one float variable per element (see the module docstring)."""
     params = fn.params
+    if not params:
+        return []
+    params = [p for p in params if p.elements is not None]  # data: see data_prologue
     if not params:
         return []
     arrays = [p for p in params if p.shape != ()]
@@ -351,18 +442,7 @@ def _convert(names: list[str]) -> str:
     return ", ".join(names) + " = " + ", ".join(f"float(+{n})" for n in names)
 
 
-def _leaves(elements) -> list[str]:
-    if isinstance(elements, str):
-        return [elements]
-    out: list[str] = []
-    stack = [elements]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, str):
-            out.append(e)
-        else:
-            stack.extend(reversed(e))
-    return out
+_leaves = element_names  # (the array printer's name for it)
 
 
 def _target(elements) -> str:
@@ -409,6 +489,12 @@ RUNTIME_HELPERS = {
     for i in range(shape[0]):
         flat += _floats(value[i], f"{name}[{i}]", shape[1:])
     return flat''',
+    "_sequence": '''def _sequence(value, name):
+    """A data argument must be a sequence (a list, a tuple, a NumPy array):
+    a set or a dict has no order to read it in."""
+    if isinstance(value, (str, bytes, set, frozenset, dict)) or \\
+            not hasattr(value, "__getitem__") or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a sequence, got {type(value).__name__}")''',
     "_arguments": '''def _arguments(values, names, shapes):
     """Every argument's elements as floats, in order; the error names the
     argument (and the element) that is wrong."""
@@ -423,8 +509,11 @@ _NEEDS = {"_arguments": {"_floats", "_float"}, "_floats": {"_float"}}
 def helpers_of(fn: Function) -> set[str]:
     """The helpers `fn`'s text calls: the ops' and the prologue's."""
     names = {OPS[op].py.split("(")[0] for op in fn.helpers}
-    if fn.checked and fn.params:
-        names.add("_arguments" if any(p.shape != () for p in fn.params) else "_float")
+    fixed = [p for p in fn.params if p.elements is not None]
+    if fn.checked and fixed:
+        names.add("_arguments" if any(p.shape != () for p in fixed) else "_float")
+    if fn.checked and len(fixed) < len(fn.params):
+        names.add("_sequence")
     for name in list(names):
         names |= _NEEDS.get(name, set())
     return names

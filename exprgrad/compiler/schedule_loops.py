@@ -1,0 +1,378 @@
+"""Scheduling a function with data axes: the scalar scheduler, per loop.
+
+A function's DAG with runtime loops (`loops.py`) is cut into *segments*:
+the nodes outside every loop, and for each loop the nodes of one iteration
+(those that vary with its index).  Each segment is scheduled by the scalar
+scheduler (`schedule.statements`), on a copy of its nodes in which every
+value computed elsewhere (outside the loop, by an inner loop, a load of a
+data parameter, the loop variable) is a named leaf.  So names, inlining,
+branches and `d_X` work in a loop body exactly as in straight-line code.
+
+A reduction is a `For` whose body ends with an accumulation (`s = s + t`);
+reductions over one loop that do not depend on each other share one `For`
+(a value and its gradient over the same data, say).  One that depends on
+another (the backward loop of `log(sum(...))`, whose adjoint needs the
+sum) runs in a later `For`, which recomputes the iteration's values it
+needs rather than storing them: memory stays independent of the data's
+length.  A map returned by the function is a `For` that appends.
+"""
+
+from __future__ import annotations
+
+from .graph import Graph, Node
+from .loops import OVER_OPS, DataArray, RuntimeArray, levels, loop_of
+from .ops import OPS
+from .program import Append, Assign, Call, Const, For, Function, Name, NewList, Param, Return
+from .schedule import MAX_INLINE, RESERVED, Names, _Scheduler, statements
+from .values import flatten
+
+ACCUMULATE = {"sum_over": "add", "prod_over": "mul", "min_over": "min", "max_over": "max"}
+START = {"sum_over": 0.0, "prod_over": 1.0, "min_over": float("inf"),
+         "max_over": float("-inf")}
+HINTS = {"sum_over": "total", "prod_over": "product", "min_over": "least", "max_over": "most"}
+EMPTY = frozenset()
+
+
+def schedule_with_loops(g: Graph, name, params, result, doc, wrt, primal, checked,
+                        inline) -> Function:
+    builder = _LoopScheduler(g, MAX_INLINE if inline else -1, result)
+    fn_params = builder.parameters(params, checked)
+    body = builder.prologue()
+    values = _runtime_parts(result)
+    for value in values:
+        body += builder.map_output(value, EMPTY)
+    outputs = [n for n in flatten(_without_maps(result))]
+    body += builder.segment(EMPTY, None, outputs)
+    value = builder.structure(result)
+    loc = g.locs[flatten(result)[0]] if flatten(result) else None
+    body.append(Return(value, loc))
+    return Function(name, fn_params, doc, body, tuple(wrt), checked, builder.helpers)
+
+
+class _LoopScheduler:
+    def __init__(self, g: Graph, inline: int, result):
+        self.g = g
+        self.inline = inline
+        self.names = Names(RESERVED)
+        self.var: dict[int, str] = {}  # nodes computed so far → their variable
+        self.helpers: set[str] = set()
+        self.maps: dict[int, str] = {}  # id of a RuntimeArray output → its list variable
+        self.order = g.ancestors(flatten(result))
+        self.level = levels(g, self.order)
+        self.sources: dict[str, str] = {}  # data parameter → its Python parameter name
+
+    # --- parameters ------------------------------------------------------------------
+    def parameters(self, params, checked: bool) -> list[Param]:
+        out: list[Param] = []
+        self.sizes: dict[str, str] = {}
+        for p in params:
+            arg = self.names.fresh(p.name)
+            if isinstance(p.placeholders, DataArray):
+                out.append(Param(arg, p.name, p.shape, None))
+                self.sources[p.name] = arg
+                for dim in p.shape:
+                    if isinstance(dim, str) and dim not in self.sizes:
+                        self.sizes[dim] = self.names.fresh(dim) if dim != arg else dim
+                continue
+            if p.shape == ():
+                self.var[p.placeholders] = arg
+                out.append(Param(arg, p.name, p.shape, arg))
+                continue
+            names = {leaf: self.names.fresh(self.g.names.get(leaf))
+                     for leaf in flatten(p.placeholders)}
+            self.var.update(names)
+            out.append(Param(arg, p.name, p.shape, _rebuild(p.placeholders, names)))
+        return out
+
+    def prologue(self) -> list:
+        """A size name used as a number is a float variable."""
+        out: list = []
+        for n in self.order:
+            node = self.g.nodes[n]
+            if node.op == "size":
+                var = self.names.fresh(f"len_{node.attr}")
+                self.var[n] = var
+                out.append(Assign(var, Call("size", (), node.attr)))
+        return out
+
+    # --- segments --------------------------------------------------------------------
+    def segment(self, at: frozenset, loop: int | None, outputs: list[int]) -> list:
+        """Statements computing `outputs` (nodes of this segment: those that
+        vary with `loop` inside the loops `at`, or at the top those outside
+        every loop), each bound to a variable afterwards."""
+        g = self.g
+        inside = self._inside(at, loop)
+        body: list = []
+        pending = [o for o in outputs if o not in self.var and inside(o)]
+        while True:
+            needed, reductions = self._needed(pending, inside)
+            ready = [r for r in reductions if not self._waits_for(r, reductions, inside)]
+            if not reductions:
+                break
+            first_needed = [n for r in ready for n in self._externals([g.nodes[r].args[0]],
+                                                                     g.nodes[r].args[1], inside)]
+            body += self._scalar(first_needed, inside)
+            body += self._reductions(ready, at | ({loop} if loop is not None else EMPTY))
+        body += self._scalar([o for o in pending if o not in self.var], inside)
+        return body
+
+    def _inside(self, at: frozenset, loop: int | None):
+        level = self.level
+
+        def inside(n: int) -> bool:
+            lv = level.get(n, EMPTY)
+            return lv <= at if loop is None else loop in lv and lv <= at | {loop}
+        return inside
+
+    def _needed(self, roots: list[int], inside) -> tuple[list[int], list[int]]:
+        """The segment's nodes the roots need, and the reductions among them
+        not computed yet (a reduction's body is another segment's)."""
+        g = self.g
+        seen: set[int] = set()
+        reductions: list[int] = []
+        stack = [r for r in roots if r not in self.var]
+        while stack:
+            n = stack.pop()
+            if n in seen or n in self.var or not inside(n):
+                continue
+            seen.add(n)
+            node = g.nodes[n]
+            if node.op in OVER_OPS:
+                reductions.append(n)
+                stack.extend(self._externals([node.args[0]], node.args[1], inside))
+                continue
+            stack.extend(node.args)
+        return sorted(seen), sorted(reductions)
+
+    def _externals(self, roots: list[int], index: int, inside) -> list[int]:
+        """The nodes of this segment that the loop over `index` reads to
+        compute `roots` (one iteration's values)."""
+        g = self.g
+        found: set[int] = set()
+        seen: set[int] = set()
+        stack = list(roots)
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if index in self.level.get(n, EMPTY):
+                stack.extend(g.nodes[n].args)
+            elif inside(n) and n not in self.var and g.nodes[n].op not in ("const", "bool"):
+                found.add(n)
+        return sorted(found)
+
+    def _waits_for(self, r: int, reductions: list[int], inside) -> bool:
+        """Whether reduction r reads another of `reductions` (not computed yet)."""
+        others = set(reductions) - {r}
+        if not others:
+            return False
+        g = self.g
+        seen: set[int] = set()
+        body, index = g.nodes[r].args
+        stack = self._externals([body], index, inside) + [body]
+        while stack:
+            n = stack.pop()
+            if n in seen or n in self.var:
+                continue
+            seen.add(n)
+            if n in others:
+                return True
+            stack.extend(g.nodes[n].args)
+        return False
+
+    def _scalar(self, outputs: list[int], inside) -> list:
+        """Scalar statements for `outputs` of this segment, on a copy of its
+        nodes in which everything computed already is a named leaf."""
+        outputs = [o for o in outputs if o not in self.var and self.g.nodes[o].args]
+        if not outputs:
+            return []
+        sub, to_sub, from_sub = self._copy(outputs, inside)
+        sched = _Scheduler(sub, self.inline)
+        sched.names = self.names
+        variables = {to_sub[n]: v for n, v in self.var.items() if n in to_sub}
+        sub_outputs = [to_sub[o] for o in outputs]
+        body = statements(sched, sub.ancestors(sub_outputs), sub_outputs, variables, None,
+                          forced=set(sub_outputs), results=False)
+        for s, n in from_sub.items():
+            if s in sched.var and sched.g.nodes[s].args:
+                self.var.setdefault(n, sched.var[s])
+        self.helpers |= {sub.nodes[n].op for n in range(len(sub.nodes))
+                         if OPS[sub.nodes[n].op].helper}
+        return body
+
+    def _copy(self, outputs: list[int], inside):
+        """The nodes `outputs` need in this segment, in a graph of their own:
+        nodes computed already, and nodes of other segments, become leaves."""
+        g = self.g
+        needed: set[int] = set()
+        stack = list(outputs)
+        while stack:
+            n = stack.pop()
+            if n in needed:
+                continue
+            needed.add(n)
+            if n in self.var or not inside(n) or g.nodes[n].op in OVER_OPS:
+                continue
+            stack.extend(g.nodes[n].args)
+        sub = Graph(g.options)
+        to_sub: dict[int, int] = {}
+        from_sub: dict[int, int] = {}
+        for n in sorted(needed):
+            node = g.nodes[n]
+            leaf = n in self.var or not inside(n) or node.op in OVER_OPS or \
+                node.op in ("loop_index", "size")
+            if leaf and node.op not in ("const", "bool"):
+                copy = Node("input", (), ("bound", n))
+            else:
+                copy = Node(node.op, tuple(to_sub[a] for a in node.args), node.attr)
+            sub.nodes.append(copy)
+            sub.locs.append(g.locs[n])
+            s = len(sub.nodes) - 1
+            to_sub[n], from_sub[s] = s, n
+            if n in g.names:
+                sub.names[s] = g.names[n]
+        for adjoint, primal in g.adjoint_of.items():
+            if adjoint in to_sub and primal in to_sub:
+                sub.adjoint_of[to_sub[adjoint]] = to_sub[primal]
+        missing = [n for n in needed if (n not in self.var) and sub.nodes[to_sub[n]].op ==
+                   "input" and g.nodes[n].op != "input"]
+        if missing:  # pragma: no cover - every leaf of a segment is computed before it
+            raise AssertionError(f"unscheduled inputs {missing}")
+        return sub, to_sub, from_sub
+
+    # --- loops -------------------------------------------------------------------------
+    def _reductions(self, reductions: list[int], at: frozenset) -> list:
+        """One For per loop, accumulating every reduction over it."""
+        g = self.g
+        by_loop: dict[int, list[int]] = {}
+        for r in reductions:
+            by_loop.setdefault(g.nodes[r].args[1], []).append(r)
+        out: list = []
+        for index, group in sorted(by_loop.items()):
+            accumulators = []
+            for r in group:
+                node = g.nodes[r]
+                var = self.names.fresh(g.names.get(r) or HINTS[node.op])
+                if OPS[ACCUMULATE[node.op]].helper:
+                    self.helpers.add(ACCUMULATE[node.op])
+                out.append(Assign(var, Const(START[node.op]), g.locs[r]))
+                accumulators.append((r, var))
+            bodies = [g.nodes[r].args[0] for r, _ in accumulators]
+            out.append(self._loop(index, at, bodies, lambda values: [
+                Assign(var, Call(ACCUMULATE[g.nodes[r].op], (Name(var), value)), g.locs[r])
+                for (r, var), value in zip(accumulators, values)]))
+            for r, var in accumulators:
+                self.var[r] = var
+        return out
+
+    def _loop(self, index: int, at: frozenset, roots: list[int], finish) -> For:
+        """`for k in range(...)`: the loads the iteration reads, the body's
+        statements for `roots`, then `finish(root expressions)`."""
+        g = self.g
+        loop = loop_of(g, index)
+        saved = dict(self.var)
+        var = self.names.fresh(loop.var)
+        self.var[index] = var
+        inside = self._inside(at, index)
+        needed, _ = self._needed(roots, inside)
+        loads = [n for n in needed if g.nodes[n].op == "load" and self._always_in_bounds(n)]
+        body = [Assign(self._load_name(n), self._load(n), g.locs[n]) for n in loads]
+        constants = [r for r in roots if not inside(r)]
+        body += self.segment(at, index, [r for r in roots if r not in constants])
+        values = [self.expression(r) for r in roots]
+        body += finish(values)
+        self.var = saved  # one iteration's values are not visible after the loop
+        return For(var, loop.start, (self.sizes.get(loop.size, loop.size), loop.offset), body,
+                   g.locs[index])
+
+    def _always_in_bounds(self, n: int) -> bool:
+        """A load its loop can read at every iteration, so it can be read at
+        the top of the body (a gradient's shifted reads are guarded by a
+        condition instead, and are evaluated where the scheduler puts them)."""
+        node = self.g.nodes[n]
+        for entry in node.attr[1]:
+            if not isinstance(entry, int):
+                loop = loop_of(self.g, node.args[entry[0]])
+                if loop.start + entry[1] < 0 or loop.offset + entry[1] > 0:
+                    return False
+        return True
+
+    def _load_name(self, n: int) -> str:
+        name = self.names.fresh(self.g.names.get(n) or "x")
+        self.var[n] = name
+        return name
+
+    def _load(self, n: int) -> Call:
+        node = self.g.nodes[n]
+        param, index = node.attr
+        return Call("load", tuple(Name(self.var[a]) for a in node.args),
+                    (self.sources.get(param, param), index))
+
+    def map_output(self, value: RuntimeArray, at: frozenset) -> list:
+        """`z = []` and a loop appending one element per iteration."""
+        var = self.names.fresh(value.name or "values")
+        self.maps[id(value)] = var
+        leaves = flatten(value.element)
+        outer = self._inside(at, None)
+        before = self.segment(at, None, self._externals(leaves, value.index, outer))
+        statement = self._loop(value.index, at, leaves, lambda values: [
+            Append(var, _rebuild_like(value.element, iter(values)))])
+        return before + [NewList(var, self.g.locs[value.index]), statement]
+
+    def structure(self, value):
+        """The function's result: expressions, lists, tuples and maps."""
+        if isinstance(value, RuntimeArray):
+            return Name(self.maps[id(value)])
+        if isinstance(value, int):
+            return self.expression(value)
+        items = [self.structure(v) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
+
+    def expression(self, n: int):
+        node = self.g.nodes[n]
+        if node.op == "const":
+            return Const(node.attr)
+        if node.op == "bool":
+            return Const(bool(node.attr))
+        return Name(self.var[n])
+
+
+def _runtime_parts(result) -> list[RuntimeArray]:
+    if isinstance(result, RuntimeArray):
+        if any(isinstance(v, RuntimeArray) for v in _walk(result.element)):
+            raise NotImplementedError("nested maps")
+        return [result]
+    if isinstance(result, (list, tuple)):
+        return [x for v in result for x in _runtime_parts(v)]
+    return []
+
+
+def _walk(value):
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield v
+            yield from _walk(v)
+
+
+def _without_maps(result):
+    if isinstance(result, RuntimeArray):
+        return []
+    if isinstance(result, tuple):
+        return tuple(_without_maps(v) for v in result)
+    if isinstance(result, list):
+        return [_without_maps(v) for v in result]
+    return result
+
+
+def _rebuild_like(structure, values):
+    if isinstance(structure, int):
+        return next(values)
+    return [_rebuild_like(v, values) for v in structure]
+
+
+def _rebuild(structure, names):
+    if isinstance(structure, int):
+        return names[structure]
+    items = [_rebuild(v, names) for v in structure]
+    return tuple(items) if isinstance(structure, tuple) else items
