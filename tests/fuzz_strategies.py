@@ -253,8 +253,8 @@ class Generator:
             return self.leaf(scope)
         kind = rnd.choices(
             ["binary", "div", "power", "unary", "neg", "kink", "cond", "call", "reduce",
-             "list", "diff", "grad"],
-            [6, 2, 2, 4, 1, 2, 2, 2, 2, 1, 1, 1])[0]
+             "list", "diff", "grad", "library"],
+            [6, 2, 2, 4, 1, 2, 2, 2, 2, 1, 1, 1, 1])[0]
         return getattr(self, "e_" + kind)(scope, depth - 1)
 
     def leaf(self, scope: Scope) -> Expr:
@@ -431,8 +431,32 @@ class Generator:
         return f"[{texts.pop()} for {var} in range({length})]", syms, kinks
 
     def loop_name(self, scope) -> str:
-        free = [n for n in LOOP_NAMES if n not in _names(scope)]
+        """A loop variable not in use; past LOOP_NAMES (deeply nested loops),
+        a numbered one."""
+        taken = _names(scope)
+        free = [n for n in LOOP_NAMES if n not in taken]
+        if not free:
+            free = [f"i{k}" for k in range(len(taken) + 1) if f"i{k}" not in taken][:1]
         return self.rnd.choice(free)
+
+    def e_library(self, scope, depth) -> Expr:
+        """logsumexp, softmax, log_softmax, dot or mean of arrays (compiler/library.py)."""
+        rnd = self.rnd
+        length = rnd.randint(1, MAX_ARRAY)
+        text, syms, kinks = self.array_value(scope, depth, length)
+        pick = rnd.choice(["logsumexp", "softmax", "log_softmax", "dot", "mean"])
+        if pick == "mean":
+            return Expr(f"mean({text})", ATOM, M.Add(*syms) / length, kinks)
+        if pick == "dot":
+            other, other_syms, other_kinks = self.array_value(scope, depth, length)
+            return Expr(f"dot({text}, {other})", ATOM,
+                        M.Add(*[a * b for a, b in zip(syms, other_syms)]), kinks + other_kinks)
+        total = M.Add(*[M.exp(s) for s in syms])
+        if pick == "logsumexp":
+            return Expr(f"logsumexp({text})", ATOM, M.log(total), kinks)
+        k = rnd.randrange(length)
+        sym = M.exp(syms[k]) / total if pick == "softmax" else syms[k] - M.log(total)
+        return Expr(f"{pick}({text})[{k}]", ATOM, sym, kinks)
 
     def e_reduce(self, scope, depth) -> Expr:
         """sum/prod over range(...) (one or two loops), or sum of an array."""
@@ -832,3 +856,134 @@ def mutated_programs(draw) -> str:
     seed = draw(st.integers(0, 2 ** 32 - 1))
     rnd = random.Random(seed)
     return mutate(random_program(rnd, depth=2).source, rnd)
+
+
+# --- stress: programs at the edges of the limits ------------------------------------
+# Valid syntax, but built to reach what the compiler must refuse cleanly or
+# survive: power towers, constants at the ends of the float range, deep
+# `diff` nesting, nested reductions, long names and the array built-ins on
+# extreme values.  There is no model: a stress program must compile (its
+# emitted text compiling with `compile()`) or be refused with a located
+# CompileError, and its compiled functions may raise only arithmetic errors.
+TOWER_BASES = ["2", "3", "0.5", "1.0001", "10", "1e10", "x", "-2", "0", "1", "1e-300", "(1+x*x)"]
+EDGE_CONSTANTS = ["1e308", "1.7976931348623157e308", "1e-308", "4.9e-324", "1e-400", "1e300",
+                  "2.2250738585072014e-308", "1e154", "1e155", "0.0", "-0.0", "9007199254740993",
+                  "1" + "0" * 300, "0." + "0" * 320 + "1", "123456789" * 30]
+EDGE_UNARY = ["exp", "log", "sqrt", "sinh", "cosh", "tanh", "sigmoid", "softplus", "expm1",
+              "log1p", "atanh", "erf", "abs", "relu"]
+LIBRARY = ["logsumexp", "softmax", "log_softmax", "mean"]
+
+
+@dataclass
+class StressProgram:
+    source: str
+    functions: list  # (name, [shape of each parameter], has a scalar result)
+
+
+class StressGenerator:
+    def __init__(self, rnd: random.Random, long_single_arrays: bool = True):
+        self.rnd = rnd
+        self.long_single_arrays = long_single_arrays  # w[1] with a long name
+        self.functions: list = []
+        self.parts: list = []
+
+    def program(self) -> StressProgram:
+        rnd = self.rnd
+        for k in range(rnd.randint(1, 3)):
+            getattr(self, "f_" + rnd.choice(["tower", "edge", "diffs", "reductions",
+                                             "long_names", "library"]))(f"s{k}")
+        if rnd.random() < 0.3:
+            self.parts.append(rnd.choice([
+                "check 2^2^2^2 == 65536",
+                f"check {self._tower()} == {self._tower()}",
+                f"check {self._edge_expr('x')} == {self._edge_expr('x')} where x = 2",
+                f"check diff({self._edge_expr('x')}, x) == 0",
+            ]))
+        return StressProgram("\n".join(self.parts) + "\n", self.functions)
+
+    def _add(self, name, params, shapes, body, scalar=True):
+        self.parts.append(f"{name}({', '.join(params)}) = {body}")
+        self.functions.append((name, shapes, scalar))
+
+    def _tower(self) -> str:
+        rnd = self.rnd
+        levels = rnd.randint(2, 7)
+        op = rnd.choice(["^", "**"])
+        return op.join(rnd.choice(TOWER_BASES) for _ in range(levels))
+
+    def f_tower(self, name):
+        self._add(name, ["x"], [()], f"x + {self._tower()}" if self.rnd.random() < 0.7
+                  else f"({self._tower()}) * x")
+
+    def _edge_expr(self, x: str) -> str:
+        rnd = self.rnd
+        c1, c2 = rnd.choice(EDGE_CONSTANTS), rnd.choice(EDGE_CONSTANTS)
+        return rnd.choice([
+            f"{c1} * {c2} + {x}", f"{c1} / {c2} * {x}", f"{rnd.choice(EDGE_UNARY)}({c1}) * {x}",
+            f"{x} * {c1} * {c2}", f"{c1} ^ {rnd.choice(['2', '3', '0.5', '-1', '1e3'])} + {x}",
+            f"{rnd.choice(EDGE_UNARY)}({x} * {c1})", f"{x} ^ {rnd.choice(['64', '65', '-64'])}",
+            f"{c1} - {c1} + {x}", f"pow({x}, {c1}) + {c2}"])
+
+    def f_edge(self, name):
+        self._add(name, ["x"], [()], self._edge_expr("x"))
+
+    def f_diffs(self, name):
+        rnd = self.rnd
+        inner = rnd.choice(["x^3 * sin(x)", "exp(x) * y", "tanh(x * y)", "x^10", "log(1 + x*x)",
+                            "max(x, y) * x", "x / (1 + y*y)", "sqrt(1 + x*x) * y"])
+        expr = inner
+        for _ in range(rnd.randint(1, 9)):
+            expr = f"diff({expr}, {rnd.choice(['x', 'y'])})"
+        self._add(name, ["x", "y"], [(), ()], expr)
+
+    def f_reductions(self, name):
+        rnd = self.rnd
+        loops = ["i", "j", "k", "m"][:rnd.randint(1, 4)]
+        expr = rnd.choice(["x * {v} + 1", "w[{v} % 3] * x", "sin(x + {v})", "x ^ 2 / (1 + {v})"])
+        expr = expr.replace("{v}", loops[-1]).replace("% 3", "")
+        if "w[" in expr:
+            expr = expr.replace(f"w[{loops[-1]}]", "w[0]")
+        elements = 1
+        for var in reversed(loops):
+            reducer = rnd.choice(["sum", "prod", "sum", "max", "mean"])
+            size = rnd.choice([0, 1, 2, 3, 10, 50])
+            size = size if elements * size <= 2_000 else 2
+            elements *= max(size, 1)
+            expr = f"{reducer}({expr} for {var} in range({size}))"
+        self._add(name, ["x", "w[3]"], [(), (3,)], expr)
+
+    def f_long_names(self, name):
+        rnd = self.rnd
+        length = rnd.choice([30, 100, 199, 200, 201, 400])
+        long = ("hidden_layer_bias_vector_" * 20)[:length - 2] + "01"
+        size = rnd.choice([1, 1, 2, 3])
+        if size == 1 and not self.long_single_arrays:
+            size = 2
+        if rnd.random() < 0.5:
+            self.parts.append(f"def {name}({long}[{size}], x):\n"
+                              f"    {long}_local = {long}[0] * x\n"
+                              f"    return 2 * {long}_local + {long}[{size - 1}]")
+            self.functions.append((name, [(size,), ()], True))
+        else:
+            self._add(name, [f"{long}[{size}]"], [(size,)], f"{long}" if rnd.random() < 0.5
+                      else f"2 * {long}[0]", scalar=False)
+
+    def f_library(self, name):
+        rnd = self.rnd
+        fn = rnd.choice(LIBRARY)
+        scale = rnd.choice(["1", "1e3", "1e300", "1e-300", "700", "-1e308"])
+        arg = rnd.choice(["z", f"z * {scale}", "[z[0], z[1] * 1e308, -z[2]]", "[z, z]"])
+        body = f"{fn}({arg})" if fn in ("logsumexp", "mean") and "[z, z]" not in arg else \
+            f"sum({fn}({arg}))" if "[z, z]" not in arg else f"sum(sum(r) for r in {fn}({arg}))"
+        if rnd.random() < 0.3:
+            body = f"dot(z, {rnd.choice(['z', 'softmax(z)', '[1, 2, 3]'])}) + {body}"
+        self._add(name, ["z[3]"], [(3,)], body)
+
+
+def stress_program(rnd: random.Random, long_single_arrays: bool = True) -> StressProgram:
+    return StressGenerator(rnd, long_single_arrays).program()
+
+
+@st.composite
+def stress_programs(draw, long_single_arrays: bool = True) -> StressProgram:
+    return stress_program(random.Random(draw(st.integers(0, 2 ** 32 - 1))), long_single_arrays)

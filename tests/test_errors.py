@@ -26,6 +26,9 @@ CASES = {
     "syntax: a Python while loop": ("def f(x):\n    while x > 0:\n        x -= 1\n"
                                     "    return x\n", 2, 5, "no 'while' loop"),
     "syntax: import": ("import math\nf(x) = x\n", 1, 1, "nothing to import"),
+    "syntax: a local called import, then a mistake": ("def f(x):\n    import = x +* 2\n"
+                                                      "    return import\n", 2, 17,
+                                                      "'+' is followed by '*'"),
     "syntax: math.exp": ("f(x) = 2 * math.exp(x)\n", 1, 12, "write 'exp(...)'"),
     "syntax: np.arctan": ("f(x) = np.arctan(x)\n", 1, 8, "write 'atan(...)'"),
     "syntax: a module function the language lacks": ("f(x) = np.floor(x)\n", 1, 8,
@@ -87,6 +90,8 @@ CASES = {
     "an overflowing constant function": ("f(x) = x * exp(1000)\n", 1, 12, "exp(1000)"),
     "library: dot of two lengths": ("f(a[3], b[2]) = dot(a, b)\n", 1, 17, "lengths 3 and 2"),
     "library: softmax of a scalar": ("f(x) = softmax(x)\n", 1, 8, "one non-empty array"),
+    "library: a function used as a value": ("f(z[2]) = softmax + 1\n", 1, 11, "call it"),
+    "library: mean of a data axis": ("f(x[n]) = mean(x)\n", 1, 11, "known at compile time"),
 }
 
 

@@ -96,6 +96,10 @@ def call(g, node, args: list):
     """Lower a call of a library function: `node` is the `ast.Call`, `args`
     its lowered arguments (node ids, nested lists of them, or tuples)."""
     name = node.func
+    if not all(map(_known_shape, args)):
+        raise ShapeError(f"{name}() takes arrays whose sizes are known at compile time; for an "
+                         "array with a data axis (X[n]), write it with sum(...) and max(...)",
+                         node.loc)
     if name == "dot":
         if len(args) != 2:
             raise CallError(f"dot() takes 2 vectors, got {len(args)} argument"
@@ -116,6 +120,18 @@ def call(g, node, args: list):
                         f"z[3]; a matrix gives one result per row", node.loc)
     _require_numbers(g, _leaves(args[0]), node)
     return _ROW_FUNCTIONS[name](g, args[0])
+
+
+def _known_shape(value) -> bool:
+    """A node id, or nested lists/tuples of them (not an array with a data axis)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif not isinstance(v, int):
+            return False
+    return True
 
 
 def _require_numbers(g, values, node) -> None:

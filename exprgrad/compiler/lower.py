@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CompileError, LimitError, Loc, NameResolutionError, ShapeError
 from ..grammar import ast
-from . import limits
+from . import library, limits
 from .graph import Graph
 from .loops import DataArray, RuntimeArray, RuntimeRange, has_data_axis, is_runtime
 from .lower_calls import Calls
@@ -342,7 +342,7 @@ class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes):
         value = scope.lookup(name)
         if value is not None:
             return value
-        if name in self.functions or name in LANGUAGE_FUNCTIONS:
+        if name in self.functions or name in LANGUAGE_FUNCTIONS or name in library.FUNCTIONS:
             raise NameResolutionError(f"'{name}' is a function; call it, e.g. {name}(x)", loc)
         free = scope.free_variables()
         if free is not None:

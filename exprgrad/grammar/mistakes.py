@@ -13,6 +13,7 @@ import re
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from ..compiler.library import known_function
 from ..errors import Loc
 
 _STATEMENTS = {
@@ -32,7 +33,8 @@ _STATEMENTS = {
             "in; remove this line",
     "lambda": "exprgrad has no 'lambda'; define a function on its own line: 'g(x) = x * 2'",
 }
-_STATEMENT_START = re.compile(r"^(\s*)(" + "|".join(_STATEMENTS) + r")\b")
+# The keyword starts the line and is not a local of that name being assigned.
+_STATEMENT_START = re.compile(r"^(\s*)(" + "|".join(_STATEMENTS) + r")\b(?!\s*([-+*/]?=[^=]))")
 _OPERATOR_BEFORE = re.compile(r"(\*\*|[-+*/^%]|[<>=!]=|[<>])\s*$")
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "POW", "COMPARE"}
 _DOTTED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -70,18 +72,13 @@ def _dotted_name(error, line: str, loc: Loc):
     for match in _DOTTED.finditer(line):
         if match.start(0) < start < match.end(0) and line[start] == ".":
             module, name = match.groups()
-            instead = _builtin_for(name)
+            instead = known_function(name)
             advice = (f"write '{instead}(...)'" if instead else
                       "call a built-in or your own function by its plain name")
             return (f"'{module}.{name}': exprgrad has no modules or attributes ('.' appears "
                     f"only in numbers); its functions are built in: {advice}",
                     Loc(loc.line, match.start(0) + 1))
     return None
-
-
-def _builtin_for(name: str) -> str | None:
-    from ..compiler.library import known_function
-    return known_function(name)
 
 
 def _operators_in_a_row(error, line: str, loc: Loc):
