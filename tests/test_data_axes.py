@@ -144,10 +144,9 @@ def close(a, b, rel=1e-12):
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
 
 
-@pytest.mark.parametrize("name", sorted(PROGRAMS))
-@settings(max_examples=12, deadline=None)
-@given(data=st.data(), n=st.integers(0, 6))
-def test_rolled_loops_agree_with_the_unrolled_function(name, data, n):
+def _case(name, data, n):
+    """A program at length n: its arguments, its rolled DAG and gradient,
+    and the interpreter's bindings."""
     source, params = PROGRAMS[name]
     if name in NONEMPTY and n == 0:
         n = 1
@@ -156,6 +155,15 @@ def test_rolled_loops_agree_with_the_unrolled_function(name, data, n):
     program, f = _rolled(source)
     emitted = {e.name: e for e in differentiate(program)}
     inputs, values = _bind(f, args)
+    return n, args, program, emitted, inputs, values
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+@settings(max_examples=12, deadline=None)
+@given(data=st.data(), n=st.integers(0, 6))
+def test_rolled_loops_agree_with_the_unrolled_function(name, data, n):
+    source, params = PROGRAMS[name]
+    n, args, program, emitted, inputs, values = _case(name, data, n)
     module, empty = _unrolled(source, params, n)
     fixed_args = [a for a, (_, shape) in zip(args, params) if not (empty and "n" in shape)]
     try:
@@ -178,13 +186,7 @@ def test_rolled_loops_agree_with_the_unrolled_function(name, data, n):
 def test_generated_loops_agree_with_the_reference_interpreter(name, data, n):
     """The emitted text (rolled `for` loops) against the DAG's meaning."""
     source, params = PROGRAMS[name]
-    if name in NONEMPTY and n == 0:
-        n = 1
-    args = [_draw(data, shape, n, positive=name == "conditional_body" and p == "u")
-            for p, shape in params]
-    program, f = _rolled(source)
-    emitted = {e.name: e for e in differentiate(program)}
-    inputs, values = _bind(f, args)
+    n, args, program, emitted, inputs, values = _case(name, data, n)
     module = exprgrad.compile(source, "t.expr")
     try:
         want = evaluate(program.graph, emitted["f_grad"].result, inputs, values, {"n": n})

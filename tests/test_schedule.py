@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,10 @@ def assert_well_formed(text: str, functions: list[Function]) -> None:
         for s in walk(fn.body):
             # (`d_1` is the source's `d` renamed, not an adjoint: 1 is no name)
             if isinstance(s, Assign) and s.target.startswith("d_") and s.target[2:].isidentifier():
-                assert s.target[2:] in bound, f"{fn.name}: {s.target} has no primal"
+                # d_X_2: the same adjoint d_X evaluated again in another branch
+                instance = re.sub(r"_\d+$", "", s.target)
+                assert s.target[2:] in bound or (instance != s.target and instance in bound), \
+                    f"{fn.name}: {s.target} has no primal"
         # A name is bound by one statement (or one If, one per side): every
         # target, the array one included, can evaluate every block.
         binders: dict[str, int] = {}

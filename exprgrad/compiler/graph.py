@@ -78,6 +78,20 @@ class Graph:
             self.names.setdefault(node_id, name)
         return node_id
 
+    def rebuilt(self, n: int, new: dict[int, int]) -> int | None:
+        """Node n with its arguments replaced as `new` maps them, built at n's
+        source location and under n's name; None when no argument changes."""
+        node = self.nodes[n]
+        args = tuple(new.get(a, a) for a in node.args)
+        if args == node.args:
+            return None
+        saved, self.loc = self.loc, self.locs[n]
+        rebuilt = self.add(node.op, *args, attr=node.attr)
+        self.loc = saved
+        if n in self.names:
+            self.name(rebuilt, self.names[n])
+        return rebuilt
+
     def _append(self, node: Node) -> int:
         if len(self.nodes) >= limits.MAX_DAG_NODES:
             raise LimitError(f"the program needs more than {limits.MAX_DAG_NODES:,} operations "

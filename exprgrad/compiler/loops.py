@@ -157,7 +157,6 @@ def substitute_loops(g, roots: list[int], mapping: dict[int, tuple[int, int]]) -
     new: dict[int, int] = {}
     for loop, (target, shift) in mapping.items():
         new[loop] = target if shift == 0 else g.add("add", target, g.const(shift))
-    saved = g.loc
     order = g.ancestors(roots, stop_below=min(mapping))
     free = levels(g, order)  # a reduction over L binds L: only free uses are replaced
     loops = set(mapping)
@@ -168,14 +167,9 @@ def substitute_loops(g, roots: list[int], mapping: dict[int, tuple[int, int]]) -
         if node.op == "load" and any(a in mapping for a in node.args):
             new[n] = _shifted_load(g, n, mapping)
             continue
-        args = tuple(new.get(a, a) for a in node.args)
-        if args != node.args:
-            g.loc = g.locs[n]
-            rebuilt = g.add(node.op, *args, attr=node.attr)
+        rebuilt = g.rebuilt(n, new)
+        if rebuilt is not None:
             new[n] = rebuilt
-            if n in g.names:
-                g.name(rebuilt, g.names[n])
-    g.loc = saved
     return [new.get(r, r) for r in roots]
 
 

@@ -109,19 +109,11 @@ def substitute(g: Graph, roots: list[int], mapping: dict[int, int]) -> list[int]
     if not mapping:
         return list(roots)
     new = dict(mapping)
-    saved = g.loc
     for n in g.ancestors(roots, stop_below=min(mapping)):
-        if n in new:
-            continue
-        node = g.nodes[n]
-        args = tuple(new.get(a, a) for a in node.args)
-        if args != node.args:
-            g.loc = g.locs[n]
-            rebuilt = g.add(node.op, *args, attr=node.attr)
-            new[n] = rebuilt
-            if n in g.names:
-                g.name(rebuilt, g.names[n])
-    g.loc = saved
+        if n not in new:
+            rebuilt = g.rebuilt(n, new)
+            if rebuilt is not None:
+                new[n] = rebuilt
     return [new.get(r, r) for r in roots]
 
 
