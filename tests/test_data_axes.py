@@ -197,6 +197,23 @@ def test_generated_loops_agree_with_the_reference_interpreter(name, data, n):
     got = module.f_grad(*args)
     assert close(got[0], want[0]) and close(list(got[1]), list(want[1]))
     assert close(module.f(*args), want[0])
+    if n:  # the array target on NumPy arrays: the same numbers
+        np = pytest.importorskip("numpy")
+        arrays = exprgrad.compile(source, "t.expr", target="array")
+        data_args = [np.asarray(a, dtype=float) if "n" in shape else a
+                     for a, (_, shape) in zip(args, params)]
+        value, grads = arrays.f_grad(*data_args)
+        assert close(float(value), want[0])
+        assert close(_plain(grads), list(want[1]))
+
+
+def _plain(value):
+    """Arrays and NumPy scalars as nested lists of floats."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return float(value)
 
 
 def test_generated_text_does_not_depend_on_the_data_length():
