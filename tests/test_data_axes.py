@@ -303,3 +303,14 @@ def test_the_fit_example_recovers_the_model_from_a_csv():
     assert run.returncode == 0, run.stderr
     first = run.stdout.splitlines()[0]
     assert first.startswith("gradient descent: loss 0.39"), first
+
+
+@pytest.mark.parametrize("source, message", [
+    ("f(A[n][m]) = A\n", "two data axes cannot be returned whole"),
+    ("g(u[n]) = [[u[i]*u[j] for j in range(n)] for i in range(n)]\n", "two data axes"),
+    ("f(A[n][m]) = sum(A[i][j] for i in range(n) for j in range(m))\n", "two data axes"),
+])
+def test_results_with_two_data_axes_are_located_compile_errors(source, message):
+    with pytest.raises(exprgrad.CompileError, match=message) as caught:
+        exprgrad.compile(source, "two.expr")
+    assert caught.value.filename == "two.expr"

@@ -239,8 +239,12 @@ class DataAxes:
         return self._elementwise(op, a, None, loc)  # a unary op on a runtime array
 
     def _output(self, value, loc: Loc):
+        """A result: a data parameter returned whole is a map over its axis."""
         if isinstance(value, DataArray):
-            return self._as_map(value, loc)
+            value = self._as_map(value, loc)
+            if isinstance(value.element, DataArray):
+                raise ShapeError("a parameter with two data axes cannot be returned whole; "
+                                 "generated code has one data axis per result", loc)
         return value
 
     # --- calls with runtime-length arguments --------------------------------------
