@@ -77,7 +77,8 @@ def f(u[n], v[n]):
 """, [("u", ("n",)), ("v", ("n",))]),
 }
 
-NONEMPTY = {"helper_call", "extrema", "statistics"}  # min/max and mean of nothing raise; tested apart
+# min/max and mean over nothing raise; tested apart
+NONEMPTY = {"helper_call", "extrema", "statistics"}
 
 
 def _fixed(shape, n):

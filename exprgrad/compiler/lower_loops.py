@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from ..grammar import ast
 from ..errors import CallError, CompileError, Loc, NameResolutionError, ShapeError
-from .loops import (REDUCTIONS, DataArray, Loop, RuntimeArray, RuntimeRange, linear, loop_of, make_load, map_element, substitute_loops)
+from .loops import (REDUCTIONS, DataArray, Loop, RuntimeArray, RuntimeRange, linear, loop_of,
+                    make_load, map_element, substitute_loops)
 from .values import flatten
 
 

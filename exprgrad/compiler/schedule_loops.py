@@ -41,10 +41,10 @@ def schedule_with_loops(g: Graph, name, params, result, doc, wrt, primal, checke
     values = _runtime_parts(result)
     for value in values:
         body += builder.map_output(value, EMPTY)
-    outputs = [n for n in flatten(_without_maps(result))]
-    body += builder.segment(EMPTY, None, outputs)
+    body += builder.segment(EMPTY, None, flatten(_without_maps(result)))
     value = builder.structure(result)
-    loc = g.locs[flatten(result)[0]] if flatten(result) else None
+    leaves = flatten(result)
+    loc = g.locs[leaves[0]] if leaves else None
     body.append(Return(value, loc))
     return Function(name, fn_params, doc, body, tuple(wrt), checked, builder.helpers)
 
@@ -64,15 +64,15 @@ class _LoopScheduler:
     # --- parameters ------------------------------------------------------------------
     def parameters(self, params, checked: bool) -> list[Param]:
         out: list[Param] = []
-        self.sizes: dict[str, str] = {}
+        for p in params:  # size names are the printers' variables for the lengths
+            for dim in p.shape if isinstance(p.shape, tuple) else ():
+                if isinstance(dim, str):
+                    self.names.take(dim)
         for p in params:
             arg = self.names.fresh(p.name)
             if isinstance(p.placeholders, DataArray):
                 out.append(Param(arg, p.name, p.shape, None))
                 self.sources[p.name] = arg
-                for dim in p.shape:
-                    if isinstance(dim, str) and dim not in self.sizes:
-                        self.sizes[dim] = self.names.fresh(dim) if dim != arg else dim
                 continue
             if p.shape == ():
                 self.var[p.placeholders] = arg
@@ -105,10 +105,10 @@ class _LoopScheduler:
         body: list = []
         pending = [o for o in outputs if o not in self.var and inside(o)]
         while True:
-            needed, reductions = self._needed(pending, inside)
-            ready = [r for r in reductions if not self._waits_for(r, reductions, inside)]
+            _, reductions = self._needed(pending, inside)
             if not reductions:
                 break
+            ready = [r for r in reductions if not self._waits_for(r, reductions)]
             first_needed = [n for r in ready for n in self._externals([g.nodes[r].args[0]],
                                                                      g.nodes[r].args[1], inside)]
             body += self._scalar(first_needed, inside)
@@ -162,24 +162,11 @@ class _LoopScheduler:
                 found.add(n)
         return sorted(found)
 
-    def _waits_for(self, r: int, reductions: list[int], inside) -> bool:
-        """Whether reduction r reads another of `reductions` (not computed yet)."""
+    def _waits_for(self, r: int, reductions: list[int]) -> bool:
+        """Whether reduction r reads another of `reductions` (not computed
+        yet): it then waits for that one's loop."""
         others = set(reductions) - {r}
-        if not others:
-            return False
-        g = self.g
-        seen: set[int] = set()
-        body, index = g.nodes[r].args
-        stack = self._externals([body], index, inside) + [body]
-        while stack:
-            n = stack.pop()
-            if n in seen or n in self.var:
-                continue
-            seen.add(n)
-            if n in others:
-                return True
-            stack.extend(g.nodes[n].args)
-        return False
+        return bool(others) and not others.isdisjoint(self.g.ancestors([self.g.nodes[r].args[0]]))
 
     def _scalar(self, outputs: list[int], inside) -> list:
         """Scalar statements for `outputs` of this segment, on a copy of its
@@ -235,7 +222,7 @@ class _LoopScheduler:
         for adjoint, primal in g.adjoint_of.items():
             if adjoint in to_sub and primal in to_sub:
                 sub.adjoint_of[to_sub[adjoint]] = to_sub[primal]
-        missing = [n for n in needed if (n not in self.var) and sub.nodes[to_sub[n]].op ==
+        missing = [n for n in needed if n not in self.var and sub.nodes[to_sub[n]].op ==
                    "input" and g.nodes[n].op != "input"]
         if missing:  # pragma: no cover - every leaf of a segment is computed before it
             raise AssertionError(f"unscheduled inputs {missing}")
@@ -283,8 +270,7 @@ class _LoopScheduler:
         values = [self.expression(r) for r in roots]
         body += finish(values)
         self.var = saved  # one iteration's values are not visible after the loop
-        return For(var, loop.start, (self.sizes.get(loop.size, loop.size), loop.offset), body,
-                   g.locs[index])
+        return For(var, loop.start, (loop.size, loop.offset), body, g.locs[index])
 
     def _always_in_bounds(self, n: int) -> bool:
         """A load its loop can read at every iteration, so it can be read at

@@ -649,7 +649,8 @@ class ArrayFunctionPrinter:
                      f"0, {loop.size} - 1)")
         text = f"xp.take({column}, {positions})"
         if depth != self.scope.depth:
-            text = f"{text}[{', '.join(':' if d == depth else 'None' for d in range(self.scope.depth + 1))}]"
+            axes = ", ".join(":" if d == depth else "None" for d in range(self.scope.depth + 1))
+            text = f"{text}[{axes}]"
         return text, ATOM, frozenset((depth,))
 
     def structure(self, value) -> str:

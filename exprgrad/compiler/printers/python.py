@@ -368,8 +368,9 @@ def data_prologue(fn: Function) -> list[str]:
                 first[dim] = p.source
                 lines.append(INDENT + f"{dim} = {length}")
             else:
-                lines += wrap(INDENT, f"if {length} != {dim}: raise ValueError(f\"{p.source} has "
-                                      f"length {{{length}}} but {first[dim]} has {dim} = {{{dim}}}\")")
+                message = (f"{p.source} has length {{{length}}} but {first[dim]} has "
+                           f"{dim} = {{{dim}}}")
+                lines += wrap(INDENT, f'if {length} != {dim}: raise ValueError(f"{message}")')
     return lines
 
 
