@@ -29,7 +29,7 @@ _LAZY = {
     "nn": (".nn", None),
     "draw": (".drawing", "draw"),
     "draw_dot": (".drawing", "draw_dot"),
-    "check": (".compiler.verify", "check"),
+    "check": (".verify", "check"),
     "explain": (".explaining", "explain"),
 }
 

@@ -253,7 +253,7 @@ def cmd_explain(args) -> int:
 def cmd_check(args) -> int:
     """Verify emitted gradients and `check` statements; exit 0 iff all hold.
     Each result is printed as soon as it is ready (the JSON report at the end)."""
-    from .compiler.verify import Settings, verify_source  # SymPy loads only when needed
+    from .verify import Settings, verify_source  # SymPy loads only when needed
 
     if args.timeout is not None and not args.timeout > 0:
         raise UserError("--timeout must be a positive number of seconds")

@@ -124,7 +124,7 @@ def test_compile_load_and_import_for_the_array_target(tmp_path, monkeypatch, cap
 
 def test_check_verifies_the_array_targets_text_and_catches_a_wrong_op(monkeypatch):
     from exprgrad.compiler import array_ops
-    from exprgrad.compiler.verify import check
+    from exprgrad.verify import check
     source = "def f(x, y) wrt x, y:\n    return cos(x) * y + log(1 + x*x)\n"
     assert check(source, "t.expr", target="array", timeout=5)
     monkeypatch.setitem(array_ops.ARRAY_TEMPLATES, "cos", ("xp.sin({0})", 10, (0,)))

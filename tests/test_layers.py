@@ -62,3 +62,33 @@ def test_the_version_has_one_source():
     from exprgrad.compiler.printers import python as codegen
     from exprgrad.runtime import modules
     assert exprgrad.__version__ == __version__ == codegen.__version__ == modules.__version__
+
+
+def _package_imports(path) -> set[str]:
+    """The exprgrad subpackages a module imports, resolved from its relative imports."""
+    import ast
+    from pathlib import Path
+    root = Path(exprgrad.__file__).parent
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[:len(package) - node.level + 1]
+            target = base + (node.module.split(".") if node.module else [])
+            found.add(".".join(target[:2]))
+        elif isinstance(node, ast.Import):
+            found.update(".".join(a.name.split(".")[:2]) for a in node.names
+                         if a.name.startswith("exprgrad"))
+    return found
+
+
+def test_the_compiler_imports_neither_its_tools_nor_the_package_root():
+    """Drawing, verification and the runtime are built on the compiler, beside it."""
+    from pathlib import Path
+    compiler = Path(exprgrad.__file__).parent / "compiler"
+    tools = {"exprgrad.verify", "exprgrad.drawing", "exprgrad.runtime", "exprgrad.explaining",
+             "exprgrad.cli", "exprgrad"}
+    offenders = {str(p.relative_to(compiler)): sorted(_package_imports(p) & tools)
+                 for p in compiler.rglob("*.py") if _package_imports(p) & tools}
+    assert offenders == {}

@@ -127,7 +127,7 @@ def test_the_verifiers_math_covers_every_math_call_of_generated_code():
     shim has, and the shim has them because the table does."""
     from pathlib import Path
 
-    from exprgrad.compiler.verify.numeric import _math_shim
+    from exprgrad.verify.numeric import _math_shim
     shim = vars(_math_shim())
     examples = Path(__file__).resolve().parent.parent / "examples"
     texts = [o.py for o in OPS.values()] + [o.helper for o in OPS.values() if o.helper]

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import exprgrad
 from exprgrad.cli import main
-from exprgrad.compiler.verify import FAILED, NUMERIC, PROVED, Settings, check
+from exprgrad.verify import FAILED, NUMERIC, PROVED, Settings, check
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import exprgrad
-from exprgrad.compiler.verify import FAILED, Settings, check
+from exprgrad.verify import FAILED, Settings, check
 
 QUICK = Settings(timeout=1.0)
 

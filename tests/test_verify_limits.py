@@ -9,9 +9,9 @@ import pytest
 
 import exprgrad
 from exprgrad.cli import main
-from exprgrad.compiler.verify import (FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Report,
+from exprgrad.verify import (FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Report,
                                       check)
-from exprgrad.compiler.verify import symbolic
+from exprgrad.verify import symbolic
 
 QUICK = dict(timeout=1.0)
 

@@ -17,7 +17,7 @@ import math
 import pytest
 
 import exprgrad
-from exprgrad.compiler.verify import FAILED, Settings, check
+from exprgrad.verify import FAILED, Settings, check
 
 SOURCES = {
     "log-sum-exp": "lse(x, y) = max(x, y) + log(exp(x - max(x, y)) + exp(y - max(x, y)))\n",

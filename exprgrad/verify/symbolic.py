@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..graph import Graph
-from ..ops import OPS, REALS
+from ..compiler.graph import Graph
+from ..compiler.ops import OPS, REALS
 from .numeric import DomainError, power
 
 # Doubles that stand for well-known reals: those the op table's derivative

@@ -30,8 +30,8 @@ from .numeric import as_real, close, compile_program, error_name, flat_values, f
 from .report import FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .symbolic import Translator, exact, prove_equal, sympy_adjoints
 from .timelimit import budget
-from ..loops import DataArray, RuntimeArray
-from ..values import flatten
+from ..compiler.loops import DataArray, RuntimeArray
+from ..compiler.values import flatten
 
 REL, ABS = 1e-9, 1e-12  # doubles in emitted constants differ from the exact reals
 TIE_CANDIDATES = 300  # points tried per compared point when looking for exact ties

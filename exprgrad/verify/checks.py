@@ -28,17 +28,17 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
-from ...errors import CompileError
-from ...grammar import ast
-from ..pipeline import Emitted, generate
-from ..schedule import Signature
+from ..errors import CompileError
+from ..grammar import ast
+from ..compiler.pipeline import Emitted, generate
+from ..compiler.schedule import Signature
 from .diagnose import diagnose
 from .numeric import (as_real, close, compile_program, error_name, flat_values, fmt,
                       load_emitted, sample, to_mpf)
 from .report import AT_POINT, FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .symbolic import Translator, exact, prove_equal
 from .timelimit import budget
-from ..values import flatten
+from ..compiler.values import flatten
 
 DEFAULT_WITHIN = 1e-9
 ABS = 1e-15

@@ -25,10 +25,10 @@ from __future__ import annotations
 import mpmath
 import sympy as sp
 
-from ...grammar import ast
+from ..grammar import ast
 from .numeric import as_real, compile_program, fmt, to_mpf
 from .symbolic import Translator, exact, sympy_adjoints
-from ..values import flatten
+from ..compiler.values import flatten
 
 
 def diagnose(program, check, point: dict, settings) -> list[str]:

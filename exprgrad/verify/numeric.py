@@ -24,7 +24,7 @@ import mpmath
 import sympy as sp
 from sympy.printing.pycode import MpmathPrinter
 
-from ..ops import OPS
+from ..compiler.ops import OPS
 
 DIGITS = 50
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from ...errors import CompileError
-from ...files import is_source_path
-from ..pipeline import differentiate, front_end, generate
+from ..errors import CompileError
+from ..files import is_source_path
+from ..compiler.pipeline import differentiate, front_end, generate
 from .checks import check_tasks
 from .gradients import gradient_tasks
 from .numeric import load_emitted
