@@ -136,11 +136,12 @@ def _body_adjoint(g: Graph, n: int, d: int) -> int:
 
 def _data_adjoint(g: Graph, param: DataArray, loads: list, top: frozenset):
     """The adjoint of a data parameter: nested lists along its compile-time
-    dimensions and runtime arrays along its data axes."""
+    dimensions and runtime arrays along its data axes, over loops of its own
+    (located where the gradient is taken: each function has its own)."""
     shape = param.shape
     loops = {}
     for depth, dim in enumerate(d for d in shape if isinstance(d, str)):
-        loop = Loop("k" if depth == 0 else f"k{depth}", depth, 0, dim, 0)
+        loop = Loop("k" if depth == 0 else f"k{depth}", depth, 0, dim, 0, g.loc)
         loops[depth] = g.add("loop_index", attr=loop)
         g.name(loops[depth], loop.var)
     by_position: dict[tuple, int] = {}

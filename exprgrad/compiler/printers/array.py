@@ -120,6 +120,7 @@ class ArrayFunctionPrinter:
         self.scope = Scope()
         self.sources = {p.source: p.name for p in fn.params}
         self.element_of: dict[str, tuple[str, int]] = {}  # w_2 → ('w', 2)
+        self.maps: set[str] = set()  # the arrays Appends have made
         lines = [f"def {fn.name}({', '.join(p.name for p in fn.params)}):"]
         lines += _docstring(fn.doc, INDENT)
         lines += self.prologue(fn)
@@ -279,18 +280,25 @@ class ArrayFunctionPrinter:
         return statement(indent, f"{target} = ", text, comment=note)
 
     def append(self, s: Append, indent: str) -> list[str]:
-        """A map's elements: the iteration's value along the loop's axis (a
-        row of values: one column each), as long as the loop."""
-        length = self.scope.loops[-1].length()
+        """A map's elements: the iteration's value broadcast to the lengths of
+        all the loops around it (axis d: the loop at depth d), a row of values
+        stacked along the axis after them, one column each; a map nested in
+        the element (a map of maps) is an array with those axes already."""
+        depth = self.scope.depth
+        lengths = [loop.length() for loop in self.scope.loops]
+        shape = "(" + ", ".join(lengths) + ("," if len(lengths) == 1 else "") + ")"
 
-        def column(e) -> str:
-            return f"xp.broadcast_to({self.expr(e)[0]}, ({length},))"
-        if isinstance(s.value, (list, tuple)):
-            text = f"xp.stack([{', '.join(column(e) for e in s.value)}], axis=1)"
-        else:
-            text = column(s.value)
+        def part(e) -> str:
+            if isinstance(e, (list, tuple)):
+                if not e:
+                    return f"xp.zeros(({', '.join(lengths)}, 0), dtype=dtype)"
+                return f"xp.stack([{', '.join(part(x) for x in e)}], axis={depth + 1})"
+            if isinstance(e, Name) and e.id in self.maps:
+                return e.id
+            return f"xp.broadcast_to({self.expr(e)[0]}, {shape})"
+        self.maps.add(s.target)
         self.scope.names[s.target] = Binding(-1, ())
-        return statement(indent, f"{s.target} = ", text, comment=self.comment(s.loc))
+        return statement(indent, f"{s.target} = ", part(s.value), comment=self.comment(s.loc))
 
     def level(self, bound: Binding) -> int:
         """How many of the current conditions were around `bound` too: a
