@@ -608,10 +608,7 @@ class ArrayFunctionPrinter:
             return self.name(self.scope.rename[e])
         param, index = e.attr
         name = self.sources.get(param, param)
-        window = self.window(e, name)
-        if window is not None:
-            return window
-        entries, axes = [], []
+        entries, axes, windows = [], [], []
         for entry in index:
             if isinstance(entry, int):
                 entries.append(str(entry))
@@ -620,9 +617,15 @@ class ArrayFunctionPrinter:
             var = e.args[position].id
             depth = self.scope.names[var].depth
             loop = self.scope.loops[depth]
-            entries.append(loop.bounds(shift))
+            if loop.start + shift < 0 or loop.offset + shift > 0:
+                entries.append(":")  # read through a window (`window`) below
+                windows.append((len(axes), loop, shift))
+            else:
+                entries.append(loop.bounds(shift))
             axes.append(depth)
         text = name if all(x == ":" for x in entries) else f"{name}[{', '.join(entries)}]"
+        for axis, loop, shift in windows:
+            text = self.window(text, axis, loop, shift, len(axes))
         if axes != sorted(axes):
             order = sorted(range(len(axes)), key=lambda i: axes[i])
             text = f"xp.permute_dims({text}, {tuple(order)!r})"
@@ -635,31 +638,14 @@ class ArrayFunctionPrinter:
             text = f"{text}[{', '.join(expanded)}]"
         return text, ATOM, frozenset(axes)
 
-    def window(self, e: Call, name: str):
-        """A read that may leave the array (a gradient's shifted read, used
-        only under the condition that it does not): the positions outside
-        repeat the edge element, which the condition then discards."""
-        param, index = e.attr
-        runtime = [entry for entry in index if not isinstance(entry, int)]
-        if len(runtime) != 1 or len(e.args) != 1:
-            return None
-        position, shift = runtime[0]
-        depth = self.scope.names[e.args[position].id].depth
-        loop = self.scope.loops[depth]
-        if loop.start + shift >= 0 and loop.offset + shift <= 0:
-            return None
-        axis = index.index(runtime[0])
-        column = name + ("" if len(index) == 1 else
-                         "[" + ", ".join(":" if i == axis else str(entry)
-                                         for i, entry in enumerate(index)) + "]")
-        positions = (f"xp.clip(xp.arange({loop.start + shift}, {loop.size}"
-                     f"{'+' if loop.offset + shift >= 0 else '-'} {abs(loop.offset + shift)}), "
-                     f"0, {loop.size} - 1)")
-        text = f"xp.take({column}, {positions})"
-        if depth != self.scope.depth:
-            axes = ", ".join(":" if d == depth else "None" for d in range(self.scope.depth + 1))
-            text = f"{text}[{axes}]"
-        return text, ATOM, frozenset((depth,))
+    def window(self, text: str, axis: int, loop: Loop, shift: int, axes: int) -> str:
+        """A read along `axis` that may leave the array (a gradient's shifted
+        read, used only under the condition that it does not): the positions
+        outside repeat the edge element, which the condition then discards."""
+        end = loop.offset + shift
+        stop = loop.size if not end else f"{loop.size} {'+' if end > 0 else '-'} {abs(end)}"
+        positions = f"xp.clip(xp.arange({loop.start + shift}, {stop}), 0, {loop.size} - 1)"
+        return f"xp.take({text}, {positions}" + (f", axis={axis})" if axes > 1 else ")")
 
     def structure(self, value) -> str:
         if isinstance(value, (list, tuple)):
