@@ -224,10 +224,7 @@ class DataAxes:
 
     def _map_elementwise(self, op: str, a, b, loc: Loc):
         """`op` element by element where an operand has runtime length."""
-        if isinstance(a, DataArray):
-            a = self._as_map(a, loc)
-        if isinstance(b, DataArray):
-            b = self._as_map(b, loc)
+        a, b = self._as_maps(a, loc), self._as_maps(b, loc)
         if isinstance(a, RuntimeArray) and isinstance(b, RuntimeArray):
             own, other = loop_of(self.g, a.index), loop_of(self.g, b.index)
             if (own.size, own.offset - own.start) != (other.size, other.offset - other.start):
