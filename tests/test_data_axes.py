@@ -34,6 +34,10 @@ def f(u[n]):
 def f(a, u[n]):
     return sum(sum(tanh(a*u[i] - u[j]) for j in range(n)) for i in range(n))
 """, [("a", ()), ("u", ("n",))]),
+    "shifted_read_in_inner_sum": ("""
+def f(u[n], v[n]):
+    return sum(sum(u[i] * (v[j] + v[i + 1]) for j in range(n)) for i in range(n - 1))
+""", [("u", ("n",)), ("v", ("n",))]),
     "shifted_map": ("""
 def f(c, u[n], v[n]):
     z = [u[k] * c + v[k] for k in range(n)]
@@ -287,6 +291,7 @@ def p(w, X[n][2]):
      "a list of arrays of runtime length is not supported"),
     ("f(u[n]) = [[u[j] - u[j - 1] for j in range(1, n)] for i in range(n)]\n",
      "must run over a whole data axis"),
+    ("f(A[n][m]) = sum(A[i][i] for i in range(n))\n", "'A' has length m but 'i' runs over"),
     ("f(n, u[n]) = sum(u)\n", "both a parameter and the size"),
     ("f(u[n]) = [u[k] for k in range(n)] if 1 > 0 else [u[k] for k in range(n)]\n",
      "cannot choose between arrays of runtime length"),
@@ -367,6 +372,15 @@ def f(c, A[n][m]) wrt c, A:
     z = [[A[i][j] * c for j in range(m)] for i in range(n)]
     return sum(sum((z[i][j] - z[i][j - 1])^2 for j in range(1, m)) for i in range(n))
 """, [("c", ()), ("A", ("n", "m"))]),
+    "diagonal": ("""
+def f(c, A[n][n]) wrt c, A:
+    return sum(A[i][i] * A[i + 1][i] * c for i in range(n - 1)) + \\
+        sum(sum(A[i][i] * A[j][i + 1] for j in range(n)) for i in range(n - 1))
+""", [("c", ()), ("A", ("n", "n"))]),
+    "diagonal_map": ("""
+def f(A[n][n]) wrt A:
+    return [exp(A[i][i]) * A[i][0 + i] for i in range(n)]
+""", [("A", ("n", "n"))]),
     "grad_of_grid": ("""
 def f(A[n][m]) wrt A:
     G = grad(sum(sum(A[i][j]^3 for j in range(m)) for i in range(n)), A)

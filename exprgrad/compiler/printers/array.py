@@ -608,6 +608,10 @@ class ArrayFunctionPrinter:
             return self.name(self.scope.rename[e])
         param, index = e.attr
         name = self.sources.get(param, param)
+        depths = [self.scope.names[e.args[entry[0]].id].depth for entry in index
+                  if not isinstance(entry, int)]
+        if len(set(depths)) < len(depths):
+            return self.diagonal(e, name)
         entries, axes, windows = [], [], []
         for entry in index:
             if isinstance(entry, int):
@@ -636,6 +640,38 @@ class ArrayFunctionPrinter:
             for d in range(self.scope.depth + 1):
                 expanded.append(":" if d in axes else "None")
             text = f"{text}[{', '.join(expanded)}]"
+        return text, ATOM, frozenset(axes)
+
+    def diagonal(self, e: Call, name: str) -> tuple[str, int, frozenset]:
+        """A read along two axes by one loop (`A[i][i + 1]`, a diagonal): the
+        elements at the positions' offsets in the flattened array, one index
+        array with the loops' axes (each position clipped to its axis, as a
+        window's: a read that may leave the array is used only where it
+        does not)."""
+        param, index = e.attr
+        ndim = self.scope.depth + 1
+        terms, axes = [], set()
+        for axis, entry in enumerate(index):
+            stride = "".join(f" * {name}.shape[{b}]" for b in range(axis + 1, len(index)))
+            if isinstance(entry, int):
+                terms.append(f"{entry}{stride}")
+                continue
+            position, shift = entry
+            depth = self.scope.names[e.args[position].id].depth
+            loop = self.scope.loops[depth]
+            end = loop.offset + shift
+            stop = loop.size if not end else f"{loop.size} {'+' if end > 0 else '-'} {abs(end)}"
+            positions = f"xp.clip(xp.arange({loop.start + shift}, {stop}), 0, " \
+                        f"{name}.shape[{axis}] - 1)"
+            if ndim > 1:
+                shape = ", ".join("-1" if d == depth else "1" for d in range(ndim))
+                positions = f"xp.reshape({positions}, ({shape}))"
+            terms.append(f"{positions}{stride}")
+            axes.add(depth)
+        flat = self.fresh("diagonal")
+        self.pending += statement(self.indent, f"{flat} = ", " + ".join(terms))
+        text = (f"xp.reshape(xp.take(xp.reshape({name}, (-1,)), xp.reshape({flat}, (-1,))), "
+                f"{flat}.shape)")
         return text, ATOM, frozenset(axes)
 
     def window(self, text: str, axis: int, loop: Loop, shift: int, axes: int) -> str:
