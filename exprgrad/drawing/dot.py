@@ -148,12 +148,17 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
     scene.sizes = point.sizes
     scene.binding = _iteration(scene, 0 if sample is None else sample)
     numbers = AtSample(g, point, scene.binding)
-    scene.data = numbers.values(outputs)
-    if backward:
-        if len(outputs) != 1 or not function.is_scalar:
-            raise DrawError(f"{name} does not return a scalar, so it has no gradient to draw; "
-                            "draw it without --backward")
-        _add_gradients(scene, numbers)
+    if not backward:
+        scene.data = numbers.values(outputs)
+        return scene
+    if len(outputs) != 1 or not function.is_scalar:
+        raise DrawError(f"{name} does not return a scalar, so it has no gradient to draw; "
+                        "draw it without --backward")
+    wanted, adjoints, flows = _gradient_nodes(scene)
+    values = numbers.values(outputs + list(adjoints.values()) + list(flows.values()))
+    scene.data = values  # one pass: a loop over the data runs once for values and gradients
+    scene.grad = {n: values[adjoints[n]] if n in adjoints else 0.0 for n in wanted}
+    scene.flows = {edge: values[c] for edge, c in flows.items()}
     return scene
 
 
@@ -213,10 +218,11 @@ def _iteration(scene: Scene, sample: int) -> dict[int, int]:
     return binding
 
 
-def _add_gradients(scene: Scene, numbers: AtSample) -> None:
-    """Adjoints of every drawn node, and what each edge passes back where a
-    value is used more than once or inside a loop it is not in (there, the
-    edge carries the drawn iteration's share of a sum over the loop)."""
+def _gradient_nodes(scene: Scene) -> tuple[list[int], dict[int, int], dict]:
+    """The drawn numbers, the nodes of their adjoints, and the nodes of what
+    each edge passes back where a value is used more than once or inside a
+    loop it is not in (there, the edge carries the drawn iteration's share
+    of a sum over the loop)."""
     g = scene.g
     wanted = [n for n in scene.nodes if g.kind(n) == "number" and not is_drawn_per_use(g, n)
               or n in scene.outputs]
@@ -231,10 +237,7 @@ def _add_gradients(scene: Scene, numbers: AtSample) -> None:
         per_input = contributions(g, consumer, adjoints[consumer])
         if position < len(per_input) and per_input[position] is not None:
             flow_nodes[(arg, consumer, position)] = per_input[position]
-    values = numbers.values(list(adjoints.values()) + list(flow_nodes.values()))
-    zero = 0.0
-    scene.grad = {n: values[adjoints[n]] if n in adjoints else zero for n in wanted}
-    scene.flows = {edge: values[c] for edge, c in flow_nodes.items()}
+    return wanted, adjoints, flow_nodes
 
 
 def adjoint_nodes(g: Graph, output: int, wanted: list[int]) -> dict[int, int]:

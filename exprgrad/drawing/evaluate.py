@@ -5,7 +5,6 @@ show these numbers."""
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -84,7 +83,7 @@ class AtSample:
         self.base: dict[int, object] = dict(point.inputs)
         self.frames: list[tuple[int, int, dict]] = []  # (loop index node, k, values)
         self.top: dict[int, int] = {}  # loop index node → its innermost frame
-        self._bodies: dict[int, tuple[list[int], list[int]]] = {}
+        self._bodies: dict[int, _Body] = {}
         for index in sorted(binding, key=lambda i: (loop_of(g, i).depth, i)):
             self._push(index, binding[index])
 
@@ -112,6 +111,9 @@ class AtSample:
         level = self.level.get(n)
         if not level:
             return self.base
+        if len(level) == 1:
+            (index,) = level
+            return self.frames[self.top[index]][2]
         return self.frames[max(self.top[i] for i in level)][2]
 
     def _bound(self, n: int) -> bool:
@@ -123,11 +125,16 @@ class AtSample:
     def _fill(self, order: list[int]) -> None:
         """Compute, in topological order, the nodes of `order` that the
         bound loops determine and that their frame does not hold yet."""
-        for n in order:
-            if self._bound(n):
-                frame = self._frame(n)
-                if n not in frame:
-                    frame[n] = self._compute(n)
+        for position, n in enumerate(order):
+            if not self._bound(n):
+                continue
+            frame = self._frame(n)
+            if n in frame:
+                continue
+            if self.g.nodes[n].op in OVER_OPS:
+                self._reduce(self._together(n, order[position + 1:], frame), frame)
+            else:
+                frame[n] = self._compute(n)
 
     # --- one node ------------------------------------------------------------
     def _compute(self, n: int):
@@ -143,8 +150,6 @@ class AtSample:
             return float(self.frames[self.top[n]][1])
         if op == "load":
             return self._load(node)
-        if op in OVER_OPS:
-            return self._reduce(n)
         return _apply(node, [self._get(a) for a in node.args])
 
     def _load(self, node) -> float:
@@ -158,51 +163,99 @@ class AtSample:
                 value = value[self.frames[self.top[node.args[position]]][1] + offset]
         return value
 
-    def _reduce(self, n: int):
-        body, index = self.g.nodes[n].args
-        loop = loop_of(self.g, index)
-        steps = range(loop.start, self.point.sizes[loop.size] + loop.offset)
-        invariant, varying = self._body(n)
-        self._fill(invariant)
-        if index not in self.level.get(body, ()):  # the same value every iteration
-            terms = [self._get(body)] * len(steps)
-        else:
-            terms = []
-            previous = self.top.get(index)
-            for k in steps:
-                self._push(index, k)
-                self._fill(varying)
-                terms.append(self._get(body))
-                self._pop(index, previous)
-        return _combine(self.g.nodes[n].op, terms)
+    def _together(self, n: int, later: list[int], frame: dict) -> list[int]:
+        """Reduction n and the reductions of `later` over the same loop that
+        can share its iterations (the gradient of a loss over data is one sum
+        over the loop per parameter): in the same frame, not computed yet,
+        and not depending on one another."""
+        g = self.g
+        index = g.nodes[n].args[1]
+        batch = [n]
+        for m in later:
+            node = g.nodes[m]
+            if node.op in OVER_OPS and node.args[1] == index and self._bound(m) \
+                    and self._frame(m) is frame and m not in frame \
+                    and not any(b in self._body(m).uses for b in batch):
+                batch.append(m)
+        return batch
 
-    def _body(self, n: int) -> tuple[list[int], list[int]]:
-        """A reduction's body split into what its loop leaves unchanged and
-        what varies with it, each in topological order (kept per reduction)."""
+    def _reduce(self, batch: list[int], frame: dict) -> None:
+        """Run the loop of the reductions `batch` once, each accumulating its
+        body's value at every iteration."""
+        g = self.g
+        index = g.nodes[batch[0]].args[1]
+        loop = loop_of(g, index)
+        bodies = [self._body(m) for m in batch]
+        self._fill(sorted(set().union(*(b.invariant for b in bodies))))
+        varying = sorted(set().union(*(b.varying for b in bodies)))
+        # what the iteration determines: all of it lives in the iteration's frame
+        varying = [n for n in varying if all(i in self.top or i == index
+                                             for i in self.level[n])]
+        totals = [_Accumulator(g.nodes[m].op) for m in batch]
+        previous = self.top.get(index)
+        for k in range(loop.start, self.point.sizes[loop.size] + loop.offset):
+            self._push(index, k)
+            self._iterate(varying)
+            for total, m in zip(totals, batch):
+                total.add(self._get(g.nodes[m].args[0]))
+            self._pop(index, previous)
+        for total, m in zip(totals, batch):
+            frame[m] = total.result()
+
+    def _iterate(self, varying: list[int]) -> None:
+        """`_fill` for one iteration's fresh frame: every node is computed."""
+        frame = self.frames[-1][2]
+        nodes = self.g.nodes
+        for position, n in enumerate(varying):
+            if nodes[n].op not in OVER_OPS:
+                frame[n] = self._compute(n)
+            elif n not in frame:
+                self._reduce(self._together(n, varying[position + 1:], frame), frame)
+
+    def _body(self, n: int) -> "_Body":
         if n not in self._bodies:
             body, index = self.g.nodes[n].args
             order = self.g.ancestors([body])
-            varying = [a for a in order if index in self.level.get(a, ())]
-            invariant = [a for a in order if index not in self.level.get(a, ())]
-            self._bodies[n] = (invariant, varying)
+            self._bodies[n] = _Body(
+                invariant=[a for a in order if index not in self.level.get(a, ())],
+                varying=[a for a in order if index in self.level.get(a, ())],
+                uses=set(order))
         return self._bodies[n]
 
 
-def _combine(op: str, terms: list):
-    """A reduction of the body's values, in iteration order as the
-    generated loop accumulates them."""
-    if any(t is UNDEFINED for t in terms):
-        return UNDEFINED
-    if op == "sum_over":
-        total = 0.0
-        for t in terms:
-            total += t
-        return total
-    if op == "prod_over":
-        return float(math.prod(terms))
-    if not terms:
-        return UNDEFINED  # min/max over nothing raise in generated code
-    return min(terms) if op == "min_over" else max(terms)
+@dataclass
+class _Body:
+    """A reduction's body: what its loop leaves unchanged and what varies
+    with it (each in topological order), and every node it uses."""
+
+    invariant: list[int]
+    varying: list[int]
+    uses: set[int]
+
+
+class _Accumulator:
+    """A reduction's running value, in iteration order as the generated loop
+    accumulates it; UNDEFINED once any term is."""
+
+    def __init__(self, op: str):
+        self.op, self.value, self.count = op, (1.0 if op == "prod_over" else 0.0), 0
+
+    def add(self, term) -> None:
+        self.count += 1
+        if self.value is UNDEFINED or term is UNDEFINED:
+            self.value = UNDEFINED
+        elif self.op == "sum_over":
+            self.value += term
+        elif self.op == "prod_over":
+            self.value *= term
+        elif self.count == 1 or (term < self.value if self.op == "min_over"
+                                 else term > self.value):
+            self.value = term
+
+    def result(self):
+        if self.count == 0 and self.op in ("min_over", "max_over"):
+            return UNDEFINED  # min/max over nothing raise in generated code
+        return self.value
 
 
 def point_inputs(function, at: dict) -> dict[int, float]:
