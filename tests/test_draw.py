@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shlex
 import shutil
 import sys
 import xml.etree.ElementTree as ET
@@ -122,14 +123,15 @@ def test_neuron_png_rendered_by_graphviz_pure(tmp_path, pure_renderer):
     assert width > 3 * height > 0  # drawn left to right
 
 
-def test_committed_neuron_svg_matches_the_documented_command(tmp_path, pure_renderer):
-    committed = os.path.join(ROOT, "examples", "neuron.svg")
-    command = re.search(r"exprgrad graph examples/lecture.expr neuron [^\n`]*-o "
-                        r"examples/neuron.svg", read(os.path.join(ROOT, "docs", "drawing.md")))
+@pytest.mark.parametrize("picture", ["neuron.svg", "logistic.svg"])
+def test_committed_pictures_match_the_documented_commands(tmp_path, pure_renderer, picture):
+    committed = os.path.join(ROOT, "examples", picture)
+    command = re.search(rf"exprgrad graph examples/\S+\.expr [^\n`]*-o examples/{picture}",
+                        read(os.path.join(ROOT, "docs", "drawing.md")))
     assert command, "docs/drawing.md documents the command that regenerates the picture"
-    out = tmp_path / "neuron.svg"
-    args = command[0].split()[1:-1] + [str(out)]
-    args[1] = LECTURE
+    out = tmp_path / picture
+    args = shlex.split(command[0])[1:-1] + [str(out)]
+    args[1] = os.path.join(ROOT, args[1])
     assert main(args) == 0
     assert svg_texts(out) == svg_texts(committed)
 
@@ -189,7 +191,7 @@ def test_drawn_numbers_agree_with_the_generated_code(a, b):
         value, (da, db) = module.readme_grad(a, b)
     except (ArithmeticError, ValueError):
         return
-    g, f = program.graph, program.function("readme")
+    f = program.function("readme")
     assert scene.data[f.output] == pytest.approx(value, rel=1e-9, abs=1e-12)
     assert scene.grad[f.params[0].placeholders] == pytest.approx(da, rel=1e-9, abs=1e-9)
     assert scene.grad[f.params[1].placeholders] == pytest.approx(db, rel=1e-9, abs=1e-9)
