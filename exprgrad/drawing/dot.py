@@ -103,10 +103,13 @@ def drawn_node_count(g: Graph, nodes: list[int]) -> int:
     record per use of a constant (constants are drawn where they are used, as
     in micrograd, rather than as one node with edges all over the picture)."""
     count = 0
+    used = set()
     for n in nodes:
         args = drawn_args(g, n)
+        used.update(a for _, a in args)
         count += 2 + sum(1 for _, a in args if is_drawn_per_use(g, a)) if args else 1
-    return count
+    hidden = sum(1 for n in nodes if g.nodes[n].op == "loop_index" and n not in used)
+    return count - hidden  # a loop variable that only indexes data is not drawn
 
 
 def is_drawn_per_use(g: Graph, n: int) -> bool:
