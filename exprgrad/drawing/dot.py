@@ -12,6 +12,13 @@ node and evaluating those adjoint nodes the same way.  Where a value feeds
 more than one operation its gradient is a sum; the drawing shows each
 contribution on its edge so the sum can be checked by eye.
 
+A loop over a data axis (`for k in range(n)`) is kept rolled in the DAG: its
+body is one iteration's nodes.  It is drawn as such, once, in a box (a
+Graphviz cluster) labelled with the loop; a reduction over it is the oval
+just outside.  With data, the numbers inside the box are one iteration's
+(the sample), and the adjoints are those of the reverse pass over loops
+(`loop_gradients`), recorded at every level it walks.
+
 `draw_dot` draws micrograd-style `Value` graphs (anything with `.data`,
 `.grad`, `._prev`, `._op` and optionally `.label`).  Every walk is a loop.
 """
@@ -165,6 +172,7 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
     return scene
 
 
+# --- loops over data axes: boxes, the sample, adjoints inside loops -------------------
 def _loop_nesting(g: Graph, nodes: list[int], level: dict[int, frozenset]) -> dict:
     """Loop index node → the loop whose box its box is drawn in (None: the
     top).  A loop is inside another when something in its body, or the
@@ -221,6 +229,7 @@ def _iteration(scene: Scene, sample: int) -> dict[int, int]:
     return binding
 
 
+# --- gradients ----------------------------------------------------------------------
 def _gradient_nodes(scene: Scene) -> tuple[list[int], dict[int, int], dict]:
     """The drawn numbers, the nodes of their adjoints, and the nodes of what
     each edge passes back where a value is used more than once or inside a

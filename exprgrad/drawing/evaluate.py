@@ -1,7 +1,12 @@
 """The numbers of a DAG at a point: each node's value, computed from the DAG
 itself (each op's `fn` in id order, which is a topological order), never
 from generated code.  Drawings and explanations of the backward pass both
-show these numbers."""
+show these numbers.
+
+A point may hold data (`X=[[...], ...]` for `X[n][5]`): `read_point` checks
+it against the parameters' shapes and size names, and `AtSample` gives the
+numbers of a DAG with runtime loops at one iteration of each loop, which is
+what a drawing of a loop's body shows."""
 
 from __future__ import annotations
 
