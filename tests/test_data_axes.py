@@ -578,3 +578,18 @@ def test_the_array_target_returns_a_map_of_maps_as_a_2d_array():
     assert arrays.f(2.0, np.ones((3, 0))).shape == (3, 0)
     assert arrays.f(2.0, np.ones((0, 4))).shape == (0, 4)
     assert arrays.f(2.0, np.arange(6.0).reshape(2, 3)).tolist() == [[0, 2, 4], [6, 8, 10]]
+
+
+def test_the_generated_code_doc_shows_the_nested_loops_exprgrad_emits():
+    """docs/generated-code.md shows an excerpt of the gradient of an n×m
+    parameter: every line of it is emitted, in that order."""
+    import re
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "generated-code.md").read_text()
+    source = re.search(r"```\n(def energy\(.*?)```", doc, re.S).group(1)
+    block = re.search(r"```python\n# grid.py.*?\n(def energy_grad.*?)```", doc, re.S).group(1)
+    text = exprgrad.emit(source, "grid.expr")
+    position = 0
+    for line in block.splitlines():
+        if line.strip() != "...":
+            position = text.index(line + "\n", position)
