@@ -127,6 +127,31 @@ def lower(module: ast.Module, options: Options = DEFAULT) -> Program:
         raise error.located(module.filename, module.source) from None
 
 
+def lower_at_lengths(module: ast.Module, name: str, lengths: dict[str, int],
+                     options: Options = DEFAULT) -> tuple[Graph, LoweredFunction]:
+    """Function `name` of `module` at fixed lengths of its size names: the
+    function called with arrays of those lengths, so lowering unrolls its
+    loops as any loop of known length (`_inline_body`).  This unrolled copy
+    is what a data-axis function's rolled loops are verified against.  The
+    parameters are the function's, each size name replaced by its length;
+    an array of no elements (a length 0) is an empty list, as a call site
+    would pass.  Errors are `CompileError`s (`max()` of nothing at 0)."""
+    lowering = _Lowering(module, options)
+    lowering._collect_definitions()
+    for statement in module.statements:
+        if isinstance(statement, ast.Constant):
+            lowering._constant(statement)
+    f = lowering.functions[name]
+    params = tuple(ast.Param(p.loc, p.name, tuple(lengths.get(d, d) for d in p.shape))
+                   for p in f.params)
+    call = ast.Call(f.loc, name, tuple(ast.Name(p.loc, p.name) for p in f.params))
+    wrapper = ast.Function(f.loc, name, params, None, (), ast.Return(f.result.loc, (call,)))
+    try:
+        return lowering.g, lowering._lower_function(wrapper)
+    except CompileError as error:
+        raise error.located(module.filename, module.source) from None
+
+
 class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes):
     def __init__(self, module: ast.Module, options: Options):
         self.module = module
