@@ -191,11 +191,10 @@ def is_zero(expr: sp.Expr) -> bool:
         if not sums:
             rest.append(term)
             continue
-        chosen = _single(sums[0])
         others = list(factors)
         others.remove(sums[0])
-        (var, low, high), = chosen.limits
-        groups.setdefault((low, high), []).append((sp.Mul(*others), chosen.function, var))
+        var, low, high, body = _outer(sums[0])
+        groups.setdefault((low, high), []).append((sp.Mul(*others), body, var))
     for (low, high), members in groups.items():
         k = sp.Dummy("k", integer=True)
         summand = sp.Add(*[c * body.xreplace({var: k}) for c, body, var in members])
@@ -219,11 +218,12 @@ def _terms(expr: sp.Expr) -> list:
     return out
 
 
-def _single(s: sp.Sum) -> sp.Sum:
-    """Sum(f, (i, ...), (j, ...)) as Sum(Sum(f, (i, ...)), (j, ...))."""
-    if len(s.limits) == 1:
-        return s
-    return sp.Sum(sp.Sum(s.function, *s.limits[:-1]), s.limits[-1])
+def _outer(s: sp.Sum) -> tuple:
+    """The outermost loop of a `Sum` and what it sums: SymPy writes
+    Sum(Sum(f, (i, ...)), (j, ...)) as one Sum(f, (i, ...), (j, ...))."""
+    var, low, high = s.limits[-1]
+    body = s.function if len(s.limits) == 1 else sp.Sum(s.function, *s.limits[:-1])
+    return var, low, high, body
 
 
 def _plain_zero(expr: sp.Expr) -> bool:
@@ -245,9 +245,8 @@ def _canonical(expr: sp.Expr) -> sp.Expr:
         if e in memo:
             return memo[e]
         if isinstance(e, sp.Sum):
-            s = _single(e)
-            (var, low, high), = s.limits
-            body, height = walk(s.function)
+            var, low, high, inner = _outer(e)
+            body, height = walk(inner)
             new = sp.Symbol(f"_k{height + 1}", integer=True)
             result = (sp.Sum(body.xreplace({var: new}), (new, walk(low)[0], walk(high)[0])),
                       height + 1)
