@@ -18,7 +18,7 @@ import sympy as sp
 
 import exprgrad
 from exprgrad.compiler.pipeline import differentiate, front_end
-from exprgrad.verify import FAILED, NUMERIC, PROVED, UNVERIFIED, Settings, check
+from exprgrad.verify import FAILED, NUMERIC, PROVED, Settings, check
 from exprgrad.verify.data_axes import length_trials, lengths_text
 from exprgrad.verify.sums import is_zero, prove_gradient
 from exprgrad.verify.timelimit import budget
@@ -239,3 +239,58 @@ def test_the_array_targets_data_axis_text_is_verified_and_a_wrong_op_caught(monk
     report = check(source, "t.expr", target="array", settings=FAST)
     assert not report and any(i.status == FAILED for i in report.items)
     assert check(source, "t.expr", settings=FAST)  # the plain target's text is untouched
+
+
+# --- `check ... where n=3, X=[...]` ------------------------------------------------------
+
+LOSS = ("def loss(w, X[n][2], y[n]) wrt w:\n"
+        "    return sum((w*X[k][0] + X[k][1] - y[k])^2 for k in range(n))\n")
+
+
+def test_a_check_on_data_given_by_where_is_proved_or_refuted():
+    report = check(LOSS +
+                   "check loss(w, X, y) == (w + 1)^2 + (3*w + 2)^2 where n=2, X=[[1, 2], [3, 4]],"
+                   " y=[1, 2]\n"
+                   "check diff(loss(w, X, y), w) == 2*(w + 1) where X=[[1, 2], [3, 4]], y=[1, 2]\n"
+                   "check loss(w, X, y) == 0 where X=[], y=[]\n", checks_only=True)
+    first, second, empty = report.items
+    assert first.status == PROVED and first.detail == "identity in w"
+    assert second.status == FAILED and second.counterexample["point"].keys() == {"w"}
+    assert empty.status == PROVED
+
+
+def test_where_n_alone_checks_at_random_data_of_that_length():
+    report = check(LOSS + "check loss(w, X, y) == sum((w*X[k][0] + X[k][1] - y[k])^2 for k in "
+                   "range(3)) where n=3\n"
+                   "check loss(w, X, y) == sum((w*X[k][0] - y[k])^2 for k in range(2)) where "
+                   "n=2, y=[1, 2]\n", checks_only=True)
+    proved, refuted = report.items
+    assert proved.status == PROVED and "X[2][1]" in proved.detail and "y[2]" in proved.detail
+    assert refuted.status == FAILED and "X[1][1]" in refuted.counterexample["point"]
+    assert "y[0]" not in refuted.counterexample["point"]  # y is given
+
+
+def test_the_emitted_data_function_runs_at_the_checks_data():
+    source = LOSS + "check loss(w, X, y) == w^2 where X=[[1, 2]], y=[2]\n"
+    text = exprgrad.emit(source)
+    start, end = text.index("def loss("), text.index("def loss_grad(")
+    broken = text[:start] + text[start:end].replace("** 2", "** 3") + text[end:]
+    assert check(source, checks_only=True)
+    item, = check(source, checks_only=True, module_text=broken).items
+    assert item.status == FAILED and "the emitted loss(w, X, y) gives" in item.detail
+
+
+@pytest.mark.parametrize("where, message", [
+    ("n=2, X=[[1, 2]]", "'X' has length 1 along 'n', but 'n' is 2 here"),
+    ("m=2", "'X' is data of length n for loss(): give it with 'where X=[...]'"),
+    ("n=1.5", "must be a whole number"),
+])
+def test_lengths_that_cannot_hold_are_located_errors(where, message):
+    report = check(LOSS + f"check loss(w, X, y) == 1 where {where}\n")
+    assert report.error is not None and message in report.error
+    assert report.error.startswith("<string>:3:") and "^" in report.error
+
+
+def test_data_the_check_does_not_use_is_a_failure():
+    item, = check(LOSS + "check loss(w, X, y) == 1 where n=1, Z=[1, 2]\n", checks_only=True).items
+    assert item.status == FAILED and "gives data for 'Z'" in item.detail

@@ -32,6 +32,7 @@ from .graph import Graph
 from .loops import DataArray, RuntimeArray, RuntimeRange, has_data_axis, is_runtime
 from .lower_calls import Calls
 from .lower_forms import FORMS, SpecialForms
+from .lower_checks import CheckData
 from .lower_loops import DataAxes
 from .lower_unroll import Comprehensions
 from .options import DEFAULT, Options
@@ -71,8 +72,11 @@ class LoweredCheck:
     lhs: object
     rhs: object
     free: dict[str, int]  # free variable name → its input node
-    where: dict[str, object]  # name → lowered value given by `where`
+    where: dict[str, object]  # free variable name → its number given by `where`
     within: float | None
+    # name → an array given by `where` (constants) or of free variables (`where n=3`)
+    data: dict[str, object] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # a size name → its length (`n=3`)
 
 
 @dataclass
@@ -152,7 +156,7 @@ def lower_at_lengths(module: ast.Module, name: str, lengths: dict[str, int],
         raise error.located(module.filename, module.source) from None
 
 
-class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes):
+class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes, CheckData):
     def __init__(self, module: ast.Module, options: Options):
         self.module = module
         self.g = Graph(options)
@@ -284,17 +288,23 @@ class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes):
 
     # --- checks ------------------------------------------------------------
     def _check(self, check: ast.Check) -> LoweredCheck:
+        """`where` numbers give free variables their values; `where` arrays
+        and lengths are the data of the calls (lower_checks.py)."""
         free: dict[str, int] = {}
-        scope = Scope({}, self.globals, free)
+        values = {b.name: (self._compile_time(b.value, b.loc), b) for b in check.where}
+        data = {name: value for name, (value, _) in values.items() if isinstance(value, list)}
+        scope = Scope(dict(data), self.globals, free)
+        sizes = self._where_data(check, values, scope, free)
         lhs = self.expr(check.lhs, scope)
         rhs = self.expr(check.rhs, scope)
-        where = {}
-        for binding in check.where:
-            where[binding.name] = self._compile_time(binding.value, binding.loc)
+        where = {name: value for name, (value, _) in values.items()
+                 if name not in data and (name in free or name not in sizes)}
+        data = {name: value for name, value in scope.names.items() if isinstance(value, list)}
+        lengths = {name: int(self.g.value(values[name][0])) for name in sizes}
         within = None
         if check.within is not None:
             within = self.g.value(self._compile_time(check.within, check.within.loc))
-        return LoweredCheck(check, lhs, rhs, free, where, within)
+        return LoweredCheck(check, lhs, rhs, free, where, within, data, lengths)
 
     def _compile_time(self, node: ast.Expr, loc: Loc):
         value = self.expr(node, self.globals)

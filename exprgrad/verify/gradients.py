@@ -31,7 +31,6 @@ from .report import FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .symbolic import Translator, exact, prove_equal, sympy_adjoints
 from .timelimit import budget
 from ..compiler.loops import DataArray, RuntimeArray
-from ..grammar import parse
 from ..compiler.values import flatten
 
 REL, ABS = 1e-9, 1e-12  # doubles in emitted constants differ from the exact reals
@@ -43,15 +42,12 @@ def gradient_tasks(program, emitted, namespace: dict, settings,
                    target: str = "python") -> list:
     """(line, run) per function with a gradient; `run()` returns its items.
     A function with a data axis is verified by data_axes.py."""
+    from .checks import parsed
     from .data_axes import verify_data_function  # it builds on this module
     by_name = {e.name: e for e in emitted}
     tasks = []
-    parsed: list = []  # the module's syntax tree, parsed once if a data axis needs it
-
     def module():
-        if not parsed:
-            parsed.append(parse(program.source, program.filename))
-        return parsed[0]
+        return parsed(program.source, program.filename)
     for f in program.functions:
         gradient = by_name.get(f.name + ("_grad" if f.is_scalar else "_vjp"))
         if gradient is None or not f.wrt:
