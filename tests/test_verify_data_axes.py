@@ -294,3 +294,10 @@ def test_lengths_that_cannot_hold_are_located_errors(where, message):
 def test_data_the_check_does_not_use_is_a_failure():
     item, = check(LOSS + "check loss(w, X, y) == 1 where n=1, Z=[1, 2]\n", checks_only=True).items
     assert item.status == FAILED and "gives data for 'Z'" in item.detail
+
+
+def test_the_array_target_without_numpy_verifies_nothing_and_says_why(monkeypatch):
+    import exprgrad.verify as verify
+    monkeypatch.setattr(verify, "_array_target_runs", lambda: False)
+    report = check(SOURCES["map"][0], "t.expr", target="array")
+    assert not report and "NumPy" in report.error and "nothing verified" in report.error
