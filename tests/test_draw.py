@@ -702,3 +702,11 @@ def indexed(value, prefix=()):
     if not isinstance(value, list):
         return [(prefix, value)]
     return [pair for i, v in enumerate(value) for pair in indexed(v, (*prefix, i))]
+
+
+def test_a_point_with_data_is_refused_where_only_scalars_are_explained():
+    from exprgrad.drawing.evaluate import PointError, point_inputs
+    program = front_end(read(LOGISTIC), "logistic.expr")
+    at = logistic_point(2)
+    with pytest.raises(PointError, match=r"loss reads data \(X\[n\]\[5\], y\[n\]\)"):
+        point_inputs(program.function("loss"), at)
