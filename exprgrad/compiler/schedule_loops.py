@@ -14,7 +14,9 @@ reductions over one loop that do not depend on each other share one `For`
 another (the backward loop of `log(sum(...))`, whose adjoint needs the
 sum) runs in a later `For`, which recomputes the iteration's values it
 needs rather than storing them: memory stays independent of the data's
-length.  A map returned by the function is a `For` that appends.
+length.  A map returned by the function is a `For` that appends; a map of
+maps (a result with two data axes, the gradient of `A[n][m]`) is a `For`
+whose body builds a row list with an inner `For` and appends the row.
 """
 
 from __future__ import annotations

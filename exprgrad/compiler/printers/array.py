@@ -18,7 +18,9 @@ array text of each op (`array_ops.py`) and these rules:
   `xp.arange`.  An accumulation into a name bound outside the loop
   (`s = s + term`) is the reduction of the term over the loop's axes
   (`xp.sum(term, axis=D)`; `*`, `min`, `max` likewise); a term that does
-  not depend on the loop is multiplied by the count instead.
+  not depend on the loop is multiplied by the count instead.  A map (`Append`)
+  is its element broadcast to the lengths of the loops around it, so a map of
+  maps, appended in the inner loop, is an `(n, m)` array.
 * **Conditions.**  An `If` is not a branch either: both sides are computed
   for every element and `xp.where` picks.  An accumulation under a
   condition adds `xp.where(c, term, 0.0)`; a name bound on both sides is
