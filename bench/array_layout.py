@@ -21,12 +21,15 @@ JAX's own `jit(value_and_grad)` (bench/data_peers.py), as ratios to JAX.
 
     python bench/array_layout.py                 # N = 10^4, 10^5, 10^6
     python bench/array_layout.py --sizes 1000 --rounds 3
+    python bench/array_layout.py --hlo           # what XLA runs, instead of timing
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -105,11 +108,48 @@ def jax_entries(task) -> list[Entry]:
     return [Entry("jax jit(value_and_grad)", jax_jit(task)), Entry("printed under jax.jit", call)]
 
 
+def hlo_summary(n: int = 1000) -> str:
+    """What XLA runs for JAX's own jit(value_and_grad) and for the printed
+    module under jax.jit: the optimised HLO's top-level kernels by kind, and
+    how many of them read X (one pass over the data each)."""
+    from data_peers import LOSSES, _jax
+
+    jax = _jax()
+    jnp = jax.numpy
+    task = make_task("logistic", n)
+    X, y = (jnp.asarray(a) for a in task.data)
+    theirs = jax.jit(jax.value_and_grad(lambda p, X, y: LOSSES["logistic"](jnp, p, X, y)))
+    programs = {"jax jit(value_and_grad)": theirs.lower(jnp.asarray(task.params), X, y),
+                "printed under jax.jit": jax.jit(VARIANTS["printed"]).lower(
+                    jnp.asarray(task.params[:5]), jnp.asarray(task.params[5]), X, y)}
+    lines = []
+    for name, lowered in programs.items():
+        text = lowered.compile().as_text()
+        entry = text[text.index("\nENTRY"):].split("\n}")[0].splitlines()[1:]
+        x = re.search(r"%(\S+) = f64\[" + str(n) + r",5\]\S* parameter", "\n".join(entry))
+        kinds: collections.Counter = collections.Counter()
+        reading_x = 0
+        for line in entry:
+            match = re.match(r"\s*(?:ROOT )?%\S+ = .*?\s([a-z][\w-]*)\((.*?)\)", line)
+            if not match or match.group(1) in ("parameter", "constant", "bitcast", "tuple"):
+                continue
+            kinds[match.group(1)] += 1
+            reading_x += f"%{x.group(1)}" in re.split(r"[ ,]+", match.group(2))
+        lines.append(f"{name}: {sum(kinds.values())} kernels ("
+                     + ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+                     + f"), {reading_x} reading X")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--hlo", action="store_true", help="print what XLA runs (N = 1000)")
     args = parser.parse_args(argv)
+    if args.hlo:
+        print(hlo_summary())
+        return 0
     print("| variant | " + " | ".join(f"N = {n:,}" for n in args.sizes) + " |")
     print("|---" * (len(args.sizes) + 1) + "|")
     rows: dict[str, list[str]] = {}
