@@ -19,6 +19,15 @@ array text of each op (`array_ops.py`) and these rules:
   (`s = s + term`) is the reduction of the term over the loop's axes
   (`xp.sum(term, axis=D)`; `*`, `min`, `max` likewise); a term that does
   not depend on the loop is multiplied by the count instead.
+* **Names.**  A name bound once outside conditions has the same value
+  wherever it is read, so its statement is deferred: the patterns below
+  read through it (the scheduler names every load, `X_k_2 = X[k][2]`, and
+  every product an accumulation adds), and it is printed, in its place,
+  only if a printed statement still reads it.  A row of `X` times a row of
+  a parameter (`w[i] * X[k][i]` summed over a range of i) is one
+  `xp.matmul`, and so are a row of accumulations `d_w_i += t * X[k][i]`
+  over a range of columns (a gradient's column sums): one pass over the
+  row-major X instead of one strided pass per column.
 * **Conditions.**  An `If` is not a branch either: both sides are computed
   for every element and `xp.where` picks.  An accumulation under a
   condition adds `xp.where(c, term, 0.0)`; a name bound on both sides is
@@ -235,9 +244,8 @@ class ArrayFunctionPrinter:
                     break
             group.append(s)
             columns.append(parts[2])
-        if sorted(columns) != list(range(min(columns, default=0), len(columns)
-                                          + min(columns, default=0))):
-            return group[:1]
+        if columns and sorted(columns) != list(range(min(columns), min(columns) + len(columns))):
+            return group[:1]  # not a range of columns: one reduction each
         return group
 
     def _column_term(self, s):
@@ -596,7 +604,6 @@ class ArrayFunctionPrinter:
         for run in long:
             (param, row, (vector, lead)), column, element = run[0]
             columns = self.columns(param, row, column, column + len(run))
-            self.reads[-1].add(param)
             entries = [str(i) for i in lead] + [f"{element}:{element + len(run)}"]
             parts.append(f"xp.matmul({columns}, {vector}[{', '.join(entries)}])")
         for term in rest:
