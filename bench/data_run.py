@@ -10,7 +10,8 @@ on one thread (OMP_NUM_THREADS=1 and the like, unless set); a cell shows
 the median time per call (value + full gradient) and its ratio to NumPy by
 hand.  A system that cannot run a workload says why in its cell.  The last
 row of each table divides the array target under `jax.jit` by JAX's own
-`jit(value_and_grad)`.
+`jit(value_and_grad)`: the ratio of the medians, and in parentheses the
+lowest and highest ratio of one round's two times.
 
     python bench/data_run.py                  # N = 10^3 … 10^6 (a few minutes)
     python bench/data_run.py --quick          # N = 10, 100; a few rounds
@@ -130,10 +131,15 @@ def table(name: str, sizes: list[int], results: dict[int, list[Entry]]) -> str:
 
 
 def _over(entries: list[Entry], system: str, other: str) -> str:
-    """The ratio of two systems' medians, if both ran."""
+    """The ratio of two systems' medians, and the range of their ratio
+    round by round (each round times both, one after the other): how much
+    the machine's load moved it."""
     a = next((e for e in entries if e.system == system and e.times), None)
     b = next((e for e in entries if e.system == other and e.times), None)
-    return f"{a.median / b.median:.2f}×" if a and b else "—"
+    if a is None or b is None:
+        return "—"
+    rounds = sorted(x / y for x, y in zip(a.times, b.times))
+    return f"{a.median / b.median:.2f}× ({rounds[0]:.2f}–{rounds[-1]:.2f})"
 
 
 def _short(note: str) -> str:
