@@ -22,7 +22,11 @@ from hypothesis import given, settings, strategies as st
 import exprgrad
 from exprgrad.cli import main
 from exprgrad.drawing.dot import DrawError, draw_program, function_scene
+from exprgrad.compiler.loops import DataArray, loop_of
 from exprgrad.compiler.pipeline import front_end
+from exprgrad.compiler.values import flatten
+from test_data_axes import PROGRAMS as DATA_PROGRAMS, _bind as bind_data, \
+    _draw as draw_data, flatten_values
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LECTURE = os.path.join(ROOT, "examples", "lecture.expr")
@@ -630,3 +634,79 @@ def test_a_sample_needs_a_loop_and_an_iteration_number():
         exprgrad.draw(LECTURE, "neuron", at=NEURON_AT, sample=0)
     with pytest.raises(DrawError, match="iteration number"):
         exprgrad.draw(LOOPS, "peak", at={"c": 1.0, "X": [1.0]}, sample=1.0)
+
+
+@pytest.mark.parametrize("name", sorted(DATA_PROGRAMS))
+@settings(max_examples=4, deadline=None)
+@given(data=st.data(), n=st.integers(2, 5))  # range(n - 1) has a sample to draw
+def test_drawings_of_data_axis_programs_agree_with_the_interpreter_and_generated_code(
+        name, data, n):
+    """At every sample: each drawn value is the reference interpreter's at the
+    drawn iteration, the result and the parameters' gradients are the
+    generated f_grad's; where the samples cover every iteration, the drawn
+    gradients of the data elements add up to the generated gradient of the
+    data."""
+    from exprgrad.compiler.interpret import evaluate as interpret
+    from exprgrad.compiler.loops import RuntimeArray
+    source, params = DATA_PROGRAMS[name]
+    args = [draw_data(data, shape, n, positive=name == "conditional_body" and p == "u")
+            for p, shape in params]
+    value, grads = exprgrad.compile(source, "t.expr").f_grad(*args)
+    program = front_end(source, "t.expr")
+    g, f = program.graph, program.function("f")
+    inputs, arrays = bind_data(f, args)
+    at = {p: a for (p, _), a in zip(params, args)}
+    scenes = []
+    while True:
+        try:
+            scenes.append(function_scene(program, "f", at, backward=True, sample=len(scenes)))
+        except DrawError as error:
+            assert "out of range" in str(error) and scenes
+            break
+    whole = {}  # loop → every one of its iterations is drawn
+    for i in scenes[0].parents:
+        loop = loop_of(g, i)
+        whole[i] = len(scenes) == n + loop.offset - loop.start
+    summed: dict[tuple, float] = {}
+    for sample, scene in enumerate(scenes):
+        assert scene.data[f.output] == pytest.approx(value, rel=1e-9, abs=1e-12)
+        for p, grad in zip(f.params, grads):
+            if not isinstance(p.placeholders, DataArray):
+                for node, expected in zip(flatten(p.placeholders), flatten_values(grad)):
+                    assert scene.grad[node] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        for node in scene.nodes:
+            loops = sorted(scene.level.get(node, ()), key=lambda i: loop_of(g, i).depth)
+            element = node
+            for i in reversed(loops):
+                element = RuntimeArray(i, element)
+            every = interpret(g, element, inputs, arrays, {"n": n})
+            for i in loops:
+                every = every[scene.binding[i] - loop_of(g, i).start]
+            assert scene.data[node] == pytest.approx(every, rel=1e-9, abs=1e-12) or \
+                math.isnan(every)
+            if g.nodes[node].op == "load" and (loops or sample == 0):
+                param, index = g.nodes[node].attr
+                where = tuple(e if isinstance(e, int) else
+                              scene.binding[g.nodes[node].args[e[0]]] + e[1] for e in index)
+                summed[(param, where)] = summed.get((param, where), 0.0) + scene.grad[node]
+    if all(whole.values()) and all(len(scene.level.get(m, ())) <= 1 for m in scenes[0].nodes):
+        for p, grad in zip(f.params, grads):
+            if isinstance(p.placeholders, DataArray):
+                for where, expected in indexed(grad):
+                    assert summed.get((p.name, where), 0.0) == pytest.approx(
+                        expected, rel=1e-9, abs=1e-9)
+
+
+def indexed(value, prefix=()):
+    """(index tuple, number) for every number of nested lists."""
+    if not isinstance(value, list):
+        return [(prefix, value)]
+    return [pair for i, v in enumerate(value) for pair in indexed(v, (*prefix, i))]
+
+
+def test_a_point_with_data_is_refused_where_only_scalars_are_explained():
+    from exprgrad.drawing.evaluate import PointError, point_inputs
+    program = front_end(read(LOGISTIC), "logistic.expr")
+    at = logistic_point(2)
+    with pytest.raises(PointError, match=r"loss reads data \(X\[n\]\[5\], y\[n\]\)"):
+        point_inputs(program.function("loss"), at)
