@@ -456,7 +456,7 @@ def _cotangent(data, value):
     return data.draw(st.floats(-2.0, 2.0))
 
 
-def _derivatives(module, name, args, data):
+def _derivatives(module, args, data):
     """(value, gradients) of `f` in a generated module: its gradient, or for
     an array result its vjp at a random cotangent (returned too)."""
     if hasattr(module, "f_grad"):
@@ -478,7 +478,7 @@ def test_two_data_axes_agree_with_the_unrolled_function_in_both_targets(name, da
     against the unrolled function, at every pair of lengths (n, m)."""
     source, params, sizes, args = _nested_case(name, data, n, m)
     module = exprgrad.compile(source, "t.expr")
-    (value, grads), cotangent = _derivatives(module, name, args, data)
+    (value, grads), cotangent = _derivatives(module, args, data)
     assert close(_plain(module.f(*args)), _plain(value))
     empty_result = cotangent is not None and not flatten_values(_plain(value))
     if n == 0 and _only_inner(params, "m"):  # `[]` leaves m unbound in a call
@@ -531,7 +531,7 @@ def test_two_data_axes_agree_with_the_reference_interpreter(name, data, n, m):
     program, f = _rolled(source)
     emitted = {e.name: e for e in differentiate(program)}
     module = exprgrad.compile(source, "t.expr")
-    (value, grads), cotangent = _derivatives(module, name, args, data)
+    (value, grads), cotangent = _derivatives(module, args, data)
     inputs, values = _bind(f, args)
     if cotangent is not None:
         values["cotangent"] = cotangent
