@@ -253,6 +253,7 @@ class _Scheduler:
         self.inline = inline
         self.names = Names(RESERVED)
         self.blocks = _Blocks()
+        self.flat = False  # no conditionals: evaluations are keyed by node id
 
     # --- placement ---------------------------------------------------------
     def place(self, needed: list[int], outputs: list[int]) -> None:
@@ -311,36 +312,49 @@ class _Scheduler:
     # --- without conditionals ------------------------------------------------
     def straight(self, needed: list[int], outputs: list[int], forced: set[int]) -> None:
         """`place` and `decide` for a function without conditionals: one
-        block, every node evaluated once, the same naming rule."""
+        block, every node evaluated once, the same naming rule (keys are
+        node ids: an evaluation in block 0 is keyed by its node)."""
         nodes = self.g.nodes
         names = self.g.names
         count: dict[int, int] = {}
         for out in outputs:
             if nodes[out].args:
                 count[out] = count.get(out, 0) + 1
+        get = count.get
         for n in reversed(needed):
             node = nodes[n]
+            args = node.args
+            if not args:
+                continue
             explicit, default = _ARG_USES[node.op]
-            for i, a in enumerate(node.args):
-                if nodes[a].args:
-                    count[a] = count.get(a, 0) + (explicit[i] if i < len(explicit) else default)
+            if len(explicit) == len(args):
+                for a, c in zip(args, explicit):
+                    if nodes[a].args:
+                        count[a] = get(a, 0) + c
+            else:
+                for i, a in enumerate(args):
+                    if nodes[a].args:
+                        count[a] = get(a, 0) + (explicit[i] if i < len(explicit) else default)
         size: dict[int, int] = {}
-        named: set[tuple[int, int]] = set()
+        named: set[int] = set()
+        limit = self.inline
         for n in needed:
             node = nodes[n]
             if not node.args:
                 continue
             total = _OVERHEAD[node.op]
             for a in node.args:
-                arg = nodes[a]
-                if arg.args:
-                    total += size[a]
+                found = size.get(a)
+                if found is not None:
+                    total += found
                 else:
+                    arg = nodes[a]
                     total += 3 if arg.op == "const" else len(names.get(a, "x"))
-            if n in forced or count[n] != 1 or total > self.inline:
-                named.add((n, 0))
+            if n in forced or count[n] != 1 or total > limit:
+                named.add(n)
                 total = 6
             size[n] = total
+        self.flat = True
         self.placed = _RootOnly()
         self.named, self.cond_if, self.acc, self.absorbed = named, set(), {}, set()
         self.results = set(outputs)
@@ -348,9 +362,35 @@ class _Scheduler:
     def straight_body(self, forward: set[int] | None) -> list:
         """The statements of a function without conditionals, in id order."""
         g = self.g
-        refs: set = set()
-        return [Assign(self.var[n], self.rhs((n, 0), refs), g.locs[n],
-                       forward is not None and n not in forward) for n in self._order]
+        nodes, locs, var, expr = g.nodes, g.locs, self.var, self._flat_expr
+        body = []
+        for n in self._order:
+            node = nodes[n]
+            value = Call(node.op, tuple([expr(a) for a in node.args]), node.attr)
+            body.append(Assign(var[n], value, locs[n], forward is not None and n not in forward))
+        return body
+
+    def _flat_expr(self, n: int) -> object:
+        """Node n as read in a function without conditionals: its variable
+        if it has one, else its expression inlined."""
+        found = self._names.get(n)
+        if found is not None:
+            return found
+        node = self.g.nodes[n]
+        if not node.args:
+            return self._leaf(n, node)
+        if n in self.named:
+            found = self._names[n] = Name(self.var[n])
+            return found
+        expr = self._flat_expr
+        return Call(node.op, tuple([expr(a) for a in node.args]), node.attr)
+
+    def _leaf(self, n: int, node) -> object:
+        if node.op == "const":
+            return Const(node.attr)
+        if node.op == "bool":
+            return Const(bool(node.attr))
+        return self._name_of(n)
 
     # --- naming and inlining -------------------------------------------------
     def decide(self, needed: list[int], outputs: list[int], forced: set[int]) -> None:
@@ -500,7 +540,7 @@ class _Scheduler:
         self.var: dict[int, str] = dict(variables)
         self._names: dict[int, Name] = {}
         self._instance_vars: dict[tuple[int, int], str] = {}
-        self._named_nodes = {n for n, _ in self.named}
+        self._named_nodes = self.named if self.flat else {n for n, _ in self.named}
         self._order = sorted(self._named_nodes)
         for n in self._order:
             self._name(n)
@@ -538,6 +578,8 @@ class _Scheduler:
     # --- expressions ---------------------------------------------------------
     def expr(self, n: int, block: int, refs: set) -> object:
         """Node n as read in `block`; adds the evaluations it reads to refs."""
+        if self.flat:
+            return self._flat_expr(n)
         node = self.g.nodes[n]
         if not node.args:
             if node.op == "const":
