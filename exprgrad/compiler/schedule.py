@@ -126,14 +126,21 @@ class Names:
         return True
 
 
+_TOTAL = frozenset(name for name, op in OPS.items() if op.total)
+
+
 def total_nodes(g: Graph, needed: list[int]) -> set[int]:
     """The nodes built only of total ops (nothing below them can raise)."""
     nodes = g.nodes
     safe: set[int] = set()
     for n in needed:
         node = nodes[n]
-        if OPS[node.op].total and all(a in safe for a in node.args):
-            safe.add(n)
+        if node.op in _TOTAL:
+            for a in node.args:
+                if a not in safe:
+                    break
+            else:
+                safe.add(n)
     return safe
 
 
@@ -643,8 +650,9 @@ class _Scheduler:
             self.acc[n] = (base, terms)
 
     def _accumulates(self, n: int, p: int) -> bool:
-        node = self.g.nodes[n]
-        return (node.op in ("add", "sub") and any(self.g.nodes[a].op == "where" for a in node.args)
+        nodes = self.g.nodes
+        left, right = nodes[n].args
+        return ((nodes[left].op == "where" or nodes[right].op == "where")
                 and self._spine(n, p) is not None)
 
     def _spine(self, n: int, p: int):
@@ -725,12 +733,13 @@ class _Scheduler:
             return self._flat_expr(n)
         if self.instances and n in self.instances:
             n = self.at(n, block)
+        if n in self.named:
+            refs.add(n)
+            found = self._names.get(n)
+            return found if found is not None else self._name_of(n)
         node = self.g.nodes[n]
         if not node.args:
             return self._leaf(n, node)
-        if n in self.named:
-            refs.add(n)
-            return self._name_of(n)
         return self.rhs(n, refs)
 
     def _name_of(self, n: int) -> Name:
@@ -844,7 +853,8 @@ class _Scheduler:
         for index, refs in pending:
             item = items[index]
             deps: list[int] = []
-            for r in refs | cond_refs[item.home]:
+            around = cond_refs[item.home]
+            for r in refs.union(around) if around else refs:
                 if r < 0:
                     deps.append(-r - 1)
                 else:
