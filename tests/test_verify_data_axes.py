@@ -15,6 +15,7 @@ import random
 
 import pytest
 import sympy as sp
+from hypothesis import given, settings, strategies as st
 
 import exprgrad
 from exprgrad.compiler.pipeline import differentiate, front_end
@@ -301,3 +302,48 @@ def test_the_array_target_without_numpy_verifies_nothing_and_says_why(monkeypatc
     monkeypatch.setattr(verify, "_array_target_runs", lambda: False)
     report = check(SOURCES["map"][0], "t.expr", target="array")
     assert not report and "NumPy" in report.error and "nothing verified" in report.error
+
+
+# is_zero against brute force: a sum rewritten (loop renamed, coefficient moved
+# under the Sum, the Sum split in two) is shown 0; a perturbed one, never
+_N = sp.Symbol("len_n", integer=True, nonnegative=True)
+_X = sp.IndexedBase("X", real=True)
+_W = sp.Symbol("w", real=True)
+_PIECES = [lambda v: _X[v], lambda v: _W * _X[v], lambda v: sp.sin(_W * _X[v]),
+           lambda v: _X[v] ** 2, lambda v: sp.Integer(1), lambda v: _W * v]
+
+
+def _sum_pair(draw, perturb: bool):
+    """c·Sum(p(k) + q(k)) and the same rewritten, perhaps perturbed."""
+    p, q = draw(st.sampled_from(_PIECES)), draw(st.sampled_from(_PIECES))
+    c = draw(st.sampled_from([sp.Integer(2), _W, 1 / _N, sp.cos(_W)]))
+    start = draw(st.integers(0, 1))
+    k, j, m = (sp.Symbol(name, integer=True) for name in ("k", "j", "m"))
+    inner = sp.Integer(1)
+    if draw(st.booleans()):  # a nested sum as a factor of the body
+        i = sp.Symbol("i", integer=True)
+        inner = sp.Sum(_X[i] * _W, (i, 0, _N - 1))
+    left = c * sp.Sum((p(k) + q(k)) * inner, (k, start, _N - 1))
+    change = draw(st.sampled_from(["coefficient", "start"])) if perturb else None
+    scale = 3 if change == "coefficient" else 1
+    right = (sp.Sum(c * p(j) * inner, (j, start, _N - 1)) +
+             sp.Sum(scale * c * q(m) * inner, (m, start + (change == "start"), _N - 1)))
+    return left, right
+
+
+def _at(expr, n, values):
+    concrete = expr.subs(_N, n).doit().subs(_W, sp.Rational(7, 10))
+    return complex(concrete.replace(lambda e: isinstance(e, sp.Indexed),
+                                    lambda e: sp.Float(values[int(e.indices[0])])))
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data(), perturb=st.booleans())
+def test_is_zero_agrees_with_brute_force_on_rewritten_sums(data, perturb):
+    left, right = _sum_pair(data.draw, perturb)
+    values = [data.draw(st.floats(-2, 2)) for _ in range(4)]
+    differs = any(abs(_at(left - right, n, values)) > 1e-9 for n in (1, 2, 3, 4))
+    if differs:  # sound: never 0 where brute force finds a difference
+        assert not is_zero(left - right)
+    if not perturb:  # and these rewrites are shown
+        assert not differs and is_zero(left - right)
