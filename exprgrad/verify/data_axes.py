@@ -14,10 +14,9 @@ fixed function to hand SymPy.  Each item is verified twice over:
 * **symbolically, for every length**, where it can: the rolled DAG becomes
   SymPy with each reduction a `Sum` over its loop variable (`sums.py`),
   SymPy differentiates the per-iteration term under the `Sum`, and the
-  emitted adjoint of the loop body is proved equal to it.  This covers
-  gradients with respect to parameters without a data axis of sums (a
-  mean loss); `prod`/`min`/`max` over a data axis and gradients along a
-  data axis (`d_X`) rest on the numeric comparison, and the item says so.
+  emitted adjoint of the loop body is proved equal to it, and so is each
+  element of a gradient along a data axis (`d_X`); `prod`/`min`/`max` over
+  a data axis rest on the numeric comparison, and the item says so.
 
 A length at which the source is undefined (a mean at n = 0) or does not
 compile (`max` of nothing at n = 0) is named in the item's detail; the
