@@ -370,3 +370,25 @@ def test_the_proof_along_a_data_axis_refuses_a_wrong_map(wrong):
         gradient.result = (gradient.result[0], (d_c, RuntimeArray(d_u.index, element)))
         proved = prove_gradient(program, f, gradient, wrt, b)
     assert proved[0] is True and proved[1] is not True
+
+
+SHAPES = {  # results and parameters of every shape a data-axis function can have
+    "map of pairs": ("def f(a, X[n][2]):\n"
+                     "    return [[a*X[k][0], exp(a)*X[k][1]] for k in range(n)]\n"),
+    "tuple": "def f(a, u[n]):\n    return sum(a*u[k] for k in range(n)), a*2\n",
+    "loop index as a number": ("def f(a, u[n]):\n"
+                               "    return sum((k*a if k > 1 else a*a)*u[k] for k in range(n))\n"),
+    "log of a sum": "def f(a, u[n]):\n    return log(1 + sum(exp(a*u[k]) for k in range(n)))\n",
+    "wrt data only": ("def f(a, X[n][3]) wrt X:\n"
+                      "    return sum(tanh(a*X[k][0] + X[k][1]*X[k][2]) for k in range(n))\n"),
+}
+
+
+@pytest.mark.parametrize("target", ["python", "array"])
+@pytest.mark.parametrize("kind", SHAPES)
+def test_data_axis_functions_of_every_shape_verify_on_both_targets(kind, target):
+    if target == "array":
+        pytest.importorskip("numpy")
+    report = check(SHAPES[kind], "t.expr", target=target, timeout=2.0)
+    assert report, report.text()
+    assert all("n = 0, 1, 2, 5" in i.detail for i in report.items)
