@@ -11,8 +11,8 @@ the text stays valid Python.
 The prologue checks and converts the arguments.  The checked conversion
 (`_arguments`, whose errors name the parameter) costs a Python call per
 element, more than the rest of a small gradient, so the arguments are first
-unpacked with Python's own unpacking (which checks every length), indexed
-once (a set or a dict is not a sequence) and converted with `float(+x)`
+unpacked with Python's own unpacking (which checks every length), each row
+indexed once (a set or a dict is not a sequence) and converted with `float(+x)`
 (unary plus rejects the strings `float` would parse); only if that raises
 does the checked conversion run and report the error.
 
@@ -444,12 +444,26 @@ def _unpacking(params: list) -> list[str]:
     fast: list[str] = []
     if arrays:
         fast += _assign(inner, [_target(p.elements) for p in arrays], [p.name for p in arrays])
-        fast += wrap(inner, ", ".join(f"{p.name}[-1]" for p in arrays)
-                     + ("," if len(arrays) == 1 else ""), "sequences, not sets or dicts")
+        rows = [row for p in arrays for row in _rows_of(p.name, p.shape)]
+        fast += statement(inner, "", ", ".join(f"{row}[-1]" for row in rows)
+                          + ("," if len(rows) == 1 else ""), comment="sequences, not sets or dicts")
     fast += _conversions(inner, variables)
     return ([INDENT + "try:"] + fast
             + [INDENT + "except (TypeError, ValueError, KeyError):  # say which argument is wrong"]
             + checked)
+
+
+def _rows_of(name: str, shape) -> list[str]:
+    """`w`, `w[0]`, `w[1]`, ...: every sequence an argument of `shape` is
+    made of.  Each is indexed once, since unpacking would take a set or a
+    dict's keys, in their order, for one.  (An empty one has no [-1].)"""
+    if not shape or shape[0] == 0:
+        return []
+    if isinstance(shape, list):
+        return [name] + [row for i, s in enumerate(shape) for row in _rows_of(f"{name}[{i}]", s)]
+    if len(shape) == 1:
+        return [name]
+    return [name] + [row for i in range(shape[0]) for row in _rows_of(f"{name}[{i}]", shape[1:])]
 
 
 def _assign(indent: str, targets: list[str], values: list[str], unpack: bool = False) -> list[str]:
