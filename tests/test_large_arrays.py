@@ -12,6 +12,7 @@ a bounded memory."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -154,6 +155,13 @@ def test_runs_of_a_large_parameter_in_a_result_are_starred_slices(limit_4):
     source = "def f(w[6], s):\n    return [s, w[0], w[1], w[2], w[3], s, w[4], w[5]]\n"
     assert "[s, *w[0:4], s, w[4], w[5]]" in exprgrad.emit(source)
     assert exprgrad.compile(source).f(range(6), 9) == [9.0, 0.0, 1.0, 2.0, 3.0, 9.0, 4.0, 5.0]
+
+
+def test_generated_code_doc_shows_a_large_identity_as_emitted():
+    doc = (ROOT / "docs" / "generated-code.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n# identity.expr: (.*?)\n(.*?)```", doc, re.S)
+    assert block, "docs/generated-code.md no longer shows the large identity"
+    assert block.group(2) in exprgrad.emit(block.group(1) + "\n", "identity.expr")
 
 
 # --- a 300,000-element identity in a bounded memory ------------------------------------
