@@ -58,16 +58,17 @@ def wrap(indent: str, text: str, comment: str = "") -> list[str]:
     tail = f"  # {comment}" if comment else ""
     if len(indent) + len(text) + len(tail) <= WIDTH:
         return [indent + text + tail]
-    marks = list(_scan(text))
-    pair = _brackets(marks, WIDTH - len(indent) - len(tail))
+    plain = _without_strings(text)
+    pairs = _pairs(plain)
+    pair = _last_pair(pairs, WIDTH - len(indent) - len(tail))
     if pair is None:
         return [indent + text + tail]
     start, end = pair
-    inner = [(i, ch) for i, ch, depth in marks if start < i < end and depth == 1]
-    items = _split(text, start + 1, end, [i for i, ch in inner if ch == ","], True)
+    gaps = _gaps(pairs, start, end)
+    items = _split(text, start + 1, end, _find(_COMMA, plain, gaps), True)
     whole = len(items) > 1  # comma-separated items are whole expressions
     if not whole:
-        items = _split(text, start + 1, end, [i for i, ch in inner if ch == " "], False)
+        items = _split(text, start + 1, end, _find(_SPACE, plain, gaps), False)
     return ([indent + text[:start + 1] + tail] + fill(items, indent + INDENT, whole)
             + wrap(indent, text[end:]))
 
@@ -110,43 +111,61 @@ _OPERATORS = {"+", "-", "*", "/", "**", "<", "<=", ">", ">=", "==", "!=", "if", 
               "or", "not", "in", "is"}
 
 
-_SPECIAL = re.compile(r"""[()\[\]{},'" ]""")
+# The scan looks at brackets only (far fewer than spaces), then for commas or
+# spaces in the stretches of the opened pair that no inner pair covers.
+_BRACKET = re.compile(r"[()\[\]{}]")
+_COMMA = re.compile(",")
+_SPACE = re.compile(" ")
+_STRING = re.compile(r"""'[^']*'?|"[^"]*"?""")
 _OPERATOR_AHEAD = re.compile(r"(?:\*\*|[-+*/]|[<>]=?|[=!]=|if|else|and|or|not|in|is) ")
 
 
-def _scan(text: str):
-    """(index, character, depth before it) of the brackets, commas and
-    spaces of `text` outside string literals."""
-    depth, quote = 0, None
-    for match in _SPECIAL.finditer(text):
-        ch = match.group()
-        if quote:
-            quote = None if ch == quote else quote
-            continue
-        if ch in "'\"":
-            quote = ch
-            continue
-        if ch in ")]}":
-            depth = max(depth - 1, 0)  # a line that starts by closing a bracket
-        yield match.start(), ch, depth
-        if ch in "([{":
-            depth += 1
+def _without_strings(text: str) -> str:
+    """`text` with the inside of its string literals blanked (same length),
+    so the brackets, commas and spaces of a message are not taken for code."""
+    if "'" not in text and '"' not in text:
+        return text
+    return _STRING.sub(lambda m: m.group()[0] + "_" * (len(m.group()) - 1), text)
 
 
-def _brackets(marks, room: int) -> tuple[int, int] | None:
-    """(opening, closing) positions of the last bracket pair at depth 0
-    whose head (the text up to and including the opening) fits in `room`."""
-    opening = None
+def _pairs(text: str) -> list[tuple[int, int, int]]:
+    """(opening, closing, depth) of every matched bracket pair, in the order
+    they close; a closing bracket with no opening (a line that starts by
+    closing one) is passed over."""
+    open_at: list[int] = []
     pairs = []
-    for i, ch, depth in marks:
-        if depth == 0 and ch in "([{":
-            opening = i
-        elif depth == 0 and ch in ")]}" and opening is not None:
-            pairs.append((opening, i))
-    for start, end in reversed(pairs):
-        if end - start > 1 and start + 1 <= room:
+    for match in _BRACKET.finditer(text):
+        if match.group() in "([{":
+            open_at.append(match.start())
+        elif open_at:
+            opening = open_at.pop()
+            pairs.append((opening, match.start(), len(open_at)))
+    return pairs
+
+
+def _last_pair(pairs, room: int) -> tuple[int, int] | None:
+    """The last bracket pair at depth 0 that is not empty and whose head
+    (the text up to and including the opening) fits in `room`."""
+    for start, end, depth in reversed(pairs):
+        if depth == 0 and end - start > 1 and start + 1 <= room:
             return start, end
     return None
+
+
+def _gaps(pairs, start: int, end: int) -> list[tuple[int, int]]:
+    """The stretches inside the pair (start, end) outside every pair nested
+    in it: where its own commas and spaces are."""
+    inner = sorted((a, b) for a, b, depth in pairs if depth == 1 and start < a < end)
+    gaps, begin = [], start + 1
+    for a, b in inner:
+        gaps.append((begin, a))
+        begin = b + 1
+    gaps.append((begin, end))
+    return gaps
+
+
+def _find(pattern, text: str, gaps) -> list[int]:
+    return [m.start() for a, b in gaps if a < b for m in pattern.finditer(text, a, b)]
 
 
 def _split(text: str, start: int, end: int, at: list[int], commas: bool) -> list[str]:
@@ -199,8 +218,11 @@ def _bracketed(text: str) -> bool:
     """`text` is one bracket pair around everything."""
     if not text or text[0] not in "([" or text[-1] not in ")]":
         return False
-    for i, ch, depth in _scan(text):
-        if depth == 0 and ch in ")]}" and i < len(text) - 1:
+    depth = 0
+    last = len(text) - 1
+    for match in _BRACKET.finditer(_without_strings(text)):
+        depth += 1 if match.group() in "([{" else -1
+        if depth == 0 and match.start() < last:
             return False
     return True
 
@@ -219,21 +241,40 @@ def const_text(value) -> tuple[str, int]:
 
 def expression(e) -> tuple[str, int]:
     """Python text of an expression tree, and its precedence."""
-    if isinstance(e, Name):
+    kind = type(e)
+    if kind is Name:
         return e.id, ATOM
-    if isinstance(e, Const):
+    if kind is Const:
         return const_text(e.value)
-    if e.op == "load":
-        return load_text(e), ATOM
-    if e.op == "size":
-        return f"float({e.attr})", ATOM
-    template, own, needs = _TEMPLATES[e.op]
+    found = _RENDER.get(e.op)
+    if found is None:
+        if e.op == "load":
+            return load_text(e), ATOM
+        return f"float({e.attr})", ATOM  # size
+    own, needs, last, render = found
     parts = []
-    last = len(needs) - 1
     for i, a in enumerate(e.args):
+        if type(a) is Name:  # (most operands: no call)
+            parts.append(a.id)
+            continue
         text, prec = expression(a)
         parts.append(f"({text})" if prec < needs[i if i < last else last] else text)
-    return template.format(*parts, args=", ".join(parts), attr=e.attr), own
+    return render(parts, e.attr), own
+
+
+def _renderer(template: str):
+    """A function (operand texts, attr) → the op's text: plain
+    concatenation for the usual `{0} + {1}` and `f({0})` shapes, the
+    template's format otherwise."""
+    binary = re.fullmatch(r"\{0\}([^{}]*)\{1\}", template)
+    if binary:
+        between = binary.group(1)
+        return lambda parts, attr: parts[0] + between + parts[1]
+    unary = re.fullmatch(r"([^{}]*)\{0\}([^{}]*)", template)
+    if unary:
+        before, after = unary.groups()
+        return lambda parts, attr: before + parts[0] + after
+    return lambda parts, attr: template.format(*parts, args=", ".join(parts), attr=attr)
 
 
 def load_text(e: Call) -> str:
@@ -247,8 +288,10 @@ def _shifted(var: str, offset: int) -> str:
     return var if not offset else f"{var} {'+' if offset > 0 else '-'} {abs(offset)}"
 
 
-# op → (template, precedence, the precedence each input needs)
-_TEMPLATES = {name: (op.py, op.prec, op.arg_prec or (0,)) for name, op in OPS.items()}
+# op → (precedence, the precedence each input needs, the last index of
+# that tuple, the renderer); `load` and `size` are written by hand
+_RENDER = {name: (op.prec, op.arg_prec or (0,), len(op.arg_prec or (0,)) - 1,
+                  _renderer(op.py)) for name, op in OPS.items() if name not in ("load", "size")}
 
 
 def structure(value, large: Subscripts | None = None) -> str:
