@@ -92,11 +92,20 @@ class Graph:
             self.name(rebuilt, self.names[n])
         return rebuilt
 
+    def reserve(self, count: int) -> None:
+        """Refuse now, before building them, `count` more nodes that would
+        pass the DAG limit (an array parameter's elements, say)."""
+        if len(self.nodes) + count > limits.MAX_DAG_NODES:
+            self._too_many()
+
+    def _too_many(self):
+        raise LimitError(f"the program needs more than {limits.MAX_DAG_NODES:,} operations "
+                         "once loops are unrolled, calls inlined and derivatives built; "
+                         "make it smaller", self.loc)
+
     def _append(self, node: Node) -> int:
         if len(self.nodes) >= limits.MAX_DAG_NODES:
-            raise LimitError(f"the program needs more than {limits.MAX_DAG_NODES:,} operations "
-                             "once loops are unrolled, calls inlined and derivatives built; "
-                             "make it smaller", self.loc)
+            self._too_many()
         self.nodes.append(node)
         self.locs.append(self.loc)
         return len(self.nodes) - 1

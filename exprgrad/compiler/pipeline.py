@@ -13,6 +13,7 @@ pipeline owns the hook, so no compiler module imports the tools above it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -210,6 +211,7 @@ def _array_shape(value) -> tuple[int, ...]:
 
 
 def _build_cotangent(g, fname: str, shape):
+    g.reserve(_size(shape))  # one input node per element
     counter = iter(range(1 << 62))
 
     def make(s, prefix):
@@ -220,6 +222,11 @@ def _build_cotangent(g, fname: str, shape):
             return g.input(("cotangent", fname, k), "_".join(["ct", *map(str, prefix)]))
         return [make(s[1:], (*prefix, i)) for i in range(s[0])]
     return make(shape, ())
+
+
+def _size(shape) -> int:
+    """Elements of an array shape, or of a tuple's list of shapes."""
+    return sum(_size(s) for s in shape) if isinstance(shape, list) else math.prod(shape)
 
 
 def _reshape(like, flat_iter):

@@ -49,8 +49,8 @@ MAX_BLOCK_DEPTH = 40  # deeper conditionals are evaluated as expressions in thei
 
 # Names generated code relies on (Python's keywords and built-ins, the
 # modules and helpers it calls); no generated variable may shadow them.
-HELPERS = {"_float", "_floats", "_arguments", "_sequence"} | {op.py.split("(")[0] for op in OPS.values()
-                                                  if op.helper}
+HELPERS = ({"_float", "_floats", "_arguments", "_sequence", "_array", "_rows", "_nested"}
+           | {op.py.split("(")[0] for op in OPS.values() if op.helper})
 RESERVED = (set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"math"}
             | HELPERS | ARRAY_RESERVED)
 
