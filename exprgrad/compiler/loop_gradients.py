@@ -2,8 +2,10 @@
 
 The walk is the scalar one of `reverse.py`, done per loop level.  At a
 reduction `r = sum_over(body, L)` with adjoint `d`, the body's own adjoint is
-`d` (for `sum`), `d * r / body` (`prod`) or `d` shared among the iterations
-equal to `r` (`min`/`max`, PyTorch's tie rule); the body is then walked at the
+`d` (for `sum`), `d` times the product of the other factors (`prod`, built
+without dividing by a zero factor: `_product_of_others`) or `d` shared among
+the iterations equal to `r` (`min`/`max`, PyTorch's tie rule); the body is
+then walked at the
 inner level, one iteration's DAG, and every input that lives outside the loop
 receives the sum over the loop of what reached it: `sum_over(adjoint, L)`,
 again one node.  So the gradient of a loop is a loop, built once, whatever
@@ -127,10 +129,35 @@ def _body_adjoint(g: Graph, n: int, d: int) -> int:
     if node.op == "sum_over":
         return d
     if node.op == "prod_over":
-        return g.add("div", g.add("mul", d, n), body)
+        return g.add("mul", d, _product_of_others(g, n))
     hit = g.add("eq", body, n)  # min/max: the iterations equal to the result share d
     count = g.add("sum_over", g.add("where", hit, g.const(1.0), g.const(0.0)), index)
     return g.add("where", hit, g.add("div", d, count), g.const(0.0))
+
+
+def _product_of_others(g: Graph, n: int) -> int:
+    """For `n = prod_over(body, L)`, one iteration's product of the other
+    factors, as PyTorch's prod backward computes it: `n / body` at a nonzero
+    factor (0 once another factor is 0, since then n is 0); at a zero factor,
+    the product of the nonzero factors if it is the only zero, else 0.  Both
+    are written `(at_zero if is_zero else n) / nonzero`, `nonzero` being the
+    factor with 0 replaced by 1: the division is never inside a branch and
+    its divisor is never 0, so no target (the plain one evaluates one side of
+    a `where`, the array one both) ever divides by zero."""
+    body, index = g.nodes[n].args
+    one, zero = g.const(1.0), g.const(0.0)
+    is_zero = _named(g, g.add("eq", body, zero), "is_zero")
+    nonzero = _named(g, g.add("where", is_zero, one, body), "nonzero")
+    counted = _named(g, g.add("where", is_zero, one, zero), "zero_count")
+    zeros = _named(g, g.add("sum_over", counted, index), "zeros")
+    rest = _named(g, g.add("prod_over", nonzero, index), "nonzero_product")
+    at_zero = _named(g, g.add("where", g.add("eq", zeros, one), rest, zero), "product_at_zero")
+    return g.add("div", g.add("where", is_zero, at_zero, n), nonzero)
+
+
+def _named(g: Graph, node: int, name: str) -> int:
+    g.name(node, name)
+    return node
 
 
 def _data_adjoint(g: Graph, param: DataArray, loads: list, top: frozenset):
