@@ -593,3 +593,41 @@ def test_the_generated_code_doc_shows_the_nested_loops_exprgrad_emits():
     for line in block.splitlines():
         if line.strip() != "...":
             position = text.index(line + "\n", position)
+
+
+PRODUCTS = {  # products over a data axis, whose factors the test sets to 0
+    "factors": "def f(t, u[n]):\n    return prod(u[k] for k in range(n)) * t\n",
+    "body": "def f(t, u[n]):\n    return prod(u[k] * t + u[k]^2 for k in range(n))\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), n=st.integers(0, 6), zeros=st.integers(0, 2))
+def test_a_product_over_data_with_zero_factors_has_the_others_product_as_gradient(
+        name, data, n, zeros):
+    """Zeros planted in the data: the rolled gradient (interpreter, plain and
+    array targets) equals the unrolled one, which multiplies the other
+    factors and never divides."""
+    source = PRODUCTS[name]
+    params = [("t", ()), ("u", ("n",))]
+    t = data.draw(st.floats(-2.0, 2.0))
+    u = [data.draw(st.floats(-2.0, 2.0)) for _ in range(n)]
+    for k in data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=min(zeros, n))):
+        u[k] = 0.0
+    module, empty = _unrolled(source, params, n)
+    ref_value, ref_grads = module["g_grad"](t) if empty else module["g_grad"](t, u)
+    ref_grads = (ref_grads[0], []) if empty else ref_grads
+    program, f = _rolled(source)
+    emitted = {e.name: e for e in differentiate(program)}
+    inputs, values = _bind(f, [t, u])
+    want = evaluate(program.graph, emitted["f_grad"].result, inputs, values, {"n": n})
+    assert close(want[0], ref_value) and close(list(want[1]), list(ref_grads), rel=1e-9)
+    got = exprgrad.compile(source, "t.expr").f_grad(t, u)
+    assert close(got[0], want[0]) and close(list(got[1]), list(want[1]))
+    if n:
+        np = pytest.importorskip("numpy")
+        with np.errstate(divide="raise"):  # no division by zero, not even discarded
+            value, grads = exprgrad.compile(source, "t.expr", target="array").f_grad(
+                t, np.asarray(u, dtype=float))
+        assert close(float(value), want[0]) and close(_plain(grads), list(want[1]))

@@ -392,3 +392,12 @@ def test_data_axis_functions_of_every_shape_verify_on_both_targets(kind, target)
     report = check(SHAPES[kind], "t.expr", target=target, timeout=2.0)
     assert report, report.text()
     assert all("n = 0, 1, 2, 5" in i.detail for i in report.items)
+
+
+def test_a_product_over_data_holds_at_zero_factors():
+    """The verifier's points include zeros: the product of the other factors
+    (not a division by the factor) is what SymPy's derivative gives there."""
+    source = ("def f(t, u[n]):\n    return sum((log(u[k]) if u[k] > 0 else t*u[k]) "
+              "for k in range(n)) + prod(u) * t\n")
+    report = check(source, "t.expr", timeout=2.0)
+    assert report and not [i for i in report.items if i.status == FAILED], report.text()
