@@ -69,6 +69,12 @@ def f(u[n]):
 def f(u[n]):
     return sum(u) / len(u) + max(u) - min(u)
 """, [("u", ("n",))]),
+    # once an internal error: the inner loop's tie test of s (s != s, which
+    # does not vary with k) was never computed before the k loop
+    "kink_in_inner_loop": ("""
+def f(s, u[n]):
+    return sum(diff(sum(min(s, u[j]) for j in range(n)) * u[k], s) for k in range(n))
+""", [("s", ()), ("u", ("n",))]),
     "elementwise": ("""
 def f(u[n], v[n]):
     z = exp(u) * 2 + v

@@ -146,19 +146,22 @@ class _LoopScheduler:
 
     def _externals(self, roots: list[int], index: int, inside) -> list[int]:
         """The nodes of this segment that the loop over `index` reads to
-        compute `roots` (one iteration's values)."""
+        compute `roots` (one iteration's values), also through the loops
+        nested in it: a node of an inner loop that does not vary with
+        `index` still runs inside it, so what it reads from this segment
+        must be computed before the loop starts."""
         g = self.g
         found: set[int] = set()
         seen: set[int] = set()
         stack = list(roots)
         while stack:
             n = stack.pop()
-            if n in seen:
+            if n in seen or n in self.var:
                 continue
             seen.add(n)
-            if index in self.level.get(n, EMPTY):
+            if not inside(n):
                 stack.extend(g.nodes[n].args)
-            elif inside(n) and n not in self.var and g.nodes[n].op not in ("const", "bool"):
+            elif g.nodes[n].op not in ("const", "bool"):
                 found.add(n)
         return sorted(found)
 
