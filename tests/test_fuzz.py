@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import exprgrad
 from exprgrad.runtime.modules import module_from_text
 
-from fuzz_strategies import (Program, mutate, mutated_programs, programs, random_program,
-                             stress_program, stress_programs)
+from fuzz_strategies import (Program, data_program, data_programs, mutate, mutated_programs,
+                             programs, random_program, stress_program, stress_programs)
 
 EXAMPLES = int(os.environ.get("EXPRGRAD_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
@@ -276,6 +276,37 @@ def test_stress_programs_compile_or_raise_a_located_compile_error(program, seed)
         module = compile_or_refuse(program.source)
         if module is not None:
             call_stress_functions(program, module, random.Random(seed))
+
+
+@FUZZ
+@given(data_programs(), st.integers(0, 2 ** 32 - 1))
+def test_data_axis_programs_compile_and_both_targets_agree(program, seed):
+    """Size-name parameters, maps, reductions, shifted indices, nested
+    runtime loops, conditionals, calls and checks: compiled or refused with
+    a located error; the plain and array targets agree where both run."""
+    with no_hang():
+        module = compile_or_refuse(program.source)
+        if module is None:
+            return
+        modules = {"python": module}
+        if _numpy_present():
+            modules["array"] = module_from_text(
+                exprgrad.emit(program.source, "fuzz.expr", target="array"), "fuzz.expr")
+        call_data_functions(program, modules, random.Random(seed))
+
+
+def _numpy_present() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("numpy") is not None
+
+
+def test_the_data_generator_reaches_each_construct():
+    text = "\n".join(data_program(random.Random(seed)).source for seed in range(200))
+    for construct in ["[n]", "[n][2]", "[m]", "for k in range(n)]", "range(1, n)", "k - 1",
+                      "k + 1", "range(n - 1)", "for j in range(", "sum(", "prod(", "max(",
+                      "min(", "len(", " if ", "g0(", "avg(", "check ", "diff(", " wrt ",
+                      "exp(u)", "X[k][i]"]:
+        assert construct in text, construct
 
 
 def test_the_stress_generator_reaches_each_edge():

@@ -224,6 +224,12 @@ def _piecewise_definitions(program: Program, exprs) -> int:
     return count
 
 
+def _is_condition(e) -> bool:
+    """A Boolean expression; not a symbol (SymPy's Symbol is a Boolean too,
+    but after expansion a symbol is a real input)."""
+    return isinstance(e, Boolean) and not isinstance(e, sp.Symbol)
+
+
 def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, budget) -> bool | None:
     """True if SymPy shows a ≡ b, False if it finishes without showing it,
     None if the budget (a `timelimit.Budget`) ran out first.  Conditions
@@ -235,8 +241,11 @@ def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, budget) -> bool | None
             left, right = program.expand(a), program.expand(b)
         except TypeError:  # a condition on a non-real value (log(-1) < 2): not shown
             return False
-        if isinstance(left, Boolean) or isinstance(right, Boolean):
-            return sp.simplify_logic(sp.Equivalent(left, right)) == sp.true
+        if _is_condition(left) or _is_condition(right):
+            try:
+                return sp.simplify_logic(sp.Equivalent(left, right)) == sp.true
+            except TypeError:  # a condition against a number: not the same
+                return False
         difference = left - right
         if difference == 0:
             return True
