@@ -222,13 +222,29 @@ def test_cache_entry_with_altered_text_is_ignored(cached):
     assert exprgrad.load(path).f(2.0) == 4.0
 
 
-def test_cache_entry_from_another_version_is_ignored(cached):
+@pytest.mark.parametrize("version, generator", [
+    ("0.0.0-other", None),  # another release
+    (None, "0123456789abcdef"),  # the same version number, other compiler code
+])
+def test_cache_entry_from_another_compiler_is_ignored(cached, version, generator):
     path, cache_file = cached
     source_hash = open(cache_file).readline().split("sha256=")[1].split()[0]
-    header = modules._HEADER.format(source=source_hash, version="0.0.0-other",
-                                    text=__import__("hashlib").sha256(POISON.encode()).hexdigest())
+    header = modules._HEADER.format(
+        source=source_hash, version=version or exprgrad.__version__,
+        generator=generator or modules.generator_fingerprint(),
+        text=__import__("hashlib").sha256(POISON.encode()).hexdigest())
     _poison(cache_file, header, POISON)
     assert exprgrad.load(path).f(2.0) == 4.0
+
+
+def test_a_genuine_entry_is_served_from_the_cache(cached):
+    """The control for the test above: the same poisoning with this compiler's
+    own header is served, so a rejected entry was rejected for its header."""
+    path, cache_file = cached
+    source_hash = open(cache_file).readline().split("sha256=")[1].split()[0]
+    served = "def f(x):\n    return -1.0\n"
+    _poison(cache_file, modules._header(source_hash, served), served)
+    assert exprgrad.load(path).f(2.0) == -1.0
 
 
 def test_edited_source_is_recompiled_not_served_stale(cached):

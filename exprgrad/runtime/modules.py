@@ -5,8 +5,9 @@ most once per content and exprgrad version, the way Python caches `.pyc`
 files: the generated text is kept next to the source in
 `__pycache__/NAME.exprgrad-VERSION.py` (or, where that directory is not
 writable, in the user's cache directory).  The first line of a cache file
-records the SHA-256 of the source and of the generated text, so an entry for
-other source (a stale one) or a damaged one is ignored and rewritten.  Files
+records the SHA-256 of the source, a fingerprint of the compiler that wrote
+it and the SHA-256 of the generated text, so an entry for other source or
+from another compiler (a stale one) or a damaged one is ignored and rewritten.  Files
 are written to a temporary name and renamed into place (`os.replace`), so a
 reader, in this process or another, sees a whole old file or a whole new one.
 
@@ -17,11 +18,13 @@ registered with `linecache`, so a traceback shows the generated line with its
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import linecache
 import os
 import sys
 import types
+from pathlib import Path
 
 from .. import files
 from .._version import __version__
@@ -34,7 +37,11 @@ CACHE_ENV = "EXPRGRAD_CACHE_DIR"  # overrides the user cache directory
 # not apply: it is often set in containers, where recompiling every `.expr` at
 # every import would be a surprise, and the cache holds source, not bytecode.
 NO_CACHE_ENV = "EXPRGRAD_NO_CACHE"
-_HEADER = "# exprgrad cache: source sha256={source} exprgrad {version} text sha256={text}\n"
+_HEADER = ("# exprgrad cache: source sha256={source} exprgrad {version} generator {generator}"
+           " text sha256={text}\n")
+# The packages whose code decides the generated text: an entry made by other
+# code (a development checkout changed within one version) is stale.
+_GENERATOR_PACKAGES = ("compiler", "grammar")
 
 
 def module_from_text(text: str, filename: str, module_name: str | None = None,
@@ -197,7 +204,23 @@ def user_cache_dir() -> str:
 
 def _header(source_hash: str, text: str) -> str:
     return _HEADER.format(source=source_hash, version=__version__,
+                          generator=generator_fingerprint(),
                           text=hashlib.sha256(text.encode()).hexdigest())
+
+
+@functools.cache
+def generator_fingerprint() -> str:
+    """A short hash of the compiler's own files, read once per process, so a
+    cache entry is reused only by the code that wrote it, not merely by the
+    same version number."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for folder in _GENERATOR_PACKAGES:
+        for path in sorted((package / folder).rglob("*")):
+            if path.suffix in (".py", ".lark") and path.is_file():
+                digest.update(path.relative_to(package).as_posix().encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def read_cache(cache_path: str, source_hash: str) -> str | None:
