@@ -22,7 +22,7 @@ from __future__ import annotations
 from .graph import Graph, Node
 from .loops import OVER_OPS, DataArray, RuntimeArray, levels, loop_of
 from .ops import OPS
-from .program import Append, Assign, Call, Const, For, Function, Name, NewList, Param, Return
+from .program import Append, Assign, Call, Const, For, Function, If, Name, NewList, Param, Return
 from .schedule import MAX_INLINE, RESERVED, Names, _Scheduler, statements
 from .values import flatten
 
@@ -184,8 +184,9 @@ class _LoopScheduler:
         sub_outputs = [to_sub[o] for o in outputs]
         body = statements(sched, sub.ancestors(sub_outputs), sub_outputs, variables, None,
                           forced=set(sub_outputs), results=False)
+        assigned = _always_assigned(body)  # not a value computed in one branch only
         for s, n in from_sub.items():
-            if s in sched.var and sched.g.nodes[s].args:
+            if s in sched.var and sched.g.nodes[s].args and sched.var[s] in assigned:
                 self.var.setdefault(n, sched.var[s])
         self.helpers |= {sub.nodes[n].op for n in range(len(sub.nodes))
                          if OPS[sub.nodes[n].op].helper}
@@ -365,3 +366,16 @@ def _rebuild(structure, names):
         return names[structure]
     items = [_rebuild(v, names) for v in structure]
     return tuple(items) if isinstance(structure, tuple) else items
+
+
+def _always_assigned(body: list) -> set[str]:
+    """The variables every run of `body` assigns: at its top level, or on
+    both sides of an `If`.  Only those are values a later segment may read;
+    one computed in a branch is computed again where it is needed."""
+    names: set[str] = set()
+    for statement in body:
+        if isinstance(statement, Assign):
+            names.add(statement.target)
+        elif isinstance(statement, If):
+            names |= _always_assigned(statement.then) & _always_assigned(statement.orelse)
+    return names
