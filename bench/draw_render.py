@@ -35,6 +35,7 @@ def cases():
         mlp = file.read()
     yield "examples/mlp.expr mlp", mlp, "mlp"
     yield "examples/mlp.expr loss", mlp, "loss"
+    yield "examples/mlp.expr data_loss (any n)", mlp, "data_loss"
 
 
 def timed(renderer: str, fmt: str, source: str) -> str:

@@ -217,7 +217,8 @@ def cmd_graph(args) -> int:
         limit = None if fmt in render.TEXT_FORMATS or args.max_nodes == 0 else args.max_nodes
         with progress.stage("compiling"):
             program = front_end(source, files.display_name(args.file), AS_WRITTEN)
-        digraph = dot.draw_program(program, args.function, point, args.backward, limit)
+        digraph = dot.draw_program(program, args.function, point, args.backward, limit,
+                                   args.sample)
         with progress.stage("rendering"):
             render.render(digraph.source, args.output, timeout=args.timeout)
     except render.NoRendererError as error:
@@ -324,7 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="the .expr source file (- reads standard input)")
     p.add_argument("function", help="the function to draw")
     p.add_argument("--at", metavar="NAME=VALUE,...",
-                   help="a point, e.g. x=2,w=[1,2]: show each value's data")
+                   help="a point, e.g. x=2,w=[1,2] or w=[1,2],X=@train.csv: show each "
+                   "value's data")
+    p.add_argument("--sample", type=int, metavar="K",
+                   help="with data in --at, show iteration K of the loops over the data "
+                   "(default 0)")
     p.add_argument("--backward", action="store_true",
                    help="also show each value's gradient (needs --at)")
     p.add_argument("-o", "--output", required=True, help="OUT.svg, OUT.png or OUT.dot")

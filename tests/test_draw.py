@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shlex
 import shutil
 import sys
 import xml.etree.ElementTree as ET
@@ -21,7 +22,11 @@ from hypothesis import given, settings, strategies as st
 import exprgrad
 from exprgrad.cli import main
 from exprgrad.drawing.dot import DrawError, draw_program, function_scene
+from exprgrad.compiler.loops import DataArray, loop_of
 from exprgrad.compiler.pipeline import front_end
+from exprgrad.compiler.values import flatten
+from test_data_axes import PROGRAMS as DATA_PROGRAMS, _bind as bind_data, \
+    _draw as draw_data, flatten_values
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LECTURE = os.path.join(ROOT, "examples", "lecture.expr")
@@ -65,7 +70,8 @@ def parse_dot(text: str):
     """(nodes: name → attributes, edges: [(tail, head, attributes)])."""
     nodes, edges = {}, []
     for line in text.splitlines():
-        if line.startswith(("//", "digraph", "}")) or re.match(r"^\s*(graph|node|edge) \[", line):
+        if line.lstrip().startswith(("//", "digraph", "}", "subgraph ")) or \
+                re.match(r"^\s*(graph|node|edge) \[", line):
             continue
         m = _EDGE.match(line)
         if m:
@@ -121,14 +127,15 @@ def test_neuron_png_rendered_by_graphviz_pure(tmp_path, pure_renderer):
     assert width > 3 * height > 0  # drawn left to right
 
 
-def test_committed_neuron_svg_matches_the_documented_command(tmp_path, pure_renderer):
-    committed = os.path.join(ROOT, "examples", "neuron.svg")
-    command = re.search(r"exprgrad graph examples/lecture.expr neuron [^\n`]*-o "
-                        r"examples/neuron.svg", read(os.path.join(ROOT, "docs", "drawing.md")))
+@pytest.mark.parametrize("picture", ["neuron.svg", "logistic.svg"])
+def test_committed_pictures_match_the_documented_commands(tmp_path, pure_renderer, picture):
+    committed = os.path.join(ROOT, "examples", picture)
+    command = re.search(rf"exprgrad graph examples/\S+\.expr [^\n`]*-o examples/{picture}",
+                        read(os.path.join(ROOT, "docs", "drawing.md")))
     assert command, "docs/drawing.md documents the command that regenerates the picture"
-    out = tmp_path / "neuron.svg"
-    args = command[0].split()[1:-1] + [str(out)]
-    args[1] = LECTURE
+    out = tmp_path / picture
+    args = shlex.split(command[0])[1:-1] + [str(out)]
+    args[1] = os.path.join(ROOT, args[1])
     assert main(args) == 0
     assert svg_texts(out) == svg_texts(committed)
 
@@ -188,7 +195,7 @@ def test_drawn_numbers_agree_with_the_generated_code(a, b):
         value, (da, db) = module.readme_grad(a, b)
     except (ArithmeticError, ValueError):
         return
-    g, f = program.graph, program.function("readme")
+    f = program.function("readme")
     assert scene.data[f.output] == pytest.approx(value, rel=1e-9, abs=1e-12)
     assert scene.grad[f.params[0].placeholders] == pytest.approx(da, rel=1e-9, abs=1e-9)
     assert scene.grad[f.params[1].placeholders] == pytest.approx(db, rel=1e-9, abs=1e-9)
@@ -435,3 +442,271 @@ def test_formats_graphviz_pure_cannot_write_leave_no_files(tmp_path, pure_render
     with pytest.raises(RenderError, match="neato engine"):
         digraph.pipe(engine="neato")
     assert os.listdir(tmp_path) == []
+
+
+# --- loops over data axes ---------------------------------------------------------------
+LOGISTIC = os.path.join(ROOT, "examples", "logistic.expr")
+LOOPS = """\
+def nested(a, X[n], Y[m]):
+    return sum(sum(a*X[i]*Y[j] + i for j in range(m)) for i in range(n))
+
+def shifted(u[n], c) wrt u, c:
+    return sum(c*(u[k] - u[k-1])^2 for k in range(1, n))
+
+def fit(w[2], b, X[n][2], y[n]) wrt w, b, X:
+    return sum((tanh(w[0]*X[k][0] + w[1]*X[k][1] + b) - y[k])^2 for k in range(n)) / n
+
+def peak(c, X[n]):
+    return max(c*X[k] for k in range(n))
+
+def scaled(X[n]):
+    return [X[k]/n for k in range(n)]
+"""
+
+
+def boxes(text: str) -> dict[str, dict]:
+    """Cluster name → its label, the cluster around it, and its nodes."""
+    found, stack = {}, []
+    for line in text.splitlines():
+        m = re.match(r"^\s*subgraph (cluster_\w+) \{", line)
+        if m:
+            found[m[1]] = {"parent": stack[-1] if stack else None, "nodes": set(), "label": None}
+            stack.append(m[1])
+        elif line.strip() == "}" and stack:
+            stack.pop()
+        elif stack and line.strip().startswith("graph ["):
+            found[stack[-1]]["label"] = _attrs(line)["label"]
+        elif stack and _NODE.match(line) and " -> " not in line:
+            found[stack[-1]]["nodes"].add(_unquote(_NODE.match(line)[1]))
+    return found
+
+
+def box_titles(text: str) -> list[str]:
+    """The first line of each box's label: its loop."""
+    return sorted(b["label"].split("\\l")[0] for b in boxes(text).values())
+
+
+def logistic_point(n: int, seed: int = 0) -> dict:
+    rng = __import__("random").Random(seed)
+    return dict(w=[rng.uniform(-1, 1) for _ in range(5)], b=0.25,
+                X=[[rng.uniform(-2, 2) for _ in range(5)] for _ in range(n)],
+                y=[float(rng.random() < 0.5) for _ in range(n)])
+
+
+def test_a_loop_body_is_drawn_once_in_a_box_labelled_with_its_loop():
+    source = exprgrad.draw(LOGISTIC, "loss").source
+    (box,) = boxes(source).values()
+    assert box["label"] == "for k in range(n)\\l" and box["parent"] is None
+    nodes, _ = parse_dot(source)
+    labels = {record_fields(nodes[n])[0] for n in box["nodes"] if n in nodes
+              and nodes[n].get("shape") == "record"}
+    assert {f"X[k][{i}]" for i in range(5)} | {"y[k]", "z"} <= labels
+    outside = {record_fields(a)[0] for n, a in nodes.items()
+               if a.get("shape") == "record" and n not in box["nodes"]}
+    assert {"w[0]", "b", "n", "loss"} <= outside  # the parameters and the mean
+    sums = [n for n, a in nodes.items() if a.get("label") == "sum over k"]
+    assert len(sums) == 1 and sums[0] not in box["nodes"]  # the reduction leaves the box
+    assert box_titles(exprgrad.draw(LOGISTIC, "smoothness").source) == \
+        ["for k in range(1, n)"]
+    records = records_by_label(parse_dot(exprgrad.draw(LOGISTIC, "smoothness").source)[0])
+    assert {"u[k]", "u[k-1]"} <= set(records)
+
+
+def test_nested_loops_nest_boxes_and_a_hoisted_loop_stands_alone():
+    found = boxes(exprgrad.draw(LOOPS, "nested").source)
+    by_title = {b["label"].split("\\l")[0]: name for name, b in found.items()}
+    assert set(by_title) == {"for i in range(n)", "for j in range(m)"}
+    assert found[by_title["for j in range(m)"]]["parent"] == by_title["for i in range(n)"]
+    hoisted = "def f(X[n]):\n    return sum(X[i] - sum(X[j] for j in range(n))/n for i in range(n))\n"
+    assert all(b["parent"] is None for b in boxes(exprgrad.draw(hoisted, "f").source).values())
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_the_drawing_does_not_grow_with_the_data(backward):
+    def shape(n: int) -> list[str]:
+        source = exprgrad.draw(LOGISTIC, "loss", at=logistic_point(n), backward=backward).source
+        return [re.sub(r'label=("[^"]*"|[^ \]]+)', "", line) for line in source.splitlines()]
+    assert shape(1) == shape(7) == shape(40)
+    assert len(shape(40)) == len(exprgrad.draw(LOGISTIC, "loss").source.splitlines())
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 6), data=st.data())
+def test_drawn_sample_matches_the_interpreter_and_the_generated_code(n, data):
+    """Every drawn value inside the loop is the reference interpreter's at
+    iteration K; the drawn gradients of the data are the generated code's
+    d_X[K], and the per-sample shares on the edges into the loop add up,
+    over the samples, to the generated gradient of the parameters."""
+    from exprgrad.compiler.interpret import evaluate as interpret
+    from exprgrad.compiler.loops import RuntimeArray
+    numbers = st.floats(-2, 2)
+    point = dict(w=data.draw(st.lists(numbers, min_size=2, max_size=2)), b=data.draw(numbers),
+                 X=data.draw(st.lists(st.lists(numbers, min_size=2, max_size=2),
+                                      min_size=n, max_size=n)),
+                 y=data.draw(st.lists(numbers, min_size=n, max_size=n)))
+    value, (d_w, d_b, d_X) = exprgrad.compile(LOOPS, "loops.expr").fit_grad(*point.values())
+    program = front_end(LOOPS, "loops.expr")
+    g, f = program.graph, program.function("fit")
+    inputs = {node: v for node, v in zip(f.params[0].placeholders, point["w"])}
+    inputs[f.params[1].placeholders] = point["b"]
+    share: dict[int, float] = {}
+    for sample in range(n):
+        scene = function_scene(program, "fit", point, backward=True, sample=sample)
+        (index,) = scene.binding
+        assert scene.data[f.output] == pytest.approx(value, rel=1e-12, abs=1e-12)
+        for node in scene.nodes:
+            if index in scene.level.get(node, ()):
+                every = interpret(g, RuntimeArray(index, node), inputs, point, {"n": n})
+                assert scene.data[node] == pytest.approx(every[sample], rel=1e-12, abs=1e-12)
+            if g.nodes[node].op == "load" and g.nodes[node].attr[0] == "X":
+                column = g.nodes[node].attr[1][1]
+                assert scene.grad[node] == pytest.approx(d_X[sample][column], rel=1e-9,
+                                                         abs=1e-12)
+        for (arg, _, _), flow in scene.flows.items():
+            if scene.boxes_around(arg) == frozenset():
+                share[arg] = share.get(arg, 0.0) + flow
+    for node, expected in zip([*f.params[0].placeholders, f.params[1].placeholders],
+                              [*d_w, d_b]):
+        assert share[node] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        assert scene.grad[node] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_a_sample_of_a_shifted_loop_and_the_label_of_a_box_with_data():
+    at = {"u": [1.0, 2.0, 4.0, 7.0], "c": 2.0}
+    digraph = exprgrad.draw(LOOPS, "shifted", at=at, backward=True, sample=1)
+    (box,) = boxes(digraph.source).values()
+    assert box["label"] == "for k in range(1, n)\\lk = 2, n = 4\\l"  # iteration 1 is k = 2
+    records = records_by_label(parse_dot(digraph.source)[0])
+    assert records["u[k]"][1:] == ["data 4.0000", "grad 8.0000"]  # 2c(u[2] - u[1])
+    assert records["u[k-1]"][1:] == ["data 2.0000", "grad -8.0000"]
+    assert records["c"][2] == "grad 14.0000 = sum over k"  # 1 + 4 + 9
+
+
+def test_a_max_over_the_data_shares_its_gradient_among_ties():
+    at = {"c": 2.0, "X": [1.0, 3.0, 3.0]}
+    grads = [records_by_label(parse_dot(exprgrad.draw(LOOPS, "peak", at=at, backward=True,
+                                                      sample=k).source)[0])["X[k]"][2]
+             for k in range(3)]
+    assert grads == ["grad 0.0000", "grad 1.0000", "grad 1.0000"]  # as peak_grad: d_X
+
+
+def test_a_map_result_is_drawn_as_its_element():
+    digraph = exprgrad.draw(LOOPS, "scaled", at={"X": [3.0, 6.0]}, sample=1)
+    records = records_by_label(parse_dot(digraph.source)[0])
+    assert records["scaled[k]"] == ["scaled[k]", "data 3.0000"]
+    assert records["X[k]"] == ["X[k]", "data 6.0000"]
+
+
+def test_data_from_a_csv_file_and_the_sample_on_the_command_line(tmp_path, capsys):
+    (tmp_path / "X.csv").write_text("a,b,c,d,e\n" + "1,2,3,4,5\n" + "0,0,0,0,1\n")
+    (tmp_path / "y.csv").write_text("1\n0\n")
+    out = tmp_path / "loss.dot"
+    at = f"w=[1,1,1,1,1],b=0,X=@{tmp_path / 'X.csv'},y=@{tmp_path / 'y.csv'}"
+    assert main(["graph", LOGISTIC, "loss", "--at", at, "--sample", "1", "-o", str(out)]) == 0
+    records = records_by_label(parse_dot(read(out))[0])
+    assert records["X[k][4]"][1] == "data 1.0000" and records["z"][1] == "data 1.0000"
+    assert records["y[k]"][1] == "data 0.0000"
+
+
+@pytest.mark.parametrize("at, sample, message", [
+    ("w=[1,1,1,1,1],b=0,X=[[1,2,3,4,5]],y=[1]", "1",
+     "sample 1 is out of range: for k in range(n) runs 1 iterations at n = 1 (samples 0 to 0)"),
+    ("w=[1,1,1,1,1],b=0,X=[],y=[]", None, "for k in range(n) runs no iteration at n = 0"),
+    ("w=[1,1,1,1,1],b=0,X=[[1,2,3,4,5]],y=[1]", "-1", "the sample must be 0 or more"),
+    ("w=[1,1,1,1,1],b=0,X=[[1,2,3,4,5]],y=[1,0]", None,
+     "n must be one length: y has 2 elements but X has 1"),
+    ("w=[1,1,1,1,1],b=0,X=[[1,2,3,4]],y=[1]", None, "X[0] must be a list of 5 numbers, not 4"),
+    ("w=[1,1,1,1,1],b=0,X=[[1,2,3,4,[5]]],y=[1]", None, "X[0][4] must be a number"),
+    (None, "0", "a sample is drawn with its data: give the point and the data with --at"),
+])
+def test_bad_samples_and_data_are_one_line_errors(tmp_path, capsys, at, sample, message):
+    args = ["graph", LOGISTIC, "loss", "-o", str(tmp_path / "x.dot")]
+    args += ["--at", at] if at else []
+    args += ["--sample", sample] if sample else []
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_sample_needs_a_loop_and_an_iteration_number():
+    with pytest.raises(DrawError, match="no loop over a data axis"):
+        exprgrad.draw(LECTURE, "neuron", at=NEURON_AT, sample=0)
+    with pytest.raises(DrawError, match="iteration number"):
+        exprgrad.draw(LOOPS, "peak", at={"c": 1.0, "X": [1.0]}, sample=1.0)
+
+
+@pytest.mark.parametrize("name", sorted(DATA_PROGRAMS))
+@settings(max_examples=4, deadline=None)
+@given(data=st.data(), n=st.integers(2, 5))  # range(n - 1) has a sample to draw
+def test_drawings_of_data_axis_programs_agree_with_the_interpreter_and_generated_code(
+        name, data, n):
+    """At every sample: each drawn value is the reference interpreter's at the
+    drawn iteration, the result and the parameters' gradients are the
+    generated f_grad's; where the samples cover every iteration, the drawn
+    gradients of the data elements add up to the generated gradient of the
+    data."""
+    from exprgrad.compiler.interpret import evaluate as interpret
+    from exprgrad.compiler.loops import RuntimeArray
+    source, params = DATA_PROGRAMS[name]
+    args = [draw_data(data, shape, n, positive=name == "conditional_body" and p == "u")
+            for p, shape in params]
+    value, grads = exprgrad.compile(source, "t.expr").f_grad(*args)
+    program = front_end(source, "t.expr")
+    g, f = program.graph, program.function("f")
+    inputs, arrays = bind_data(f, args)
+    at = {p: a for (p, _), a in zip(params, args)}
+    scenes = []
+    while True:
+        try:
+            scenes.append(function_scene(program, "f", at, backward=True, sample=len(scenes)))
+        except DrawError as error:
+            assert "out of range" in str(error) and scenes
+            break
+    whole = {}  # loop → every one of its iterations is drawn
+    for i in scenes[0].parents:
+        loop = loop_of(g, i)
+        whole[i] = len(scenes) == n + loop.offset - loop.start
+    summed: dict[tuple, float] = {}
+    for sample, scene in enumerate(scenes):
+        assert scene.data[f.output] == pytest.approx(value, rel=1e-9, abs=1e-12)
+        for p, grad in zip(f.params, grads):
+            if not isinstance(p.placeholders, DataArray):
+                for node, expected in zip(flatten(p.placeholders), flatten_values(grad)):
+                    assert scene.grad[node] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        for node in scene.nodes:
+            loops = sorted(scene.level.get(node, ()), key=lambda i: loop_of(g, i).depth)
+            element = node
+            for i in reversed(loops):
+                element = RuntimeArray(i, element)
+            every = interpret(g, element, inputs, arrays, {"n": n})
+            for i in loops:
+                every = every[scene.binding[i] - loop_of(g, i).start]
+            assert scene.data[node] == pytest.approx(every, rel=1e-9, abs=1e-12) or \
+                math.isnan(every)
+            if g.nodes[node].op == "load" and (loops or sample == 0):
+                param, index = g.nodes[node].attr
+                where = tuple(e if isinstance(e, int) else
+                              scene.binding[g.nodes[node].args[e[0]]] + e[1] for e in index)
+                summed[(param, where)] = summed.get((param, where), 0.0) + scene.grad[node]
+    if all(whole.values()) and all(len(scene.level.get(m, ())) <= 1 for m in scenes[0].nodes):
+        for p, grad in zip(f.params, grads):
+            if isinstance(p.placeholders, DataArray):
+                for where, expected in indexed(grad):
+                    assert summed.get((p.name, where), 0.0) == pytest.approx(
+                        expected, rel=1e-9, abs=1e-9)
+
+
+def indexed(value, prefix=()):
+    """(index tuple, number) for every number of nested lists."""
+    if not isinstance(value, list):
+        return [(prefix, value)]
+    return [pair for i, v in enumerate(value) for pair in indexed(v, (*prefix, i))]
+
+
+def test_a_point_with_data_is_refused_where_only_scalars_are_explained():
+    from exprgrad.drawing.evaluate import PointError, point_inputs
+    program = front_end(read(LOGISTIC), "logistic.expr")
+    at = logistic_point(2)
+    with pytest.raises(PointError, match=r"loss reads data \(X\[n\]\[5\], y\[n\]\)"):
+        point_inputs(program.function("loss"), at)

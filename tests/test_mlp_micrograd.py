@@ -116,12 +116,62 @@ def test_predictions_match_micrograd(model):
         assert close(model.mlp(x, *arguments), mlp(x).data)
 
 
-def test_train_mlp_example_reaches_the_target():
-    run = subprocess.run([sys.executable, str(EXAMPLES / "train_mlp.py")],
-                         capture_output=True, text=True, timeout=120)
+def run_train_mlp(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(EXAMPLES / "train_mlp.py"), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def step_losses(stdout: str) -> list[float]:
+    return [float(line.split()[-1]) for line in stdout.splitlines() if line.startswith("step")]
+
+
+def test_train_mlp_on_the_lecture_samples_reaches_the_target():
+    run = run_train_mlp("--lecture")
     assert run.returncode == 0, run.stderr
-    losses = [float(line.split()[-1]) for line in run.stdout.splitlines()
-              if line.startswith("step")]
+    losses = step_losses(run.stdout)
     assert len(losses) > 1 and losses[0] > 0.5
     assert losses[-1] < 0.01
     assert "predictions:" in run.stdout
+
+
+def test_train_mlp_trains_on_a_data_set_read_at_run_time_as_micrograd_does(tmp_path):
+    """The toy data set is written to a missing --data file, read back, and
+    trained through data_loss; micrograd's own MLP, trained beside it from
+    the same weights, has the same loss at every step."""
+    data = tmp_path / "moons.csv"
+    run = run_train_mlp("--data", str(data), "--samples", "24", "--steps", "20", "--micrograd")
+    assert run.returncode == 0, run.stderr
+    assert data.read_text().startswith("x0,x1,x2,label\n") and f"wrote 24 samples to {data}" \
+        in run.stdout
+    losses = step_losses(run.stdout)
+    assert len(losses) > 2 and losses[-1] < 0.6 * losses[0]
+    assert "micrograd: the same loss at all 20 steps" in run.stdout
+
+
+def test_train_mlp_reads_a_data_file_it_did_not_write(tmp_path):
+    data = tmp_path / "lecture.csv"
+    data.write_text("".join(f"{x[0]},{x[1]},{x[2]},{y}\n" for x, y in zip(XS, YS)))
+    run = run_train_mlp("--data", str(data), "--steps", "40")
+    assert run.returncode == 0, run.stderr
+    assert "wrote" not in run.stdout and "accuracy: 4/4 samples" in run.stdout
+    losses = step_losses(run.stdout)
+    assert losses[-1] < losses[0]
+    data.write_text("x0,x1\n1,2\n")
+    run = run_train_mlp("--data", str(data))
+    assert run.returncode == 1 and run.stderr.strip() == \
+        f"{data}: expected 4 columns (x0, x1, x2, label)"
+
+
+@pytest.mark.parametrize("seed", [1337, 7])
+def test_the_data_axis_loss_on_the_lecture_samples_is_the_unrolled_loss(model, seed):
+    """data_loss (a loop over samples given at call time) and loss (the four
+    samples compiled in, unrolled) add the same terms in the same order; the
+    gradients' sums are accumulated in another order, so they agree to
+    rounding."""
+    arguments = compiled_arguments(micrograd_mlp(seed))
+    value, grads = model.loss_grad(*arguments)
+    data_value, data_grads = model.data_loss_grad(*arguments, XS, YS)
+    assert data_value == value
+    got, expected = in_micrograd_order(data_grads), in_micrograd_order(grads)
+    assert all(math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-14) for a, b in zip(got, expected))
+    assert any(g != 0.0 for g in got)

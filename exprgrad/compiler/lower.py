@@ -32,6 +32,7 @@ from .graph import Graph
 from .loops import DataArray, RuntimeArray, RuntimeRange, has_data_axis, is_runtime
 from .lower_calls import Calls
 from .lower_forms import FORMS, SpecialForms
+from .lower_checks import CheckData
 from .lower_loops import DataAxes
 from .lower_unroll import Comprehensions
 from .options import DEFAULT, Options
@@ -71,8 +72,11 @@ class LoweredCheck:
     lhs: object
     rhs: object
     free: dict[str, int]  # free variable name → its input node
-    where: dict[str, object]  # name → lowered value given by `where`
+    where: dict[str, object]  # free variable name → its number given by `where`
     within: float | None
+    # name → an array given by `where` (constants) or of free variables (`where n=3`)
+    data: dict[str, object] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # a size name → its length (`n=3`)
 
 
 @dataclass
@@ -127,7 +131,32 @@ def lower(module: ast.Module, options: Options = DEFAULT) -> Program:
         raise error.located(module.filename, module.source) from None
 
 
-class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes):
+def lower_at_lengths(module: ast.Module, name: str, lengths: dict[str, int],
+                     options: Options = DEFAULT) -> tuple[Graph, LoweredFunction]:
+    """Function `name` of `module` at fixed lengths of its size names: the
+    function called with arrays of those lengths, so lowering unrolls its
+    loops as any loop of known length (`_inline_body`).  This unrolled copy
+    is what a data-axis function's rolled loops are verified against.  The
+    parameters are the function's, each size name replaced by its length;
+    an array of no elements (a length 0) is an empty list, as a call site
+    would pass.  Errors are `CompileError`s (`max()` of nothing at 0)."""
+    lowering = _Lowering(module, options)
+    lowering._collect_definitions()
+    for statement in module.statements:
+        if isinstance(statement, ast.Constant):
+            lowering._constant(statement)
+    f = lowering.functions[name]
+    params = tuple(ast.Param(p.loc, p.name, tuple(lengths.get(d, d) for d in p.shape))
+                   for p in f.params)
+    call = ast.Call(f.loc, name, tuple(ast.Name(p.loc, p.name) for p in f.params))
+    wrapper = ast.Function(f.loc, name, params, None, (), ast.Return(f.result.loc, (call,)))
+    try:
+        return lowering.g, lowering._lower_function(wrapper)
+    except CompileError as error:
+        raise error.located(module.filename, module.source) from None
+
+
+class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes, CheckData):
     def __init__(self, module: ast.Module, options: Options):
         self.module = module
         self.g = Graph(options)
@@ -259,17 +288,23 @@ class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes):
 
     # --- checks ------------------------------------------------------------
     def _check(self, check: ast.Check) -> LoweredCheck:
+        """`where` numbers give free variables their values; `where` arrays
+        and lengths are the data of the calls (lower_checks.py)."""
         free: dict[str, int] = {}
-        scope = Scope({}, self.globals, free)
+        values = {b.name: (self._compile_time(b.value, b.loc), b) for b in check.where}
+        data = {name: value for name, (value, _) in values.items() if isinstance(value, list)}
+        scope = Scope(dict(data), self.globals, free)
+        sizes = self._where_data(check, values, scope, free)
         lhs = self.expr(check.lhs, scope)
         rhs = self.expr(check.rhs, scope)
-        where = {}
-        for binding in check.where:
-            where[binding.name] = self._compile_time(binding.value, binding.loc)
+        where = {name: value for name, (value, _) in values.items()
+                 if name not in data and (name in free or name not in sizes)}
+        data = {name: value for name, value in scope.names.items() if isinstance(value, list)}
+        lengths = {name: int(self.g.value(values[name][0])) for name in sizes}
         within = None
         if check.within is not None:
             within = self.g.value(self._compile_time(check.within, check.within.loc))
-        return LoweredCheck(check, lhs, rhs, free, where, within)
+        return LoweredCheck(check, lhs, rhs, free, where, within, data, lengths)
 
     def _compile_time(self, node: ast.Expr, loc: Loc):
         value = self.expr(node, self.globals)

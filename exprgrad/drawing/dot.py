@@ -12,6 +12,13 @@ node and evaluating those adjoint nodes the same way.  Where a value feeds
 more than one operation its gradient is a sum; the drawing shows each
 contribution on its edge so the sum can be checked by eye.
 
+A loop over a data axis (`for k in range(n)`) is kept rolled in the DAG: its
+body is one iteration's nodes.  It is drawn as such, once, in a box (a
+Graphviz cluster) labelled with the loop; a reduction over it is the oval
+just outside.  With data, the numbers inside the box are one iteration's
+(the sample), and the adjoints are those of the reverse pass over loops
+(`loop_gradients`), recorded at every level it walks.
+
 `draw_dot` draws micrograd-style `Value` graphs (anything with `.data`,
 `.grad`, `._prev`, `._op` and optionally `.label`).  Every walk is a loop.
 """
@@ -26,16 +33,20 @@ from dataclasses import dataclass, field
 import graphviz
 
 from ..compiler.graph import Graph
+from ..compiler.loop_gradients import _body_adjoint, _Walk
+from ..compiler.loops import OVER_OPS, RuntimeArray, levels, loop_of
 from ..compiler.ops import OPS
 from ..compiler.pipeline import front_end
-from ..compiler.reverse import contributions, gradients
+from ..compiler.reverse import _depends_on, contributions, gradients
 from ..compiler.values import flatten
 from .. import files
 from . import render
-from .evaluate import AS_WRITTEN, UNDEFINED, PointError, evaluate, parameter_labels, point_inputs
+from .evaluate import (AS_WRITTEN, UNDEFINED, AtSample, PointError, parameter_labels,
+                       read_point)
 
 DEFAULT_MAX_NODES = 300  # Graphviz nodes; layout time grows steeply beyond this
 FAN_IN_COLOR = "firebrick"
+LOOP_COLOR = "gray40"
 
 
 class DrawError(ValueError):
@@ -57,6 +68,41 @@ class Scene:
     # (input node, consumer node, argument position) → the gradient it passes back
     flows: dict[tuple[int, int, int], object] = field(default_factory=dict)
     labels: dict[int, str] = field(default_factory=dict)  # parameters: x, w[0], W[1][2]
+    output: object = None  # the function's lowered result (a node, lists, runtime arrays)
+    level: dict[int, frozenset] = field(default_factory=dict)  # node → the loops it is in
+    parents: dict[int, int | None] = field(default_factory=dict)  # loop → the loop around it
+    binding: dict[int, int] = field(default_factory=dict)  # loop → the iteration drawn
+    sizes: dict[str, int] = field(default_factory=dict)  # size name → its length at --at
+    # the source's names, kept before reverse mode names adjoints (an adjoint
+    # may be a node of the function itself: d(a*y)/dy is a)
+    names: dict[int, str] = field(default_factory=dict)
+
+    def box_of(self, n: int) -> int | None:
+        """The loop whose box holds node n: the innermost loop it is in."""
+        inside = self.level.get(n)
+        return max(inside, key=lambda i: (loop_of(self.g, i).depth, i)) if inside else None
+
+    def boxes_around(self, n: int) -> frozenset:
+        """The loops whose boxes hold node n: its box and the boxes around it.
+        A drawn number is one iteration of each (`Y[j]` inside the box of
+        `for i` is drawn at the sample's i, although it does not vary with i)."""
+        found, box = set(), self.box_of(n)
+        while box is not None:
+            found.add(box)
+            box = self.parents[box]
+        return frozenset(found)
+
+
+def drawn_args(g: Graph, n: int) -> list[tuple[int, int]]:
+    """(position, input) of the edges drawn into n's operation: a load is
+    an element of a data array (a leaf), a reduction has one edge, from its
+    body (its loop is the box the body is drawn in)."""
+    node = g.nodes[n]
+    if node.op == "load":
+        return []
+    if node.op in OVER_OPS:
+        return [(0, node.args[0])]
+    return list(enumerate(node.args))
 
 
 def drawn_node_count(g: Graph, nodes: list[int]) -> int:
@@ -64,10 +110,13 @@ def drawn_node_count(g: Graph, nodes: list[int]) -> int:
     record per use of a constant (constants are drawn where they are used, as
     in micrograd, rather than as one node with edges all over the picture)."""
     count = 0
+    used = set()
     for n in nodes:
-        args = g.nodes[n].args
-        count += 2 + sum(1 for a in args if is_drawn_per_use(g, a)) if args else 1
-    return count
+        args = drawn_args(g, n)
+        used.update(a for _, a in args)
+        count += 2 + sum(1 for _, a in args if is_drawn_per_use(g, a)) if args else 1
+    hidden = sum(1 for n in nodes if g.nodes[n].op == "loop_index" and n not in used)
+    return count - hidden  # a loop variable that only indexes data is not drawn
 
 
 def is_drawn_per_use(g: Graph, n: int) -> bool:
@@ -76,8 +125,9 @@ def is_drawn_per_use(g: Graph, n: int) -> bool:
 
 
 def function_scene(program, name: str, at: dict | None = None, backward: bool = False,
-                   max_nodes: int | None = DEFAULT_MAX_NODES) -> Scene:
-    """The scene for function `name` of a lowered program."""
+                   max_nodes: int | None = DEFAULT_MAX_NODES, sample: int | None = None) -> Scene:
+    """The scene for function `name` of a lowered program; with data in
+    `at`, the numbers of iteration `sample` (default 0) of every loop."""
     names = [f.name for f in program.functions]
     if name not in names:
         raise DrawError(f"no function '{name}' in {program.filename}; it defines: "
@@ -92,53 +142,171 @@ def function_scene(program, name: str, at: dict | None = None, backward: bool = 
                         "(large drawings are unreadable and slow to lay out); raise it with "
                         f"--max-nodes {count} (max_nodes={count} in Python) or write .dot, "
                         "which has no limit")
-    scene = Scene(g, name, nodes, outputs, labels=parameter_labels(function))
+    level = levels(g, nodes)
+    scene = Scene(g, name, nodes, outputs, labels=parameter_labels(function),
+                  output=function.output, level=level, parents=_loop_nesting(g, nodes, level),
+                  names=dict(g.names))
+    _check_sample_request(scene, at, sample)
     if backward and at is None:
         raise DrawError("gradients need a point: give one with --at (at={...} in Python)")
     if at is None:
         return scene
     try:
-        known = point_inputs(function, at)
+        point = read_point(function, at)
     except PointError as error:
         raise DrawError(str(error)) from None
-    scene.data = evaluate(g, outputs, known)
-    if backward:
-        if len(outputs) != 1 or not function.is_scalar:
-            raise DrawError(f"{name} does not return a scalar, so it has no gradient to draw; "
-                            "draw it without --backward")
-        _add_gradients(scene, known)
+    scene.sizes = point.sizes
+    scene.binding = _iteration(scene, 0 if sample is None else sample)
+    numbers = AtSample(g, point, scene.binding)
+    if not backward:
+        scene.data = numbers.values(outputs)
+        return scene
+    if len(outputs) != 1 or not function.is_scalar:
+        raise DrawError(f"{name} does not return a scalar, so it has no gradient to draw; "
+                        "draw it without --backward")
+    wanted, adjoints, flows = _gradient_nodes(scene)
+    values = numbers.values(outputs + list(adjoints.values()) + list(flows.values()))
+    scene.data = values  # one pass: a loop over the data runs once for values and gradients
+    scene.grad = {n: values[adjoints[n]] if n in adjoints else 0.0 for n in wanted}
+    scene.flows = {edge: values[c] for edge, c in flows.items()}
     return scene
 
 
-def _add_gradients(scene: Scene, known: dict[int, float]) -> None:
-    """Adjoints of every drawn node, and what each edge passes back where a
-    value is used more than once."""
+# --- loops over data axes: boxes, the sample, adjoints inside loops -------------------
+def _loop_nesting(g: Graph, nodes: list[int], level: dict[int, frozenset]) -> dict:
+    """Loop index node → the loop whose box its box is drawn in (None: the
+    top).  A loop is inside another when something in its body, or the
+    reduction over it, varies with the other one too; a loop whose
+    reduction varies with no other loop was hoisted and is drawn on its own."""
+    def depth(i: int) -> int:
+        return loop_of(g, i).depth
+
+    around: dict[int, set[int]] = {}
+    for n in nodes:
+        inside = level.get(n, frozenset())
+        for i in inside:
+            around.setdefault(i, set()).update(j for j in inside if depth(j) < depth(i))
+    for n in nodes:
+        node = g.nodes[n]
+        if node.op in OVER_OPS and node.args[1] in around:
+            i = node.args[1]
+            around[i].update(j for j in level.get(n, ()) if depth(j) < depth(i))
+    return {i: max(outer, key=lambda j: (depth(j), j), default=None)
+            for i, outer in sorted(around.items())}
+
+
+def _check_sample_request(scene: Scene, at: dict | None, sample) -> None:
+    """A sample is an iteration of the loops over the data: it needs the
+    data, and loops."""
+    if sample is None:
+        return
+    if isinstance(sample, bool) or not isinstance(sample, int):
+        raise DrawError(f"the sample must be an iteration number (0, 1, ...), not {sample!r}")
+    if not scene.parents:
+        raise DrawError(f"{scene.name} has no loop over a data axis, so there is no sample to "
+                        "draw; draw it without --sample")
+    if at is None:
+        raise DrawError("a sample is drawn with its data: give the point and the data with "
+                        "--at (at={...} in Python)")
+    if sample < 0:
+        raise DrawError(f"the sample must be 0 or more, not {sample}")
+
+
+def _iteration(scene: Scene, sample: int) -> dict[int, int]:
+    """Loop index node → its value at iteration `sample` of each drawn loop
+    (`k = sample` in `range(n)`, `k = 1 + sample` in `range(1, n)`)."""
+    binding = {}
+    for i in scene.parents:
+        loop = loop_of(scene.g, i)
+        length = scene.sizes[loop.size]
+        count = max(0, length + loop.offset - loop.start)
+        if sample >= count:
+            runs = f"runs {count} iterations" if count else "runs no iteration"
+            which = f" (samples 0 to {count - 1})" if count else ""
+            raise DrawError(f"sample {sample} is out of range: for {loop.var} in "
+                            f"{loop.range_text()} {runs} at {loop.size} = {length}{which}")
+        binding[i] = loop.start + sample
+    return binding
+
+
+# --- gradients ----------------------------------------------------------------------
+def _gradient_nodes(scene: Scene) -> tuple[list[int], dict[int, int], dict]:
+    """The drawn numbers, the nodes of their adjoints, and the nodes of what
+    each edge passes back where a value is used more than once or inside a
+    loop it is not in (there, the edge carries the drawn iteration's share
+    of a sum over the loop)."""
     g = scene.g
-    numbers = [n for n in scene.nodes if g.kind(n) == "number" and not is_drawn_per_use(g, n)
-               or n in scene.outputs]
-    adjoints = dict(zip(numbers, gradients(g, [(scene.outputs[0], g.const(1.0))], numbers)))
+    wanted = [n for n in scene.nodes if g.kind(n) == "number" and not is_drawn_per_use(g, n)
+              or n in scene.outputs]
+    adjoints = adjoint_nodes(g, scene.outputs[0], wanted)
     flow_nodes: dict[tuple[int, int, int], int] = {}
-    for (arg, consumer, position) in _fan_in_edges(g, scene.nodes):
+    for (arg, consumer, position) in _summed_edges(scene):
+        if consumer not in adjoints:
+            continue
+        if g.nodes[consumer].op in OVER_OPS:
+            flow_nodes[(arg, consumer, position)] = _body_adjoint(g, consumer, adjoints[consumer])
+            continue
         per_input = contributions(g, consumer, adjoints[consumer])
         if position < len(per_input) and per_input[position] is not None:
             flow_nodes[(arg, consumer, position)] = per_input[position]
-    roots = list(adjoints.values()) + list(flow_nodes.values())
-    values = evaluate(g, roots, {**known, **scene.data})
-    scene.grad = {n: values[a] for n, a in adjoints.items()}
-    scene.flows = {edge: values[c] for edge, c in flow_nodes.items()}
+    return wanted, adjoints, flow_nodes
 
 
-def _fan_in_edges(g: Graph, nodes: list[int]) -> list[tuple[int, int, int]]:
-    """(input, consumer, position) for every use of a number used more than
-    once by operations that pass gradients back (comparisons pass none)."""
+def adjoint_nodes(g: Graph, output: int, wanted: list[int]) -> dict[int, int]:
+    """Node → the node of d output / d node, for every node of `wanted` that
+    the output depends on.  Inside a runtime loop that is one iteration's
+    adjoint: reverse mode walks each loop body once (`loop_gradients`), and
+    this records the adjoints of every level the walk visits, which
+    `gradients` keeps to itself because generated code needs only the
+    parameters'."""
+    seed = [(output, g.const(1.0))]
+    if not g.has_loops:
+        return dict(zip(wanted, gradients(g, seed, wanted)))
+    order = g.ancestors([output])
+    walk = _RecordingWalk(g, order, levels(g, order), _depends_on(g, order, set(wanted)))
+    walk.run(frozenset(), None, {}, seed)
+    return {n: walk.recorded[n] for n in wanted if n in walk.recorded}
+
+
+class _RecordingWalk(_Walk):
+    """The reverse-mode walk over loops, keeping the adjoint of every node
+    it reaches, loop bodies included (a body walked for two reductions gets
+    the sum of both)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.recorded: dict[int, int] = {}
+
+    def run(self, at, loop, boundary, seeds):
+        adjoints = super().run(at, loop, boundary, seeds)
+        for n, d in adjoints.items():
+            previous = self.recorded.get(n)
+            self.recorded[n] = d if previous is None else self.g.add("add", previous, d)
+        return adjoints
+
+
+def _summed_edges(scene: Scene) -> list[tuple[int, int, int]]:
+    """(input, consumer, position) of the edges whose gradients are added up
+    into their input's: the uses of a number used more than once by
+    operations that pass gradients back (comparisons pass none), and every
+    use inside a loop the input is not in (summed over the loop)."""
+    g = scene.g
     uses: dict[int, list[tuple[int, int, int]]] = {}
-    for n in nodes:
+    for n in scene.nodes:
         if g.kind(n) != "number":
             continue
-        for position, arg in enumerate(g.nodes[n].args):
+        for position, arg in drawn_args(g, n):
             uses.setdefault(arg, []).append((arg, n, position))
-    return [edge for arg, edges in uses.items() if len(edges) > 1 and g.kind(arg) == "number"
-            and not is_drawn_per_use(g, arg) for edge in edges]
+    return [edge for arg, edges in uses.items()
+            if g.kind(arg) == "number" and not is_drawn_per_use(g, arg)
+            for edge in edges if len(edges) > 1 or _loops_entered(scene, edge)]
+
+
+def _loops_entered(scene: Scene, edge: tuple[int, int, int]) -> frozenset:
+    """The loops an edge goes into: the boxes its consumer is in and its
+    input is not."""
+    arg, consumer, _ = edge
+    return scene.boxes_around(consumer) - scene.boxes_around(arg)
 
 
 class Drawing(graphviz.Digraph):
@@ -218,44 +386,97 @@ def new_digraph(name: str, rankdir: str = "LR") -> Drawing:
 
 
 def scene_digraph(scene: Scene) -> graphviz.Digraph:
-    """The Graphviz picture of a scene."""
+    """The Graphviz picture of a scene.  A runtime loop's body is drawn once,
+    in a box (a cluster) labelled with its loop; nested loops nest boxes.
+    Node statements go into their box, edges stay at the top, so an edge
+    never pulls a node into a box it is not in."""
     g = scene.g
     dot = new_digraph(scene.name)
+    boxes = {i: _loop_box(scene, i) for i in scene.parents}
     output_labels = _output_labels(scene)
-    fan_in: dict[int, int] = {}
-    for arg, _, _ in scene.flows:
-        fan_in[arg] = fan_in.get(arg, 0) + 1
+    fan_in = _summed_uses(scene)
+    used = {arg for m in scene.nodes for _, arg in drawn_args(g, m)}
+
+    def place(n: int):
+        box = scene.box_of(n)
+        return dot if box is None else boxes[box]
+
     for n in scene.nodes:
         node = g.nodes[n]
         if is_drawn_per_use(g, n) and n not in output_labels:
             continue
-        fields = [output_labels.get(n) or scene.labels.get(n) or _node_label(g, n)]
+        if node.op == "loop_index" and n not in used:
+            continue  # used only to index data: the box's label and `X[k][0]` say it
+        fields = [output_labels.get(n) or scene.labels.get(n) or _node_label(g, n, scene.names)]
         if scene.data is not None:
             fields.append(f"data {format_number(scene.data[n])}")
         if scene.grad is not None and n in scene.grad:
-            uses = fan_in.get(n)
-            fields.append(f"grad {format_number(scene.grad[n])}" + (f" = sum of {uses}"
-                                                                     if uses else ""))
+            fields.append(f"grad {format_number(scene.grad[n])}" + fan_in.get(n, ""))
         attrs = {"shape": "record", "label": record_label(fields)}
         if n in output_labels:
             attrs["penwidth"] = "2"
         if n in fan_in:
             attrs["color"] = FAN_IN_COLOR
-        dot.node(f"v{n}", **attrs)
-        if not node.args:
+        place(n).node(f"v{n}", **attrs)
+        args = drawn_args(g, n)
+        if not args:
             continue
-        dot.node(f"op{n}", label=_op_label(node), shape="ellipse")
+        place(n).node(f"op{n}", label=_op_label(g, n), shape="ellipse")
         dot.edge(f"op{n}", f"v{n}")
-        for position, arg in enumerate(node.args):
+        for position, arg in args:
             tail = f"v{arg}"
             if is_drawn_per_use(g, arg):
                 tail = f"k{n}_{position}"
-                fields = [_node_label(g, arg)]
+                fields = [_node_label(g, arg, scene.names)]
                 if scene.data is not None:
                     fields.append(f"data {format_number(scene.data[arg])}")
-                dot.node(tail, shape="record", label=record_label(fields))
+                place(n).node(tail, shape="record", label=record_label(fields))
             dot.edge(tail, f"op{n}", **_edge_attrs(scene, arg, n, position))
+    _nest_boxes(scene, boxes, dot)
     return dot
+
+
+def _loop_box(scene: Scene, index: int) -> graphviz.Digraph:
+    loop = loop_of(scene.g, index)
+    label = f"for {loop.var} in {loop.range_text()}\\l"  # \\l: a left-justified line
+    if index in scene.binding:
+        label += f"{loop.var} = {scene.binding[index]}, {loop.size} = {scene.sizes[loop.size]}\\l"
+    return graphviz.Digraph(name=f"cluster_{index}", graph_attr={
+        "label": label, "labeljust": "l", "style": "rounded", "color": LOOP_COLOR,
+        "fontcolor": LOOP_COLOR})
+
+
+def _nest_boxes(scene: Scene, boxes: dict[int, graphviz.Digraph], dot) -> None:
+    """Put each loop's box into the box of the loop around it, innermost
+    first (a subgraph is copied into its parent when it is added)."""
+    def nesting(i: int) -> int:
+        depth = 0
+        while scene.parents[i] is not None:
+            i, depth = scene.parents[i], depth + 1
+        return depth
+    for i in sorted(boxes, key=lambda i: (-nesting(i), i)):
+        parent = scene.parents[i]
+        (dot if parent is None else boxes[parent]).subgraph(boxes[i])
+
+
+def _summed_uses(scene: Scene) -> dict[int, str]:
+    """Node → what its grad is the sum of (` = sum of 3`, ` = sum over k`),
+    for the nodes whose gradient adds up what several edges carry back."""
+    uses: dict[int, int] = {}
+    entered: dict[int, set[str]] = {}
+    for edge in scene.flows:
+        arg = edge[0]
+        uses[arg] = uses.get(arg, 0) + 1
+        entered.setdefault(arg, set()).update(
+            loop_of(scene.g, i).var for i in _loops_entered(scene, edge))
+    text = {}
+    for arg, count in uses.items():
+        over = ", ".join(sorted(entered[arg]))
+        if over:
+            text[arg] = f" = sum of {count}, over {over}" if count > 1 else f" = sum over {over}"
+        else:
+            text[arg] = f" = sum of {count}"
+    return text
 
 
 def _edge_attrs(scene: Scene, arg: int, consumer: int, position: int) -> dict[str, str]:
@@ -272,28 +493,83 @@ def _edge_attrs(scene: Scene, arg: int, consumer: int, position: int) -> dict[st
 
 
 def _output_labels(scene: Scene) -> dict[int, str]:
-    """Outputs are labelled by their source name or else by the function's."""
+    """Outputs are labelled by their source name or else by the function's
+    (`f`, `f[0]`, and `f[k]` for the element of a map over k)."""
     g = scene.g
+    if isinstance(scene.output, RuntimeArray) or any(
+            isinstance(v, RuntimeArray) for v in _parts(scene.output)):
+        return {n: scene.names.get(n) or text for n, text in _element_texts(g, scene)}
     if len(scene.outputs) == 1:
-        return {scene.outputs[0]: g.names.get(scene.outputs[0]) or scene.name}
+        return {scene.outputs[0]: scene.names.get(scene.outputs[0]) or scene.name}
     labels: dict[int, str] = {}
     for i, n in enumerate(scene.outputs):
-        labels.setdefault(n, g.names.get(n) or f"{scene.name}[{i}]")
+        labels.setdefault(n, scene.names.get(n) or f"{scene.name}[{i}]")
     return labels
 
 
-def _node_label(g: Graph, n: int) -> str:
+def _parts(value) -> list:
+    """Every list, tuple and runtime array inside a lowered value."""
+    found, stack = [], [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, RuntimeArray):
+            found.append(v)
+            stack.append(v.element)
+        elif isinstance(v, (list, tuple)):
+            found.append(v)
+            stack.extend(v)
+    return found
+
+
+def _element_texts(g: Graph, scene: Scene) -> list[tuple[int, str]]:
+    """(node, `f[k][0]`) for every scalar of a result with runtime arrays."""
+    found, stack = [], [(scene.output, scene.name)]
+    while stack:
+        value, text = stack.pop()
+        if isinstance(value, int):
+            found.append((value, text))
+        elif isinstance(value, RuntimeArray):
+            stack.append((value.element, f"{text}[{loop_of(g, value.index).var}]"))
+        else:
+            stack.extend((v, f"{text}[{i}]") for i, v in enumerate(value))
+    return found
+
+
+def _node_label(g: Graph, n: int, names: dict[int, str]) -> str:
     node = g.nodes[n]
     if node.op == "const":
         return format(node.attr, ".6g")
     if node.op == "bool":
         return str(node.attr)
-    if node.op == "input" and n not in g.names:
+    if node.op == "input" and n not in names:
         return str(node.attr)
-    return g.names.get(n, "")
+    if node.op == "load":
+        return _element_label(g, node)
+    if node.op == "loop_index":
+        return node.attr.var
+    if node.op == "size":
+        return node.attr
+    return names.get(n, "")
 
 
-def _op_label(node) -> str:
+def _element_label(g: Graph, node) -> str:
+    """A load as the element of the runtime array it reads: `X[k][0]`, `u[k-1]`."""
+    param, index = node.attr
+    text = param
+    for entry in index:
+        if isinstance(entry, int):
+            text += f"[{entry}]"
+            continue
+        position, offset = entry
+        var = loop_of(g, node.args[position]).var
+        text += f"[{var}{offset:+d}]" if offset else f"[{var}]"
+    return text
+
+
+def _op_label(g: Graph, n: int) -> str:
+    node = g.nodes[n]
+    if node.op in OVER_OPS:  # sum over k: the reduction leaves the loop's box
+        return f"{OPS[node.op].display(node.attr)} over {loop_of(g, node.args[1]).var}"
     return OPS[node.op].display(node.attr)
 
 
@@ -319,13 +595,16 @@ def _escape(text: str) -> str:
 
 # --- public entry points ---------------------------------------------------------
 def draw(module_or_source, name: str, at: dict | None = None, backward: bool = False,
-         max_nodes: int | None = DEFAULT_MAX_NODES) -> graphviz.Digraph:
+         max_nodes: int | None = DEFAULT_MAX_NODES, sample: int | None = None
+         ) -> graphviz.Digraph:
     """Draw function `name` of `.expr` source text, an `.expr` file's path, or
     a module loaded from a file; with `at`, each value's data; with
-    `backward`, each value's gradient of the (scalar) result."""
+    `backward`, each value's gradient of the (scalar) result.  A loop over a
+    data axis is drawn once, in a box; with its data in `at`, its values are
+    those of iteration `sample` (default 0)."""
     source, filename = _source_of(module_or_source)
     return draw_program(front_end(source, filename, AS_WRITTEN), name, at, backward,
-                        max_nodes)
+                        max_nodes, sample)
 
 
 def _source_of(thing) -> tuple[str, str]:
@@ -342,8 +621,9 @@ def _source_of(thing) -> tuple[str, str]:
 
 
 def draw_program(program, name: str, at: dict | None = None, backward: bool = False,
-                 max_nodes: int | None = DEFAULT_MAX_NODES) -> graphviz.Digraph:
-    return scene_digraph(function_scene(program, name, at, backward, max_nodes))
+                 max_nodes: int | None = DEFAULT_MAX_NODES, sample: int | None = None
+                 ) -> graphviz.Digraph:
+    return scene_digraph(function_scene(program, name, at, backward, max_nodes, sample))
 
 
 def draw_dot(root, format: str = "svg", rankdir: str = "LR",

@@ -16,6 +16,7 @@ docs/verification.md.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, replace
 
@@ -79,6 +80,10 @@ def verify_source(source: str, filename: str = "<string>", *, settings: Settings
                            else error)
         return report
     text = module_text if module_text is not None else generate(program, emitted, target)
+    if target == "array" and not _array_target_runs():
+        report.error = (f"{filename}: the array target's text runs on NumPy, which is not "
+                        "installed (pip install 'exprgrad[array]'); nothing verified")
+        return report
     try:
         namespace = load_emitted(text) if target == "python" else _load_as_is(text)
     except SyntaxError as error:
@@ -87,7 +92,7 @@ def verify_source(source: str, filename: str = "<string>", *, settings: Settings
         return report
     tasks = check_tasks(program, settings, namespace)
     if not settings.checks_only:
-        tasks += gradient_tasks(program, emitted, namespace, settings)
+        tasks += gradient_tasks(program, emitted, namespace, settings, target)
     tasks.sort(key=lambda task: task[0])  # stable: a function's gradients before its checks
     for _, run in tasks:
         for item in run():
@@ -95,6 +100,11 @@ def verify_source(source: str, filename: str = "<string>", *, settings: Settings
             if on_result is not None:
                 on_result(item)
     return report
+
+
+def _array_target_runs() -> bool:
+    """The array target's module imports NumPy when it runs on lists."""
+    return importlib.util.find_spec("numpy") is not None
 
 
 def _load_as_is(text: str) -> dict:

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 
 import mpmath
 import sympy as sp
 
 from ..errors import CompileError
-from ..grammar import ast
+from ..grammar import ast, parse
+from ..compiler.loops import has_data_axis
+from ..compiler.lower import lower_at_lengths
 from ..compiler.pipeline import Emitted, generate
 from ..compiler.schedule import Signature
 from .diagnose import diagnose
@@ -140,6 +143,10 @@ def _calls(program, check, names, tr, symbols, namespace) -> list[_Call]:
             if not isinstance(node, ast.Call) or node.func not in namespace:
                 continue
             f = next((f for f in program.functions if f.name == node.func), None)
+            if f is not None and any(has_data_axis(p.shape) for p in f.params):
+                call = _data_call(program, check, f, node, names, symbols, namespace)
+                calls += [call] if call is not None else []
+                continue
             args = [_argument(a, names) for a in node.args]
             if f is None or None in args or len(args) != len(f.params) or any(
                     p.shape for p in f.params):
@@ -152,6 +159,71 @@ def _calls(program, check, names, tr, symbols, namespace) -> list[_Call]:
             calls.append(_Call(text, namespace[f.name], args,
                                compile_program(tr.program, outputs, symbols)))
     return calls
+
+
+def _data_call(program, check, f, node, names, symbols, namespace) -> _Call | None:
+    """A call of a function with data axes, its data given by `where`: the
+    emitted F (rolled loops) against the source's F at the data's lengths."""
+    position = {check.free[name]: i for i, name in enumerate(names)}
+    args = [_data_argument(program.graph, a, names, check, position) for a in node.args]
+    if None in args or len(args) != len(f.params):
+        return None
+    lengths = {}
+    for p, a in zip(f.params, args):
+        for d, length in zip(p.shape, _lengths(a)):
+            if isinstance(d, str):
+                lengths.setdefault(d, length)
+    try:
+        g, reference = lower_at_lengths(parsed(program.source, program.filename), f.name,
+                                        lengths, program.graph.options)
+    except CompileError:
+        return None  # the check's own lowering of the call says what is wrong
+    call_tr = Translator(g)
+    for p, a in zip(reference.params, args):
+        for placeholder, v in zip(flatten(p.placeholders), _flat(a)):
+            call_tr.value[placeholder] = symbols[v] if isinstance(v, int) else exact(v)
+    outputs = [call_tr(o) for o in flatten(reference.output)]
+    text = f"{f.name}({', '.join(_source_text(a) for a in node.args)})"
+    return _Call(text, namespace[f.name], args, compile_program(call_tr.program, outputs,
+                                                                symbols))
+
+
+@lru_cache(maxsize=4)
+def parsed(source: str, filename: str):
+    """The file's syntax tree (immutable), parsed once for all its checks."""
+    return parse(source, filename)
+
+
+def _data_argument(g, node, names, check, position):
+    """An argument as the point gives it: an index into the point's values,
+    a number, or a nested list of those (data given or sampled)."""
+    if isinstance(node, ast.Name) and node.id in check.data:
+        def element(value):
+            if isinstance(value, list):
+                return [element(v) for v in value]
+            return position[value] if value in position else g.value(value)
+        return element(check.data[node.id])
+    return _argument(node, names)
+
+
+def _lengths(value) -> list[int]:
+    lengths = []
+    while isinstance(value, list):
+        lengths.append(len(value))
+        value = value[0] if value else None
+    return lengths
+
+
+def _flat(value) -> list:
+    if isinstance(value, list):
+        return [x for v in value for x in _flat(v)]
+    return [value]
+
+
+def _source_text(node) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.text if isinstance(node, ast.Number) else "..."
 
 
 def _argument(node, names):
@@ -171,11 +243,16 @@ def _argument_text(a, names) -> str:
 
 def _emit_check(program, check, names):
     """The check's sides as a generated Python function of its variables."""
-    params = [Signature(name, (), check.free[name]) for name in names]
+    params = [Signature(_identifier(name), (), check.free[name]) for name in names]
     outputs = flatten(check.lhs) + flatten(check.rhs)
     name = "check_line_%d" % check.source.loc.line
     emitted = Emitted(name, params, outputs, "the sides of a check", check.source.loc)
     return load_emitted(generate(program, [emitted]))[name]
+
+
+def _identifier(name: str) -> str:
+    """A free element of a data array, `y[2]`, as a parameter name: `y_2`."""
+    return name.replace("][", "_").replace("[", "_").rstrip("]")
 
 
 def _evaluate(program, check, sides: _Sides, settings, item: Item, progress, b) -> None:
@@ -227,9 +304,9 @@ def _a_call_fails(sides: _Sides, item: Item, point: dict, exact_values, doubles)
             want = [as_real(v) for v in call.reference(*(to_mpf(v) for v in exact_values))]
             if None in want:
                 continue  # the source is undefined there: the sides say so already
-            args = [doubles[a] if isinstance(a, int) else mpmath.mpf(a) for a in call.args]
+            args = [_point_value(a, doubles) for a in call.args]
             try:
-                got = [as_real(v) for v in flat_values(call.function(*(to_mpf(a) for a in args)))]
+                got = [as_real(v) for v in flat_values(call.function(*args))]
             except EMITTED_ERRORS as error:
                 what = f"raises {error_name(error)}"
             else:
@@ -243,6 +320,13 @@ def _a_call_fails(sides: _Sides, item: Item, point: dict, exact_values, doubles)
                                "expected": _number(want[0])}
         return True
     return False
+
+
+def _point_value(a, doubles):
+    """A call's argument at the point (mpf), nested lists for data."""
+    if isinstance(a, list):
+        return [_point_value(v, doubles) for v in a]
+    return to_mpf(doubles[a]) if isinstance(a, int) else mpmath.mpf(a)
 
 
 def _emitted_fails(item: Item, point: dict, want: list, sides: _Sides, what: str) -> None:
@@ -356,6 +440,11 @@ def _shape_problem(check) -> str | None:
 
 
 def _where_problem(check, g) -> str | None:
+    used = {node.id for side in (check.source.lhs, check.source.rhs) for node in ast.walk(side)
+            if isinstance(node, ast.Name)}
+    for name in check.data:
+        if name not in used:
+            return f"'where {name}=...' gives data for '{name}', which the check does not use"
     for name, value in check.where.items():
         if name not in check.free:
             return f"'where {name}=...' gives a value for '{name}', which the check does not use"

@@ -35,35 +35,36 @@ from ..compiler.values import flatten
 
 REL, ABS = 1e-9, 1e-12  # doubles in emitted constants differ from the exact reals
 TIE_CANDIDATES = 300  # points tried per compared point when looking for exact ties
-EMITTED_ERRORS = (ArithmeticError, ValueError, TypeError)
+EMITTED_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)  # LookupError: a loop reads past its data
 
 
-def gradient_tasks(program, emitted, namespace: dict, settings) -> list:
-    """(line, run) per function with a gradient; `run()` returns its items."""
+def gradient_tasks(program, emitted, namespace: dict, settings,
+                   target: str = "python") -> list:
+    """(line, run) per function with a gradient; `run()` returns its items.
+    A function with a data axis is verified by data_axes.py."""
+    from .checks import parsed
+    from .data_axes import verify_data_function  # it builds on this module
     by_name = {e.name: e for e in emitted}
     tasks = []
+    def module():
+        return parsed(program.source, program.filename)
     for f in program.functions:
         gradient = by_name.get(f.name + ("_grad" if f.is_scalar else "_vjp"))
         if gradient is None or not f.wrt:
             continue
-        verify = _not_verified if _has_data_axis(f) else _verify_function
-        tasks.append((f.source.loc.line, lambda f=f, gradient=gradient, verify=verify: verify(
-            program, f, gradient, namespace, settings)))
+        if _has_data_axis(f):
+            run = (lambda f=f, gradient=gradient: verify_data_function(
+                program, f, gradient, namespace, settings, module(), target))
+        else:
+            run = (lambda f=f, gradient=gradient: _verify_function(
+                program, f, gradient, namespace, settings))
+        tasks.append((f.source.loc.line, run))
     return tasks
 
 
 def _has_data_axis(f) -> bool:
     return isinstance(f.output, RuntimeArray) or any(
         isinstance(p.placeholders, DataArray) for p in f.params)
-
-
-def _not_verified(program, f, gradient, namespace, settings) -> list[Item]:
-    """A function with a data axis (`X[n][5]`): its loops have no SymPy
-    translation yet, so its gradient is reported, honestly, as unverified."""
-    return [Item("gradient", f.source.loc.line, f.source.loc.column,
-                 f"gradient of {f.name} with respect to {f.params[i].name}", UNVERIFIED,
-                 "functions with a data axis are not verified yet: compare "
-                 f"{gradient.name} with a fixed-size copy of {f.name}") for i in f.wrt]
 
 
 @dataclass
@@ -88,6 +89,9 @@ class _Setup:
     args_nodes: list  # the gradient function's parameters (node structures)
     names: dict  # input node → display name
     grad_names: list  # display name of each gradient element
+    roots: list  # the nodes whose decisions (branches) the points should cover
+    seed: str  # the random points' seed
+    prepare: object = None  # the arguments as the target takes them (None: as they are)
 
 
 def _verify_function(program, f, gradient, namespace, settings) -> list[Item]:
@@ -120,8 +124,10 @@ def _setup(program, f, gradient, wrt) -> _Setup:
     symbols = [tr.input_symbol(x) for x in inputs]
     evaluate = compile_program(tr.program, expected + value, symbols)
     grad_names = [name for p in wrt for name, _ in _indexed(p.name, p.placeholders)]
+    roots = outputs + [x for part in gradient.result[1] for x in flatten(part)]
     return _Setup(tr, expected, emitted_exprs, evaluate, inputs, args_nodes,
-                  _display_names(gradient.params), grad_names)
+                  _display_names(gradient.params), grad_names, roots,
+                  f"{f.source.loc.line}:{f.name}")
 
 
 def _prove_each(setup: _Setup, wrt, settings, b) -> list:
@@ -189,11 +195,10 @@ def _compare(f, gradient, namespace, setup: _Setup, settings, state: _State, b) 
     """Compare at random points, then at points that take the branches not
     yet taken; stop at the first failure."""
     symbols = [setup.tr.input_symbol(x) for x in setup.inputs]
-    roots = flatten(f.output) + [x for part in gradient.result[1] for x in flatten(part)]
-    found = branches.decisions(setup.tr.g, setup.tr, roots)
+    found = branches.decisions(setup.tr.g, setup.tr, setup.roots)
     state.coverage = branches.Coverage(setup.tr.program, found, symbols)
-    state.constants = _constants(setup.tr.g, roots)
-    rng = random.Random(f"{f.source.loc.line}:{f.name}")
+    state.constants = _constants(setup.tr.g, setup.roots)
+    rng = random.Random(setup.seed)
     compare = lambda values: _compare_at(f, gradient, namespace, setup, values, state)  # noqa
     compared: list = []
     for attempt_number in range(settings.attempts):
@@ -283,6 +288,8 @@ def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) ->
             return False  # the source is undefined here: nothing to compare
         point = dict(zip(setup.inputs, values))
         args = [_shape_like(a, point) for a in setup.args_nodes]
+        if setup.prepare is not None:
+            args = setup.prepare(args)
         shown = {setup.names[x]: fmt(v) for x, v in zip(setup.inputs, values)}
         # the counterexample's point to 17 digits: enough to run it again
         precise = {setup.names[x]: mpmath.nstr(v, 17) for x, v in zip(setup.inputs, values)}

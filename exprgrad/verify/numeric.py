@@ -269,6 +269,8 @@ def flat_values(value) -> list:
     """The numbers of a result of emitted code (nested lists and tuples)."""
     if isinstance(value, (list, tuple)):
         return [x for v in value for x in flat_values(v)]
+    if getattr(value, "ndim", 0):  # an array of the array target
+        return flat_values(value.tolist())
     return [value]
 
 
