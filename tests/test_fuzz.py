@@ -353,3 +353,21 @@ def test_programs_found_by_the_long_run(seed, what):
     module = compile_or_refuse(program.source)
     assert module is not None
     check_gradients(program, module, rnd)
+
+
+# Found by the long run, not fixed yet: each documents what is wrong.
+@pytest.mark.xfail(strict=True, reason="a data-axis function called at fixed size is lowered "
+                   "with its parameters bound to the arguments, so diff() with respect to "
+                   "a parameter given a constant is refused")
+def test_diff_in_a_data_axis_function_called_with_a_constant():
+    module = exprgrad.compile("def f(s, v[n]):\n    return sum(diff(v[k]*s, s) for k in range(n))\n"
+                              "g(x) = f(1, [x, 3])\n")
+    assert module.g(2.0) == 5.0
+
+
+@pytest.mark.xfail(strict=True, reason="a reduction over a data axis in one side of a "
+                   "conditional runs before the choice, so max() over nothing raises even "
+                   "when the other side is taken")
+def test_a_reduction_in_the_side_not_taken_is_not_run():
+    module = exprgrad.compile("f(u[n]) = max(u[k] for k in range(n)) if n > 0 else 0\n")
+    assert module.f([]) == 0.0
