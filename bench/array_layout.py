@@ -4,45 +4,53 @@ regression (5 features, mean softplus loss, value + gradient).
 The array target prints a loop body's scalar statements once, as array
 operations over the data axis; a compile-time dimension stays unrolled, so
 `X[k][i]` for i = 0..4 reads five columns of a row-major (N, 5) array.  This
-script times the code the printer writes, by hand, in these variants:
+script times these variants:
 
-  printed     what the printer writes: a row times the weights and the
-              gradient's column sums as vector-matrix products
-              (xp.matmul(X[:, 0:5], w), xp.matmul(t, X[:, 0:5])), one pass over X
-  views       one statement per column, X[:, i]: strided column views, no copy
-  transposed  per column, from one contiguous copy of X.T per call
+  printed     the module exprgrad.compile(..., target="array") makes: a row
+              times the weights and the gradient's column sums as
+              vector-matrix products (xp.matmul(X[:, 0:5], w[0:5]),
+              xp.matmul(d_z, X[:, 0:5])), one pass over X each
+  views       written by hand: one statement per column, X[:, i]: strided
+              column views, no copy
+  transposed  by hand: per column, from one contiguous copy of X.T per call
   numpy ns    views, with NumPy 2's own namespace instead of array-api-compat's
 
 against NumPy written by hand (bench/data_workloads.py), interleaved, as
-ratios; and, when JAX is installed, the printed form under `jax.jit` against
+ratios; and, when JAX is installed, the printed module under `jax.jit` against
 JAX's own `jit(value_and_grad)` (bench/data_peers.py), as ratios to JAX.
 
     python bench/array_layout.py                 # N = 10^4, 10^5, 10^6
     python bench/array_layout.py --sizes 1000 --rounds 3
+    python bench/array_layout.py --hlo           # what XLA runs, instead of timing
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import re
 import sys
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in data_run.py: one thread
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                      "intra_op_parallelism_threads=1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data_workloads import make_task, numpy_logistic  # noqa: E402
+import exprgrad  # noqa: E402
+from data_workloads import SOURCES, make_task, numpy_logistic  # noqa: E402
 from exprgrad.compiler import array_runtime as rt  # noqa: E402
 from run import Entry, agree, format_time, installed, time_interleaved  # noqa: E402
 
 
-def printed_logistic(columns, namespace=rt._namespace):
-    """loss_grad as the array printer writes it, with `columns(xp, X)` giving
-    the five feature columns."""
+def by_column(columns, namespace=rt._namespace):
+    """loss_grad one statement per feature column, with `columns(xp, X)`
+    giving the five columns."""
     def loss_grad(w, b, X, y):
         xp = namespace(X, y)
         X = rt._data(xp, X, "X", 2)
@@ -71,31 +79,21 @@ def numpy_namespace(*data):
     return np
 
 
-def matmul_logistic(w, b, X, y):
-    """The printed form: two vector-matrix products over the row-major X."""
-    xp = rt._namespace(X, y)
-    X = rt._data(xp, X, "X", 2)
-    y = rt._data(xp, y, "y", 1)
-    w = rt._scalar(xp, w, "w", (5,), rt._dtype(xp, X, y))
-    n = float(X.shape[0])
-    z = xp.matmul(X[:, 0:5], w[0:5]) + b
-    t = (rt._sigmoid(xp, z) - y) / n
-    loss = xp.sum(rt._softplus(xp, z) - y * z) / n
-    columns = xp.matmul(t, X[:, 0:5])
-    out = rt._out
-    return out(loss), ([out(columns[i]) for i in range(5)], out(xp.sum(t)))
+def printed_logistic():
+    """The generated module's loss_grad."""
+    return exprgrad.compile(SOURCES["logistic"], "logistic.expr", target="array").loss_grad
 
 
 VARIANTS = {
-    "printed": matmul_logistic,
-    "views": printed_logistic(column_views),
-    "transposed": printed_logistic(transposed_once),
-    "numpy ns": printed_logistic(column_views, numpy_namespace),
+    "printed": printed_logistic(),
+    "views": by_column(column_views),
+    "transposed": by_column(transposed_once),
+    "numpy ns": by_column(column_views, numpy_namespace),
 }
 
 
 def jax_entries(task) -> list[Entry]:
-    """JAX's own jit(value_and_grad), and the printed form under jax.jit."""
+    """JAX's own jit(value_and_grad), and the printed module under jax.jit."""
     from data_peers import _jax, jax_jit
 
     jax = _jax()
@@ -110,11 +108,48 @@ def jax_entries(task) -> list[Entry]:
     return [Entry("jax jit(value_and_grad)", jax_jit(task)), Entry("printed under jax.jit", call)]
 
 
+def hlo_summary(n: int = 1000) -> str:
+    """What XLA runs for JAX's own jit(value_and_grad) and for the printed
+    module under jax.jit: the optimised HLO's top-level kernels by kind, and
+    how many of them read X (one pass over the data each)."""
+    from data_peers import LOSSES, _jax
+
+    jax = _jax()
+    jnp = jax.numpy
+    task = make_task("logistic", n)
+    X, y = (jnp.asarray(a) for a in task.data)
+    theirs = jax.jit(jax.value_and_grad(lambda p, X, y: LOSSES["logistic"](jnp, p, X, y)))
+    programs = {"jax jit(value_and_grad)": theirs.lower(jnp.asarray(task.params), X, y),
+                "printed under jax.jit": jax.jit(VARIANTS["printed"]).lower(
+                    jnp.asarray(task.params[:5]), jnp.asarray(task.params[5]), X, y)}
+    lines = []
+    for name, lowered in programs.items():
+        text = lowered.compile().as_text()
+        entry = text[text.index("\nENTRY"):].split("\n}")[0].splitlines()[1:]
+        x = re.search(r"%(\S+) = f64\[" + str(n) + r",5\]\S* parameter", "\n".join(entry))
+        kinds: collections.Counter = collections.Counter()
+        reading_x = 0
+        for line in entry:
+            match = re.match(r"\s*(?:ROOT )?%\S+ = .*?\s([a-z][\w-]*)\((.*?)\)", line)
+            if not match or match.group(1) in ("parameter", "constant", "bitcast", "tuple"):
+                continue
+            kinds[match.group(1)] += 1
+            reading_x += f"%{x.group(1)}" in re.split(r"[ ,]+", match.group(2))
+        lines.append(f"{name}: {sum(kinds.values())} kernels ("
+                     + ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+                     + f"), {reading_x} reading X")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--hlo", action="store_true", help="print what XLA runs (N = 1000)")
     args = parser.parse_args(argv)
+    if args.hlo:
+        print(hlo_summary())
+        return 0
     print("| variant | " + " | ".join(f"N = {n:,}" for n in args.sizes) + " |")
     print("|---" * (len(args.sizes) + 1) + "|")
     rows: dict[str, list[str]] = {}

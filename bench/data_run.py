@@ -1,13 +1,17 @@
-"""Data-axis workloads side by side: exprgrad (array target on NumPy, and
-the plain target) against NumPy written by hand, JAX `jit(value_and_grad)`,
-PyTorch batched and CasADi `Function.map`, for N = 10^3 … 10^6.
+"""Data-axis workloads side by side: exprgrad (array target on NumPy and,
+when JAX is installed, the same module under `jax.jit`; the plain target)
+against NumPy written by hand, JAX `jit(value_and_grad)`, PyTorch batched
+and CasADi `Function.map`, for N = 10^3 … 10^6.
 
 Every system's loss and gradient are first compared with NumPy by hand
 (relative 1e-9); one that disagrees is reported and left out.  Timing is
 interleaved as in run.py (rotating order, median over rounds), every system
 on one thread (OMP_NUM_THREADS=1 and the like, unless set); a cell shows
 the median time per call (value + full gradient) and its ratio to NumPy by
-hand.  A system that cannot run a workload says why in its cell.
+hand.  A system that cannot run a workload says why in its cell.  The last
+row of each table divides the array target under `jax.jit` by JAX's own
+`jit(value_and_grad)`: the ratio of the medians, and in parentheses the
+lowest and highest ratio of one round's two times.
 
     python bench/data_run.py                  # N = 10^3 … 10^6 (a few minutes)
     python bench/data_run.py --quick          # N = 10, 100; a few rounds
@@ -40,6 +44,8 @@ from data_workloads import SOURCES, DataTask, make_task  # noqa: E402
 from run import Entry, agree, build, format_time, installed, time_interleaved  # noqa: E402
 
 REFERENCE = "numpy by hand"
+ON_JAX = "exprgrad array target, jax.jit"
+JAX = "jax jit(value_and_grad)"
 
 
 def exprgrad_call(task: DataTask, target: str) -> Call:
@@ -51,8 +57,27 @@ def exprgrad_call(task: DataTask, target: str) -> Call:
     return lambda: gradient(*args)
 
 
+def exprgrad_jax_call(task: DataTask) -> Call:
+    """The array target's `loss_grad` under `jax.jit`, on JAX arrays, compiled
+    by XLA before timing (as JAX's own entry is)."""
+    from peers import _jax
+
+    jax = _jax()
+    module = exprgrad.compile(SOURCES[task.name], f"{task.name}.expr", target="array")
+    args = [jax.numpy.asarray(a) for a in [*task.unflatten(), *task.data]]
+    gradient = jax.jit(module.loss_grad)
+    jax.block_until_ready(gradient(*args))
+
+    def call():
+        value, grads = gradient(*args)
+        return float(value), grads  # one XLA executable: every result is ready with the value
+    return call
+
+
 def systems_for(task: DataTask, plain_limit: int) -> list[Entry]:
     entries = [build("exprgrad array target", lambda: exprgrad_call(task, "array"))]
+    if installed("jax"):
+        entries.append(build(ON_JAX, lambda: exprgrad_jax_call(task)))
     if task.size <= plain_limit:
         entries.append(build("exprgrad plain target", lambda: exprgrad_call(task, "python")))
     for system, factory in PEERS.items():
@@ -99,7 +124,22 @@ def table(name: str, sizes: list[int], results: dict[int, list[Entry]]) -> str:
             else:
                 cells.append(f"{format_time(e.median)} ({e.median / ref:.2f}×)")
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    if ON_JAX in systems and JAX in systems:
+        lines.append(f"| {ON_JAX} ÷ {JAX} | "
+                     + " | ".join(_over(results[n], ON_JAX, JAX) for n in sizes) + " |")
     return "\n".join(lines)
+
+
+def _over(entries: list[Entry], system: str, other: str) -> str:
+    """The ratio of two systems' medians, and the range of their ratio
+    round by round (each round times both, one after the other): how much
+    the machine's load moved it."""
+    a = next((e for e in entries if e.system == system and e.times), None)
+    b = next((e for e in entries if e.system == other and e.times), None)
+    if a is None or b is None:
+        return "—"
+    rounds = sorted(x / y for x, y in zip(a.times, b.times))
+    return f"{a.median / b.median:.2f}× ({rounds[0]:.2f}–{rounds[-1]:.2f})"
 
 
 def _short(note: str) -> str:

@@ -367,3 +367,60 @@ def test_wrapping_nested_calls_does_not_repeat_itself(monkeypatch):
     plain_printer._wrapped.cache_clear()  # wrapped lines are remembered
     text = exprgrad.emit("f(x) = max(x*j + 1 for j in range(40))\n", target="array")
     compile(text, "<array target>", "exec")
+
+
+# --- what the printer makes of the scheduler's programs -----------------------------
+DATA_MLP = """\
+def loss(W1[3][4], b1[3], w2[3], X[n][4], y[n]) wrt W1, b1, w2:
+    h = [[tanh(sum(W1[j][i]*X[k][i] for i in range(4)) + b1[j]) for j in range(3)]
+         for k in range(n)]
+    return sum((sum(w2[j]*h[k][j] for j in range(3)) - y[k])^2 for k in range(n)) / n
+"""
+
+
+def compiled(source: str, target: str):
+    import exprgrad
+    return exprgrad.compile(source, "data.expr", target=target), \
+        exprgrad.emit(source, "data.expr", target=target)
+
+
+def test_scheduled_rows_and_column_sums_read_the_data_in_whole_row_products():
+    """The scheduler names each load (`X_k_2 = X[k][2]`) and each column
+    product (`p = t * X_k_2`); the printer reads through those names, so a
+    row times a parameter row and the gradient's column sums (in the
+    scheduler's descending order) are one vector-matrix product each, and
+    the names no printed statement reads any more are not printed."""
+    with open("examples/logistic.expr") as f:
+        logistic = f.read()
+    for source, products in ((logistic, ["xp.matmul(X[:, 0:5], w[0:5])",
+                                         "xp.matmul(d_z, X[:, 0:5])"]),
+                             (DATA_MLP, [f"xp.matmul(X[:, 0:4], W1[{j}, 0:4])"
+                                         for j in range(3)])):
+        array_module, text = compiled(source, "array")
+        body = text[text.index("def loss_grad"):]
+        body = body[:body.index("\ndef ")] if "\ndef " in body else body
+        for product in products:
+            assert product in body
+        assert "X[:, 0]" not in body  # no column is read on its own
+        assert body.count("xp.matmul(") == (2 if source is logistic else 6)
+        plain, _ = compiled(source, "python")
+        rng = np.random.default_rng(4)
+        for n in (1, 7):  # a mean over no samples divides by zero, in both targets
+            if source is logistic:
+                args = [list(rng.uniform(-1, 1, 5)), 0.3, rng.uniform(-1, 1, (n, 5)),
+                        rng.uniform(0, 1, n)]
+            else:
+                args = [rng.uniform(-1, 1, (3, 4)).tolist(), list(rng.uniform(-1, 1, 3)),
+                        list(rng.uniform(-1, 1, 3)), rng.uniform(-1, 1, (n, 4)),
+                        rng.uniform(-1, 1, n)]
+            with np.errstate(**RAISE):
+                got = array_module.loss_grad(*args)
+            want = plain.loss_grad(*[a.tolist() if isinstance(a, np.ndarray) else a
+                                     for a in args])
+            assert close(_floats(got), _floats(want))
+
+
+def _floats(value):
+    if isinstance(value, (list, tuple)):
+        return [_floats(v) for v in value]
+    return float(value)

@@ -170,7 +170,8 @@ def _nonempty(value, lengths, where):
 def _sigmoid(xp, x):
     """The logistic function, without overflow for large |x|."""
     e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+    s = 1.0 / (1.0 + e)  # one division: sigmoid(-|x|) is e * sigmoid(|x|)
+    return xp.where(x >= 0.0, s, e * s)
 
 
 def _softplus(xp, x):

@@ -19,6 +19,15 @@ array text of each op (`array_ops.py`) and these rules:
   (`s = s + term`) is the reduction of the term over the loop's axes
   (`xp.sum(term, axis=D)`; `*`, `min`, `max` likewise); a term that does
   not depend on the loop is multiplied by the count instead.
+* **Names.**  A name bound once outside conditions has the same value
+  wherever it is read, so its statement is deferred: the patterns below
+  read through it (the scheduler names every load, `X_k_2 = X[k][2]`, and
+  every product an accumulation adds), and it is printed, in its place,
+  only if a printed statement still reads it.  A row of `X` times a row of
+  a parameter (`w[i] * X[k][i]` summed over a range of i) is one
+  `xp.matmul`, and so are a row of accumulations `d_w_i += t * X[k][i]`
+  over a range of columns (a gradient's column sums): one pass over the
+  row-major X instead of one strided pass per column.
 * **Conditions.**  An `If` is not a branch either: both sides are computed
   for every element and `xp.where` picks.  An accumulation under a
   condition adds `xp.where(c, term, 0.0)`; a name bound on both sides is
@@ -119,12 +128,48 @@ class ArrayFunctionPrinter:
     def function(self, fn: Function) -> list[str]:
         self.scope = Scope()
         self.sources = {p.source: p.name for p in fn.params}
-        self.element_of: dict[str, tuple[str, int]] = {}  # w_2 → ('w', 2)
+        # w_2 → ('w', (), 2); W1_3_2 → ('W1', (3,), 2): a parameter element
+        self.element_of: dict[str, tuple[str, tuple, int]] = {}
+        self.assigned = _assignment_counts(fn.body)
+        self.defs: dict[str, object] = {}  # a deferred name's value (see `deferrable`)
+        self.deferred: dict[str, tuple[list[str], set[str]]] = {}  # its lines, what they read
+        self.reads: list[set[str]] = [set()]  # the names each statement being printed reads
         lines = [f"def {fn.name}({', '.join(p.name for p in fn.params)}):"]
         lines += _docstring(fn.doc, INDENT)
         lines += self.prologue(fn)
         lines += self.block(fn.body, INDENT)
-        return lines
+        return self.without_dead(lines)
+
+    def deferrable(self, s) -> bool:
+        """A name bound once, outside conditions: its value is the same
+        wherever it is read, so a pattern may read through it (a row times
+        a vector, a column sum) and its statement is printed only if some
+        printed statement still reads it."""
+        return (isinstance(s, Assign) and self.assigned.get(s.target) == 1
+                and not self.scope.masks and s.target not in self.scope.names
+                and s.target not in self.targets)
+
+    def without_dead(self, lines: list[str]) -> list[str]:
+        """The function's lines with each deferred statement in its place
+        if a printed statement reads it (directly or through other deferred
+        ones), and left out if none does."""
+        live, stack = set(), list(self.reads[0])
+        while stack:
+            name = stack.pop()
+            if name in live:
+                continue
+            live.add(name)
+            if name in self.deferred:
+                stack.extend(self.deferred[name][1])
+        out: list[str] = []
+        for line in lines:
+            if line.startswith(_DEFERRED):
+                name = line[len(_DEFERRED):]
+                if name in live:
+                    out += self.deferred[name][0]
+            else:
+                out.append(line)
+        return out
 
     def prologue(self, fn: Function) -> list[str]:
         data = [p for p in fn.params if _is_data(p.shape)]
@@ -163,7 +208,10 @@ class ArrayFunctionPrinter:
             if target != p.name:
                 lines.append(INDENT + f"{target} = {p.name}")
             if len(shape) == 1:
-                self.element_of.update({v: (p.name, j) for j, v in enumerate(p.elements)})
+                self.element_of.update({v: (p.name, (), j) for j, v in enumerate(p.elements)})
+            elif len(shape) == 2:
+                self.element_of.update({v: (p.name, (i,), j) for i, row in enumerate(p.elements)
+                                        for j, v in enumerate(row)})
         return lines
 
     # --- statements -----------------------------------------------------------------
@@ -182,37 +230,51 @@ class ArrayFunctionPrinter:
 
     def column_group(self, statements: list, i: int) -> list:
         """Statements from `i` on that add `e * X[k][c]` to a name bound
-        outside a single loop, for one `e` and consecutive columns c of one
-        row: a gradient's `d_w_c += t * X[k][c]`."""
+        outside a single loop, for one `e` and one row, each column once,
+        the columns a range (in any order): a gradient's `d_w_c += t * X[k][c]`."""
         group: list = []
+        columns: list[int] = []
         for s in statements[i:]:
             parts = self._column_term(s)
             if parts is None:
                 break
             if group:
                 first = self._column_term(group[0])
-                last = self._column_term(group[-1])
-                if parts[0] != first[0] or parts[1] != first[1] or parts[2] != last[2] + 1:
+                if parts[0] != first[0] or parts[1] != first[1] or parts[2] in columns:
                     break
             group.append(s)
+            columns.append(parts[2])
+        if columns and sorted(columns) != list(range(min(columns), min(columns) + len(columns))):
+            return group[:1]  # not a range of columns: one reduction each
         return group
 
     def _column_term(self, s):
-        """(the factor, the load's row entries, the column) of `T = T + e * load`."""
+        """(the factor, the load's row entries, the column) of `T = T + e * load`,
+        reading through deferred names (`T = T + p` where `p = e * X_k_c`)."""
         if self.scope.depth != 0 or self.scope.masks or not isinstance(s, Assign):
             return None
         v = s.value
         bound = self.scope.names.get(s.target)
         if (bound is None or bound.depth != -1 or not isinstance(v, Call) or v.op != "add"
-                or v.args[0] != Name(s.target) or not isinstance(v.args[1], Call)
-                or v.args[1].op != "mul"):
+                or v.args[0] != Name(s.target)):
             return None
-        for factor, load in (v.args[1].args, reversed(v.args[1].args)):
+        term = self.definition(v.args[1])
+        if not isinstance(term, Call) or term.op != "mul":
+            return None
+        for factor, load in (term.args, reversed(term.args)):
+            load = self.definition(load)
             if (isinstance(load, Call) and load.op == "load" and len(load.attr[1]) == 2
                     and isinstance(load.attr[1][1], int)
                     and load.args == (Name(self.scope.loops[0].var),)):
                 return factor, (load.attr[0], load.attr[1][0], load.args), load.attr[1][1]
         return None
+
+    def definition(self, e):
+        """The value of a deferred name (through chains of them), else `e`:
+        what a pattern sees through the scheduler's names."""
+        while (isinstance(e, Name) and e.id in self.defs and e.id not in self.scope.rename):
+            e = self.defs[e.id]
+        return e
 
     def columns(self, param: str, row, first: int, stop: int) -> str:
         """`X[:, first:stop]`: columns of a 2-d data parameter read in the
@@ -223,7 +285,8 @@ class ArrayFunctionPrinter:
     def column_sums(self, group: list, indent: str) -> list[str]:
         """One vector-matrix product for the group: `e @ X[:, a:b]` reads
         the columns in one pass, instead of one reduction per column."""
-        factor, (param, row, _), first = self._column_term(group[0])
+        factor, (param, row, _), _ = self._column_term(group[0])
+        first = min(self._column_term(s)[2] for s in group)
         columns = self.columns(param, row, first, first + len(group))
         text, prec, deps = self.expr(factor)
         if 0 not in deps:
@@ -231,7 +294,8 @@ class ArrayFunctionPrinter:
         product = self.fresh("columns")
         lines = statement(indent, f"{product} = ", f"xp.matmul({text}, {columns})",
                           comment=self.comment(group[0].loc))
-        for j, s in enumerate(group):
+        for s in group:
+            j = self._column_term(s)[2] - first
             lines += statement(indent, f"{s.target} = ", f"{s.target} + {product}[{j}]",
                                comment=self.comment(s.loc))
         return lines
@@ -240,6 +304,13 @@ class ArrayFunctionPrinter:
         """A statement's lines, after those its expressions need first (the
         guarded sides of conditional expressions)."""
         saved, self.pending, self.indent = self.pending, [], indent
+        if self.deferrable(s):
+            self.reads.append(set())
+            lines = self.assign(s, indent)
+            self.deferred[s.target] = (self.pending + lines, self.reads.pop())
+            self.defs[s.target] = s.value
+            self.pending = saved
+            return [_DEFERRED + s.target]
         if isinstance(s, Assign):
             lines = self.assign(s, indent)
         elif isinstance(s, If):
@@ -531,9 +602,10 @@ class ArrayFunctionPrinter:
         rest = [t for i, t in enumerate(terms) if i not in grouped]
         parts, deps = [], frozenset({0})
         for run in long:
-            (param, row, vector), column, element = run[0]
+            (param, row, (vector, lead)), column, element = run[0]
             columns = self.columns(param, row, column, column + len(run))
-            parts.append(f"xp.matmul({columns}, {vector}[{element}:{element + len(run)}])")
+            entries = [str(i) for i in lead] + [f"{element}:{element + len(run)}"]
+            parts.append(f"xp.matmul({columns}, {vector}[{', '.join(entries)}])")
         for term in rest:
             text, p, d = self.expr(term)
             deps |= d
@@ -541,17 +613,21 @@ class ArrayFunctionPrinter:
         return " + ".join(parts), ADD, deps
 
     def _weighted_column(self, term):
-        """((data param, row entry, vector), column, element) of `w[j] * X[k][c]`."""
+        """((data param, row entry, (vector, its leading index)), column, element)
+        of `w[j] * X[k][c]` or `W[i][j] * X[k][c]` (X read through a deferred name
+        or not)."""
         if not isinstance(term, Call) or term.op != "mul":
             return None
         for weight, load in (term.args, tuple(reversed(term.args))):
+            load = self.definition(load)
             if (isinstance(weight, Name) and weight.id in self.element_of
                     and weight.id not in self.scope.rename
                     and isinstance(load, Call) and load.op == "load" and len(load.attr[1]) == 2
                     and isinstance(load.attr[1][1], int) and load not in self.scope.rename
                     and load.args == (Name(self.scope.loops[0].var),)):
-                vector, element = self.element_of[weight.id]
-                return (load.attr[0], load.attr[1][0], vector), load.attr[1][1], element
+                vector, lead, element = self.element_of[weight.id]
+                return ((load.attr[0], load.attr[1][0], (vector, lead)), load.attr[1][1],
+                        element)
         return None
 
     def safe_where(self, e: Call) -> tuple[str, int, frozenset]:
@@ -586,6 +662,7 @@ class ArrayFunctionPrinter:
         return f"xp.where({cond}, {sides[0]}, {sides[1]})", ATOM, deps
 
     def name(self, id: str) -> tuple[str, int, frozenset]:
+        self.reads[-1].add(id)
         text = self.scope.rename.get(id, id)
         b = self.scope.names.get(text) or self.scope.names.get(id)
         deps = b.deps if b is not None else frozenset()
@@ -663,6 +740,18 @@ class ArrayFunctionPrinter:
 
 
 # --- small helpers ------------------------------------------------------------------
+_DEFERRED = "\0deferred "  # a line that stands for a deferred statement (without_dead)
+
+
+def _assignment_counts(statements: list) -> dict[str, int]:
+    """How many Assigns bind each name, nested statements included."""
+    counts: dict[str, int] = {}
+    for s in walk(statements):
+        if isinstance(s, Assign):
+            counts[s.target] = counts.get(s.target, 0) + 1
+    return counts
+
+
 def _is_data(shape) -> bool:
     return isinstance(shape, tuple) and any(isinstance(s, str) for s in shape)
 
