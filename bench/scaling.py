@@ -9,12 +9,14 @@ and a table.
 
     python bench/scaling.py                    # 10² … 10⁶ nodes, writes bench/scaling.png
     python bench/scaling.py --quick -o /tmp/s.png   # up to ~10⁴ nodes
+    python bench/scaling.py --identity         # only the identity table (memory per element)
 
 Workloads: `chain` (sum of tanh(w[i]) * w[i+1] over a vector: ~10 nodes
 per element) for the small end, and the lecture MLP(3, [4, 4, 1]) with tanh
 on every layer over a growing number of samples (~210 nodes per sample);
-`identity` (`f(w[n]) = w`, whose vjp returns its cotangent: few nodes, many
-parameter elements, so it measures what each element costs).
+`identity` (`f(w[n]) = w`, whose vjp returns its cotangent: two input nodes
+per element and nothing else, so it measures what each array element costs;
+it has a table of its own, up to and past the DAG limit of 10⁶ nodes).
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 FULL = [("chain", 10), ("chain", 100), ("chain", 1000), ("mlp", 4), ("mlp", 40),
-        ("mlp", 400), ("mlp", 1500), ("mlp", 4700), ("identity", 300000)]
+        ("mlp", 400), ("mlp", 1500), ("mlp", 4700)]
+# f(w[n]) = w: its vjp needs 2n + 2 nodes, so 490,000 elements is about the
+# most the DAG limit allows and 1,000,000 is refused (how fast, in what memory).
+IDENTITY = [("identity", 100_000), ("identity", 300_000), ("identity", 490_000),
+            ("identity", 1_000_000)]
 QUICK = [("chain", 10), ("chain", 100), ("mlp", 4), ("mlp", 40)]
 
 
@@ -49,6 +55,7 @@ def one(family: str, size: int) -> dict:
     """Compile one workload in this process; CPU seconds per stage, max RSS."""
     import exprgrad
     from compile_scale import measure
+    from exprgrad.errors import LimitError
     from run import peak_rss_bytes
     from workloads import make_mlp, mlp_source
 
@@ -63,7 +70,13 @@ def one(family: str, size: int) -> dict:
         task = make_mlp(3, [4, 4, 1], size, seed=size)
         source, args = mlp_source(task), tuple(task.params)
     before = peak_rss_bytes() / 1024
-    module = exprgrad.compile(source, "scale.expr")  # as users compile: the peak memory
+    start = time.process_time()
+    try:
+        module = exprgrad.compile(source, "scale.expr")  # as users compile: the peak memory
+    except LimitError as error:
+        return dict(family=family, size=size, refused=error.message,
+                    total=time.process_time() - start, rss_mib=peak_rss_bytes() / 1024 ** 2,
+                    rss_before_mib=before / 1024)
     peak = peak_rss_bytes() / 1024
     times = measure(source, "scale.expr")  # again, stage by stage: the CPU times
     grad = getattr(module, "f_grad", None) or getattr(module, "f_vjp", None) or module.loss_grad
@@ -92,10 +105,31 @@ def run_all(points, log) -> list[dict]:
         out = subprocess.run([sys.executable, __file__, "--one", family, str(size)],
                              capture_output=True, text=True, check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
-        log(f"{family} {size}: {row['nodes']:,} nodes, {row['total']:.2f} s, "
-            f"{row['rss_mib']:.0f} MiB, {row['call_us']:.0f} µs/call")
+        if "refused" in row:
+            log(f"{family} {size}: refused in {row['total']:.2f} s, {row['rss_mib']:.0f} MiB: "
+                f"{row['refused']}")
+        else:
+            log(f"{family} {size}: {row['nodes']:,} nodes, {row['total']:.2f} s, "
+                f"{row['rss_mib']:.0f} MiB, {row['call_us']:.0f} µs/call")
         rows.append(row)
     return rows
+
+
+def identity_table(rows: list[dict]) -> str:
+    """Memory per element: the peak RSS of compiling f(w[n]) = w (f and
+    f_vjp) above the process's RSS before it, per element and per node."""
+    lines = ["| elements | DAG nodes | compile (CPU s) | peak RSS | per element | per DAG node | "
+             "f_vjp call |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        above = (r["rss_mib"] - r["rss_before_mib"]) * 1024  # KiB
+        if "refused" in r:
+            lines.append(f"| {r['size']:,} | refused: more than the DAG limit | {r['total']:.2f} | "
+                         f"{r['rss_mib']:,.0f} MiB | | | |")
+            continue
+        lines.append(f"| {r['size']:,} | {r['nodes']:,} | {r['total']:.2f} | "
+                     f"{r['rss_mib']:,.0f} MiB | {above / r['size']:.2f} KiB | "
+                     f"{1024 * above / r['nodes']:,.0f} B | {_us(r['call_us'])} |")
+    return "\n".join(lines)
 
 
 def table(rows: list[dict]) -> str:
@@ -148,17 +182,22 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument("--identity", action="store_true",
+                        help="only the identity table: memory per array element")
     parser.add_argument("-o", "--output", type=Path, default=HERE / "scaling.png")
     parser.add_argument("--one", nargs=2, metavar=("FAMILY", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(one(args.one[0], int(args.one[1]))))
         return 0
-    rows = run_all(QUICK if args.quick else FULL,
-                   lambda m: print(m, file=sys.stderr, flush=True))
-    print(table(rows))
-    plot(rows, args.output)
-    print(f"\nwrote {args.output}")
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if not args.identity:
+        rows = run_all(QUICK if args.quick else FULL, log)
+        print(table(rows))
+        plot(rows, args.output)
+        print(f"\nwrote {args.output}\n")
+    if not args.quick:
+        print(identity_table(run_all(IDENTITY, log)))
     return 0
 
 

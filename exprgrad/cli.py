@@ -69,8 +69,8 @@ def cmd_compile(args) -> int:
     source = read_source(args.file)
     name = files.display_name(args.file)
     out = args.output or _default_output(args.file)
-    with progress.stage("compiling"):
-        text = emit(source, name, target=args.target)
+    with progress.stages() as report:
+        text = emit(source, name, target=args.target, report=report)
     write_generated(out, _with_header(text, name, out))
     _report_written(out)
     return 0
@@ -153,8 +153,9 @@ def _split_assignments(items: list[str]) -> list[str]:
 def cmd_eval(args) -> int:
     source = read_source(args.file)
     name = files.display_name(args.file)
-    with progress.stage("compiling"):
-        text, programs = build(source, name)
+    with progress.stages() as report:
+        text, programs = build(source, name, report=report)
+        report("importing")
         module = module_from_text(text, name)
     function = _find_function(module, args.function)
     params = _parameters(function)
@@ -215,8 +216,8 @@ def cmd_graph(args) -> int:
     try:
         fmt = render.output_format(args.output)  # a bad extension fails before any work
         limit = None if fmt in render.TEXT_FORMATS or args.max_nodes == 0 else args.max_nodes
-        with progress.stage("compiling"):
-            program = front_end(source, files.display_name(args.file), AS_WRITTEN)
+        with progress.stages() as report:
+            program = front_end(source, files.display_name(args.file), AS_WRITTEN, report)
         digraph = dot.draw_program(program, args.function, point, args.backward, limit,
                                    args.sample)
         with progress.stage("rendering"):
@@ -239,8 +240,8 @@ def cmd_explain(args) -> int:
         raise UserError("--max-steps must be 0 or more")
     source = read_source(args.file)
     point = parse_point([args.at])
-    with progress.stage("compiling"):
-        program = front_end(source, files.display_name(args.file), AS_WRITTEN)
+    with progress.stages() as report:
+        program = front_end(source, files.display_name(args.file), AS_WRITTEN, report)
     try:
         with progress.stage("explaining"):
             explanation = explain_function(program, args.function, point, args.wrt,

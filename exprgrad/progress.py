@@ -54,6 +54,19 @@ def stage(name: str, unit: str = "items"):
 
 
 @contextlib.contextmanager
+def stages():
+    """`with progress.stages() as report:` gives `report` to work that names
+    its own stages as it goes (the compiler pipeline's `report=`), and ends
+    whichever stage is still shown when the block ends."""
+    try:
+        yield report
+    finally:
+        reporter = _active
+        if reporter is not None and reporter.stage is not None:
+            reporter.end(reporter.stage)
+
+
+@contextlib.contextmanager
 def reporting(enabled: bool | None = None, stream=None, delay: float = DELAY):
     """Show progress while the block runs: always (True), never (False), or
     when `stream` (stderr) is a terminal (None)."""

@@ -355,7 +355,7 @@ def test_wrapping_nested_calls_does_not_repeat_itself(monkeypatch):
     import exprgrad
     plain_printer = importlib.import_module("exprgrad.compiler.printers.python")
     scans = 0
-    scan = plain_printer._scan
+    scan = plain_printer._pairs
 
     def counted(text):
         nonlocal scans
@@ -363,7 +363,7 @@ def test_wrapping_nested_calls_does_not_repeat_itself(monkeypatch):
         assert scans < 5_000, "the same text is wrapped again and again"
         return scan(text)
 
-    monkeypatch.setattr(plain_printer, "_scan", counted)
+    monkeypatch.setattr(plain_printer, "_pairs", counted)
     plain_printer._wrapped.cache_clear()  # wrapped lines are remembered
     text = exprgrad.emit("f(x) = max(x*j + 1 for j in range(40))\n", target="array")
     compile(text, "<array target>", "exec")

@@ -710,3 +710,11 @@ def test_a_point_with_data_is_refused_where_only_scalars_are_explained():
     at = logistic_point(2)
     with pytest.raises(PointError, match=r"loss reads data \(X\[n\]\[5\], y\[n\]\)"):
         point_inputs(program.function("loss"), at)
+
+
+def test_data_may_be_numpy_arrays():
+    numpy = pytest.importorskip("numpy")
+    point = logistic_point(3)
+    as_arrays = {**point, "X": numpy.array(point["X"]), "y": numpy.array(point["y"])}
+    assert exprgrad.draw(LOGISTIC, "loss", at=as_arrays, backward=True, sample=2).source == \
+        exprgrad.draw(LOGISTIC, "loss", at=point, backward=True, sample=2).source

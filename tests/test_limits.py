@@ -10,6 +10,7 @@ import pytest
 
 import exprgrad
 from exprgrad.compiler import limits
+from exprgrad.compiler.graph import Graph
 from exprgrad.errors import LimitError, ParseError
 
 from test_fuzz import compile_or_refuse, no_hang
@@ -57,6 +58,25 @@ def test_literal_too_large_for_a_float_is_a_compile_error():
     # the largest float and underflow to 0 are fine, as in Python
     m = exprgrad.compile("f(x) = 1.7976931348623157e308 * x + 1e-400")
     assert m.f(1.0) == 1.7976931348623157e308
+
+
+@pytest.mark.parametrize("source, column, most", [
+    ("f(w[20001]) = w[0]", 3, 10),  # the parameter: nothing of it is built
+    ("f(w[15000]) = w", 1, 15_010),  # the forward's w, but not the cotangent
+])
+def test_parameters_and_cotangents_past_the_dag_limit_are_refused_before_they_are_built(
+        monkeypatch, source, column, most):
+    """An array parameter (or a vjp's cotangent) is one node per element:
+    one the limit cannot hold is refused before any is built."""
+    monkeypatch.setattr(limits, "MAX_DAG_NODES", 20_000)
+    refused(source)  # located, and within the text
+    built = []
+    append = Graph._append
+    monkeypatch.setattr(Graph, "_append", lambda self, node: built.append(1) or append(self, node))
+    with pytest.raises(LimitError) as info:
+        exprgrad.emit(source, "limits.expr")
+    assert "20,000 operations" in info.value.message and info.value.column == column
+    assert len(built) <= most
 
 
 def test_dag_size_limit_is_checked_as_nodes_are_built(monkeypatch):

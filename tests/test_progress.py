@@ -68,3 +68,46 @@ def test_forced_progress_into_a_log_writes_whole_lines():
     assert len(lines) == 2 and all(line.startswith("exprgrad rendering: ") and
                                    line.endswith(" s\n") for line in lines)
     assert "\r" not in stream.getvalue()
+
+
+# --- the compiler's stages -------------------------------------------------------------
+class Recorder:
+    """Stands in for the reporter thread: the stages in the order they start."""
+
+    def __init__(self):
+        self.stage = None
+        self.stages: list[tuple] = []
+
+    def update(self, stage, done, total, unit):
+        if stage != self.stage:
+            self.stages.append((stage, done, total, unit))
+        self.stage = stage
+
+    def end(self, stage):
+        if stage == self.stage:
+            self.stage = None
+
+
+STAGES = ["parsing", "lowering", "differentiating", "scheduling", "printing"]
+
+
+def test_the_pipeline_reports_each_stage_as_it_starts():
+    from exprgrad.compiler.pipeline import emit
+    calls = []
+    emit(LECTURE.read_text(), "lecture.expr", report=lambda *a: calls.append(a))
+    names = [c[0] for c in calls]
+    assert [s for i, s in enumerate(names) if i == 0 or names[i - 1] != s] == STAGES
+    scheduling = [c for c in calls if c[0] == "scheduling"]
+    assert [c[1] for c in scheduling] == list(range(len(scheduling)))  # done, one per function
+    assert {c[2] for c in scheduling} == {len(scheduling)} and scheduling[0][3] == "functions"
+
+
+def test_the_command_line_passes_the_reporter_to_the_compiler(tmp_path, monkeypatch):
+    recorder = Recorder()
+    monkeypatch.setattr(progress, "_active", recorder)
+    assert main(["compile", str(LECTURE), "-o", str(tmp_path / "m.py")]) == 0
+    assert [s[0] for s in recorder.stages] == STAGES
+    assert recorder.stage is None  # the last stage ends with the command's work
+    recorder.stages.clear()
+    assert main(["eval", str(LECTURE), "f", "x=3"]) == 0
+    assert [s[0] for s in recorder.stages] == STAGES + ["importing"]

@@ -92,11 +92,20 @@ class Graph:
             self.name(rebuilt, self.names[n])
         return rebuilt
 
+    def reserve(self, count: int) -> None:
+        """Refuse now, before building them, `count` more nodes that would
+        pass the DAG limit (an array parameter's elements, say)."""
+        if len(self.nodes) + count > limits.MAX_DAG_NODES:
+            self._too_many()
+
+    def _too_many(self):
+        raise LimitError(f"the program needs more than {limits.MAX_DAG_NODES:,} operations "
+                         "once loops are unrolled, calls inlined and derivatives built; "
+                         "make it smaller", self.loc)
+
     def _append(self, node: Node) -> int:
         if len(self.nodes) >= limits.MAX_DAG_NODES:
-            raise LimitError(f"the program needs more than {limits.MAX_DAG_NODES:,} operations "
-                             "once loops are unrolled, calls inlined and derivatives built; "
-                             "make it smaller", self.loc)
+            self._too_many()
         self.nodes.append(node)
         self.locs.append(self.loc)
         return len(self.nodes) - 1
@@ -120,14 +129,22 @@ class Graph:
 
     def ancestors(self, roots, stop_below: int = 0) -> list[int]:
         """Ids of `roots` and everything they use, ascending; nodes with ids
-        below `stop_below` are left out (they cannot depend on newer nodes)."""
-        seen: set[int] = set()
-        stack = [r for r in roots if r >= stop_below]
+        below `stop_below` are left out (they cannot depend on newer nodes).
+        One sweep down from the highest root: ids are a topological order,
+        so a node is reached only after every node that uses it."""
+        roots = [r for r in roots if r >= stop_below]
+        if not roots:
+            return []
+        top = max(roots)
+        marked = bytearray(top + 1)
+        for r in roots:
+            marked[r] = 1
         nodes = self.nodes
-        while stack:
-            n = stack.pop()
-            if n in seen:
-                continue
-            seen.add(n)
-            stack.extend(a for a in nodes[n].args if a >= stop_below and a not in seen)
-        return sorted(seen)
+        found = []
+        for n in range(top, stop_below - 1, -1):
+            if marked[n]:
+                found.append(n)
+                for a in nodes[n].args:
+                    marked[a] = 1
+        found.reverse()
+        return found

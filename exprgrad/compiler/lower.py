@@ -228,6 +228,7 @@ class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes, CheckData):
             if has_data_axis(p.shape):
                 placeholders = self._data_parameter(f, p, names)
             else:
+                g.reserve(math.prod(p.shape))  # one input node per element
                 placeholders = build(p.shape, lambda idx, p=p: g.input(
                     (f.name, p.name, idx), "_".join([p.name, *map(str, idx)])))
             params.append(Parameter(p.name, p.shape, placeholders, p.loc))

@@ -228,8 +228,12 @@ function("softplus", "_softplus", _softplus, lambda d, out, x: (d * _call("sigmo
 op("relu", 1, lambda x: 0.0 if x < 0.0 else x, "(0.0 if {0} < 0.0 else {0})", ATOM, (CMP + 1,),
    lambda d, out, x: (_where(x > 0, d, 0),),
    lambda sp, x: sp.Piecewise((x, x > 0), (0, True)), "relu", builtin="relu")
+# abs' is d times the sign of x, a conditional of constants: it cannot raise,
+# so the scheduler evaluates it where it is read, and a chain of abs reads
+# each adjoint once (a conditional on d itself would read it in two branches
+# per link).
 op("abs", 1, abs, "abs({0})", ATOM, (0,),
-   lambda d, out, x: (_where(x > 0, d, _where(x < 0, -d, 0)),),
+   lambda d, out, x: (d * _where(x > 0, 1, _where(x < 0, -1, 0)),),
    lambda sp, x: sp.Abs(x), "abs", builtin="abs")
 op("atan2", 2, math.atan2, "math.atan2({0}, {1})", ATOM, (0,),
    lambda d, out, y, x: (d * x / (x * x + y * y), -(d * y) / (x * x + y * y)),

@@ -4,11 +4,18 @@ schedule → print.
 Each stage hands plain data to the next: an AST, a DAG with lowered
 functions, the same DAG with adjoint nodes, statement programs
 (`program.Function`), Python text.
+
+A caller that wants to show progress passes `report`, a function called as
+`report(stage, done, total, unit)` when each stage starts and as it goes
+(`exprgrad.progress.report` is one: the command line passes it).  The
+pipeline owns the hook, so no compiler module imports the tools above it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Callable
 
 from ..errors import CompileError, LimitError, Loc
 from ..grammar import parse
@@ -24,6 +31,14 @@ from .schedule import Signature, schedule
 from .values import flatten
 
 
+Report = Callable[..., None]  # (stage, done=None, total=None, unit="items")
+
+
+def quiet(stage: str, done: int | None = None, total: int | None = None,
+          unit: str = "items") -> None:
+    """The report of a caller that shows no progress."""
+
+
 @dataclass
 class Emitted:
     """A Python function to generate: parameters, result structure, docstring."""
@@ -37,20 +52,25 @@ class Emitted:
     primal: object = None  # a gradient's: the part of the result that is the value
 
 
-def front_end(source: str, filename: str = "<string>", options: Options = DEFAULT) -> Program:
+def front_end(source: str, filename: str = "<string>", options: Options = DEFAULT,
+              report: Report = quiet) -> Program:
     """Parse and lower: the DAG of every function and check in `source`,
     built with `options` (kept as `program.graph.options`)."""
     if len(source) > limits.MAX_SOURCE_BYTES:
         raise LimitError(f"the source is {len(source):,} characters; the limit is "
                            f"{limits.MAX_SOURCE_BYTES:,}", filename=filename)
-    return lower(parse(source, filename), options)
+    report("parsing")
+    module = parse(source, filename)
+    report("lowering")
+    return lower(module, options)
 
 
-def differentiate(program: Program) -> list[Emitted]:
+def differentiate(program: Program, report: Report = quiet) -> list[Emitted]:
     """The forward function and the gradient (or vjp) function of every
     source function, with the adjoints built into the program's DAG."""
     emitted: list[Emitted] = []
-    for f in program.functions:
+    for done, f in enumerate(program.functions):
+        report("differentiating", done, len(program.functions), "functions")
         _refuse_nested_axes(f.output, f.name, f.source.loc)
         emitted.append(_forward(f))
         emitted.append(_gradient(program, f))
@@ -191,6 +211,7 @@ def _array_shape(value) -> tuple[int, ...]:
 
 
 def _build_cotangent(g, fname: str, shape):
+    g.reserve(_size(shape))  # one input node per element
     counter = iter(range(1 << 62))
 
     def make(s, prefix):
@@ -201,6 +222,11 @@ def _build_cotangent(g, fname: str, shape):
             return g.input(("cotangent", fname, k), "_".join(["ct", *map(str, prefix)]))
         return [make(s[1:], (*prefix, i)) for i in range(s[0])]
     return make(shape, ())
+
+
+def _size(shape) -> int:
+    """Elements of an array shape, or of a tuple's list of shapes."""
+    return sum(_size(s) for s in shape) if isinstance(shape, list) else math.prod(shape)
 
 
 def _reshape(like, flat_iter):
@@ -220,11 +246,15 @@ def _check_names(emitted: list[Emitted], program: Program) -> None:
         seen[e.name] = e
 
 
-def scheduled(program: Program, emitted: list[Emitted]) -> list[Function]:
+def scheduled(program: Program, emitted: list[Emitted], report: Report = quiet) -> list[Function]:
     """The statement program of every function to generate."""
     inline = program.graph.options.inline
-    return [schedule(program.graph, e.name, e.params, e.result, e.doc, wrt=e.wrt,
-                     primal=e.primal, inline=inline) for e in emitted]
+    functions = []
+    for done, e in enumerate(emitted):
+        report("scheduling", done, len(emitted), "functions")
+        functions.append(schedule(program.graph, e.name, e.params, e.result, e.doc, wrt=e.wrt,
+                                  primal=e.primal, inline=inline))
+    return functions
 
 
 TARGETS = ("python", "array")  # python: plain Python (math); array: the Array API (NumPy, …)
@@ -240,26 +270,31 @@ def printer(target: str):
     raise ValueError(f"unknown target {target!r}; the targets are {', '.join(TARGETS)}")
 
 
-def generate(program: Program, emitted: list[Emitted], target: str = "python") -> str:
+def generate(program: Program, emitted: list[Emitted], target: str = "python",
+             report: Report = quiet) -> str:
     """The module text: header, helpers, functions, `__all__`."""
-    return printer(target)(scheduled(program, emitted), program.filename)
+    functions = scheduled(program, emitted, report)
+    report("printing")
+    return printer(target)(functions, program.filename)
 
 
 def build(source: str, filename: str = "<string>", options: Options = DEFAULT,
-          target: str = "python") -> tuple[str, list[Function]]:
+          target: str = "python", report: Report = quiet) -> tuple[str, list[Function]]:
     """The module text and the statement programs it prints."""
     print_module = printer(target)
-    program = front_end(source, filename, options)
+    program = front_end(source, filename, options, report)
     try:
-        emitted = differentiate(program)
-        functions = scheduled(program, emitted)
+        emitted = differentiate(program, report)
+        functions = scheduled(program, emitted, report)
     except CompileError as error:
         raise error.located(filename, source) from None
+    report("printing")
     return print_module(functions, program.filename), functions
 
 
 def emit(source: str, filename: str = "<string>", options: Options = DEFAULT,
-         target: str = "python") -> str:
+         target: str = "python", report: Report = quiet) -> str:
     """Compile `.expr` source text to the text of a Python module for
-    `target` ("python", the default, or "array")."""
-    return build(source, filename, options, target)[0]
+    `target` ("python", the default, or "array"); `report` hears of each
+    stage as it starts (see the module docstring)."""
+    return build(source, filename, options, target, report)[0]

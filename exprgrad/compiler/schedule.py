@@ -2,16 +2,20 @@
 
 It decides, for the nodes a function's results need:
 
-* where each is evaluated.  Blocks form a tree: block 0 is the function
-  body and every conditional (`where`) evaluated in a block has two child
-  blocks, one per branch; conditionals on one condition in one block share
-  them.  A node is evaluated in the innermost block every path through which
-  needs it: a use inside a branch needs it only when that branch runs.  If
-  its uses are spread over blocks no single path covers (the two `log(x)` of
-  `(log(x) if x > 0 else 0) + (log(x) if x > 0.5 else 1)`), it is evaluated
-  in each of them, unless it is built only of total ops (`Op.total`, which
-  cannot raise), which are hoisted to the blocks' common ancestor instead.
-  So moving code never evaluates something the source would not have.
+* where each is evaluated: in one block.  Blocks form a tree: block 0 is
+  the function body and every conditional (`where`) evaluated in a block has
+  two child blocks, one per branch; conditionals on one condition in one
+  block share them.  A node is evaluated in the innermost block every path
+  through which needs it: a use inside a branch needs it only when that
+  branch runs.  If its uses are spread over blocks no single path covers
+  (the two `log(x)` of `(log(x) if x > 0 else 0) + (log(x) if x > 0.5 else
+  1)`), it is evaluated in a guard block of their common ancestor, which
+  runs when a path to a use is taken (`if x > 0 or x > 0.5:`), unless it is
+  built only of total ops (`Op.total`, which cannot raise), which are
+  hoisted to the common ancestor instead.  So moving code never evaluates
+  something the source would not have, and a chain of conditionals gives
+  code linear in its length.  (A node whose guard would read a condition
+  computed from the node itself is evaluated in each block needing it.)
 * which get a name: one used more than once, one too long to inline, a
   conditional whose branches need statements, a sum that accumulates
   conditional terms; the rest are inlined into their single user.
@@ -45,8 +49,8 @@ MAX_BLOCK_DEPTH = 40  # deeper conditionals are evaluated as expressions in thei
 
 # Names generated code relies on (Python's keywords and built-ins, the
 # modules and helpers it calls); no generated variable may shadow them.
-HELPERS = {"_float", "_floats", "_arguments", "_sequence"} | {op.py.split("(")[0] for op in OPS.values()
-                                                  if op.helper}
+HELPERS = ({"_float", "_floats", "_arguments", "_sequence", "_array", "_rows", "_nested"}
+           | {op.py.split("(")[0] for op in OPS.values() if op.helper})
 RESERVED = (set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"math"}
             | HELPERS | ARRAY_RESERVED)
 
@@ -122,27 +126,44 @@ class Names:
         return True
 
 
+_TOTAL = frozenset(name for name, op in OPS.items() if op.total)
+
+
 def total_nodes(g: Graph, needed: list[int]) -> set[int]:
     """The nodes built only of total ops (nothing below them can raise)."""
     nodes = g.nodes
     safe: set[int] = set()
     for n in needed:
         node = nodes[n]
-        if OPS[node.op].total and all(a in safe for a in node.args):
-            safe.add(n)
+        if node.op in _TOTAL:
+            for a in node.args:
+                if a not in safe:
+                    break
+            else:
+                safe.add(n)
     return safe
 
 
 class _Blocks:
     """The block tree: block 0 is the body, each other block one branch of a
-    condition evaluated in its parent."""
+    condition evaluated in its parent, or a guard: a block of its parent
+    that runs when a formula over the conditions below the parent holds
+    (`cond` is then -1 and `guard` holds the formula)."""
 
     def __init__(self) -> None:
         self.parent = [-1]
         self.depth = [0]
         self.cond = [-1]
         self.side = [0]
+        self.guard: dict[int, object] = {}
         self._child: dict[tuple[int, int, int], int] = {}
+
+    def _new(self, of: int, cond: int, side: int) -> int:
+        self.parent.append(of)
+        self.depth.append(self.depth[of] + 1)
+        self.cond.append(cond)
+        self.side.append(side)
+        return len(self.parent) - 1
 
     def branch(self, cond: int, side: int, of: int) -> int:
         """The block of branch `side` (1: taken, 2: not) of `cond` in `of`."""
@@ -151,16 +172,18 @@ class _Blocks:
         if found is None:
             if self.depth[of] >= MAX_BLOCK_DEPTH:
                 return of  # no block of its own: both branches are expressions in `of`
-            found = self._child[key] = len(self.parent)
-            self.parent.append(of)
-            self.depth.append(self.depth[of] + 1)
-            self.cond.append(cond)
-            self.side.append(side)
+            found = self._child[key] = self._new(of, cond, side)
         return found
 
-    def sibling(self, block: int) -> int | None:
-        """The other branch of the same condition, if it exists."""
-        return self._child.get((self.cond[block], 3 - self.side[block], self.parent[block]))
+    def guarded(self, formula, of: int) -> int:
+        """The block of `of` that runs when `formula` holds (one per formula,
+        so values needed on the same paths share one If)."""
+        key = (formula, 0, of)
+        found = self._child.get(key)
+        if found is None:
+            found = self._child[key] = self._new(of, -1, 1)
+            self.guard[found] = formula
+        return found
 
     def common(self, a: int, b: int) -> int:
         depth, parent = self.depth, self.parent
@@ -172,12 +195,6 @@ class _Blocks:
             a, b = parent[a], parent[b]
         return a
 
-    def within(self, inner: int, outer: int) -> bool:
-        depth, parent = self.depth, self.parent
-        while depth[inner] > depth[outer]:
-            inner = parent[inner]
-        return inner == outer
-
     def toward(self, outer: int, inner: int) -> int:
         """The child of `outer` on the way down to `inner` (inner != outer)."""
         parent = self.parent
@@ -185,56 +202,105 @@ class _Blocks:
             inner = parent[inner]
         return inner
 
-    def cover(self, uses) -> list[int]:
-        """The blocks to evaluate a node in that may raise and is used in
-        `uses`: the fewest blocks, each needing it on every path through it,
-        that together serve every use."""
-        top = None
-        for u in uses:
-            top = u if top is None else self.common(top, u)
-        return self._cover(top, set(uses))
+    def within(self, inner: int, outer: int) -> bool:
+        depth, parent = self.depth, self.parent
+        while depth[inner] > depth[outer]:
+            inner = parent[inner]
+        return inner == outer
 
-    def _cover(self, block: int, uses: set[int]) -> list[int]:
-        if self._needed_everywhere(block, uses):
+    def cover(self, block: int, uses: set[int]) -> list[int]:
+        """The fewest blocks below `block`, each needing a value on every
+        path through it, that together serve every use in `uses`."""
+        if block in uses:
             return [block]
         by_child: dict[int, set[int]] = {}
         for u in uses:
             by_child.setdefault(self.toward(block, u), set()).add(u)
+        if len(by_child) == 2:
+            (a, group_a), (b, group_b) = by_child.items()
+            if (self.cond[a] == self.cond[b] >= 0 and self.cover(a, group_a) == [a]
+                    and self.cover(b, group_b) == [b]):
+                return [block]  # both branches of one condition need it throughout
         out: list[int] = []
         for child in sorted(by_child):
             group = by_child[child]
             top = None
             for u in group:
                 top = u if top is None else self.common(top, u)
-            out += self._cover(top, group)
+            out += self.cover(top, group)
         return out
 
-    def _needed_everywhere(self, block: int, uses: set[int]) -> bool:
-        """Every path through `block` reaches a use: one is in the block
-        itself, or both branches of one of its conditions need it everywhere."""
-        if block in uses:
-            return True
-        by_child: dict[int, set[int]] = {}
-        for u in uses:
-            by_child.setdefault(self.toward(block, u), set()).add(u)
-        for child, group in by_child.items():
-            other = self.sibling(child)
-            if other is None or other not in by_child or other < child:
-                continue
-            if (self._needed_everywhere(child, group)
-                    and self._needed_everywhere(other, by_child[other])):
-                return True
-        return False
+
+# --- formulas: when a value is needed ----------------------------------------------
+# A formula is True (on every path) or a tuple:
+#   ("if", cond, block, then, otherwise)  `cond`, read in `block`, selects the
+#       side: each side is True, a formula, or None (not needed on that side)
+#   ("guard", formula, rest)               a guard block's formula, and `rest`
+#       of the paths inside it
+#   ("or", (formula, ...))
+# Formulas are tuples (hashable): a guard block is found again by its formula.
 
 
-class _RootOnly(dict):
-    """Placements without conditionals: every node in block 0."""
+def _either(terms: list):
+    """The formula of any of `terms`.  A guard's term whose paths inside
+    the guard are another term's (`g and not c`, beside `not c` read
+    outside the guard) adds nothing, and goes: so the formulas of a chain of
+    conditionals stay the size of one link."""
+    if any(t is True for t in terms):
+        return True
+    plain = {_unplaced(t) for t in terms}
+    kept, seen = [], set()
+    for t in terms:
+        shape = _unplaced(t)
+        if shape in seen or t[0] == "guard" and _unplaced(_inside_guards(t)) in plain:
+            continue
+        seen.add(shape)
+        kept.append(t)
+    return kept[0] if len(kept) == 1 else ("or", tuple(kept))
 
-    def __missing__(self, key: int) -> list[int]:
-        return _ROOT
+
+def _inside_guards(formula):
+    """What a guard's term asks of the paths inside its guards."""
+    while formula is not True and formula[0] == "guard":
+        formula = formula[2]
+    return formula
 
 
-_ROOT = [0]
+def _unplaced(formula):
+    """The formula without the blocks its conditions are read in (a
+    condition has one value wherever it is read)."""
+    if formula is True or formula is None:
+        return formula
+    if formula[0] == "if":
+        return ("if", formula[1], _unplaced(formula[3]), _unplaced(formula[4]))
+    if formula[0] == "guard":
+        return ("guard", _unplaced(formula[1]), _unplaced(formula[2]))
+    return ("or", tuple(_unplaced(f) for f in formula[1]))
+
+
+def _choice(cond: int, block: int, then, otherwise):
+    if then is True and otherwise is True:
+        return True
+    if then is None and otherwise is None:
+        return None
+    return ("if", cond, block, then, otherwise)
+
+
+def formula_reads(formula, out: list) -> list:
+    """The (condition, block) pairs a formula reads."""
+    stack = [formula]
+    while stack:
+        f = stack.pop()
+        if f is True or f is None:
+            continue
+        if f[0] == "if":
+            out.append((f[1], f[2]))
+            stack += [f[3], f[4]]
+        elif f[0] == "guard":
+            stack += [f[1], f[2]]
+        else:
+            stack += f[1]
+    return out
 
 
 @dataclass
@@ -253,20 +319,26 @@ class _Scheduler:
         self.inline = inline
         self.names = Names(RESERVED)
         self.blocks = _Blocks()
+        self.flat = False  # no conditionals: evaluations are keyed by node id
+        self.instances: dict[int, list[tuple[int, int]]] = {}
+        self.copy_of: dict[int, int] = {}
 
     # --- placement ---------------------------------------------------------
     def place(self, needed: list[int], outputs: list[int]) -> None:
-        """Where each node is evaluated (consumers first, so all of a node's
-        uses are known when it is reached) and how often each use reads it."""
+        """The block each node is evaluated in (consumers first, so all of a
+        node's uses are known when it is reached) and how often each use
+        reads it: `uses[n]` maps a block to the reads of n there."""
         g, blocks = self.g, self.blocks
         nodes = g.nodes
         safe = total_nodes(g, needed)
-        uses: dict[int, dict[int, int]] = {}
+        self.uses = uses = {}
         for out in outputs:
             if nodes[out].op not in _LEAVES:
                 per = uses.setdefault(out, {})
                 per[0] = per.get(0, 0) + 1
-        place: dict[int, list[int]] = {}
+        self.home = home = {}
+        self.instances: dict[int, list[tuple[int, int]]] = {}  # (block, evaluation) each
+        self.copy_of: dict[int, int] = {}
         for n in reversed(needed):
             node = nodes[n]
             args = node.args
@@ -274,15 +346,21 @@ class _Scheduler:
                 continue
             where = uses[n]
             if len(where) == 1:
-                at = list(where)
-            elif n in safe:
+                for p in where:
+                    break
+            else:
                 top = None
                 for u in where:
                     top = u if top is None else blocks.common(top, u)
-                at = [top]
+                p = top if n in safe else self._home_of(n, top, where)
+            if p is None:  # one evaluation per block of the cover
+                at = blocks.cover(top, set(where))
+                self.instances[n] = [(b, self._copy(n) if i else n) for i, b in enumerate(at)]
+                for b, k in self.instances[n]:
+                    home[k] = b
             else:
-                at = blocks.cover(where)
-            place[n] = at
+                at = (p,)
+                home[n] = p
             explicit, default = _ARG_USES[node.op]
             is_where = node.op == "where"
             for p in at:
@@ -296,128 +374,240 @@ class _Scheduler:
                         uses[a] = {b: c}
                     else:
                         per[b] = per.get(b, 0) + c
-        self.uses, self.placed = uses, place
 
-    def serving(self, n: int, block: int) -> int:
-        """The block whose evaluation of `n` a use in `block` reads."""
-        at = self.placed[n]
-        if len(at) == 1:
-            return at[0]
-        for p in at:
-            if self.blocks.within(block, p):
-                return p
+    def _copy(self, n: int) -> int:
+        """A second evaluation of node n (another block's): a node of its own,
+        equal to n, that hash-consing never returns."""
+        g = self.g
+        g.nodes.append(g.nodes[n])
+        g.locs.append(g.locs[n])
+        copy = len(g.nodes) - 1
+        self.copy_of[copy] = n
+        return copy
+
+    def at(self, n: int, block: int) -> int:
+        """The evaluation of n a read in `block` takes: n, or its copy there."""
+        found = self.instances.get(n)
+        if found is None:
+            return n
+        for b, k in found:
+            if self.blocks.within(block, b):
+                return k
         raise AssertionError("a use no evaluation serves")  # pragma: no cover
+
+    def _home_of(self, n: int, top: int, where) -> int:
+        """The block for a node that may raise, used in blocks below `top`:
+        `top` itself if every path through it needs the node, else a guard
+        block of `top` that runs exactly when a path to a use is taken, so
+        the node is evaluated once, and only where the source would.  None
+        when the guard would read a condition computed from the node itself
+        (`u(u(x))` with `u(n) = 1 if n < 2 else log(-1)`): the node is then
+        evaluated in each block of the cover instead."""
+        blocks = self.blocks
+        formula = self._formula(n, top, set(where), (set(), set()))
+        if formula is None:
+            return None  # a condition of the formula reads n: see _formula
+        if formula is True or blocks.depth[top] >= MAX_BLOCK_DEPTH:
+            return top
+        for c, b in formula_reads(formula, []):
+            if self.g.nodes[c].args:
+                per = self.uses.setdefault(c, {})
+                per[b] = per.get(b, 0) + 1
+        return blocks.guarded(formula, top)
+
+    def _formula(self, n: int, block: int, uses: set[int], memo: tuple):
+        """When a path through `block` reaches one of `uses` (a formula over
+        the conditions below it), or None if one of those conditions is
+        computed from n."""
+        if block in uses:
+            return True
+        blocks = self.blocks
+        groups: dict[int, set[int]] = {}
+        for u in uses:
+            groups.setdefault(blocks.toward(block, u), set()).add(u)
+        terms = []
+        sides: dict[int, dict[int, object]] = {}
+        for child in sorted(groups):
+            inner = self._formula(n, child, groups[child], memo)
+            if inner is None:
+                return None
+            if blocks.cond[child] < 0:
+                guard = blocks.guard[child]
+                if any(self._depends(c, n, memo) for c, _ in formula_reads(guard, [])):
+                    return None
+                terms.append(guard if inner is True else ("guard", guard, inner))
+            else:
+                sides.setdefault(blocks.cond[child], {})[blocks.side[child]] = inner
+        for cond, by_side in sides.items():
+            if self._depends(cond, n, memo):
+                return None
+            terms.append(_choice(cond, block, by_side.get(1), by_side.get(2)))
+        return _either(terms)
+
+    def _depends(self, m: int, n: int, memo: tuple) -> bool:
+        """Whether node m is computed from node n (only a later node can
+        be); `memo` holds the nodes above n already searched."""
+        if m <= n:
+            return m == n
+        searched, reads = memo  # nodes searched already, those of them that read n
+        if m in searched:
+            return m in reads
+        nodes = self.g.nodes
+        stack, order = [m], []
+        while stack:  # the nodes between n and m, each once
+            k = stack.pop()
+            if k in searched:
+                continue
+            searched.add(k)
+            order.append(k)
+            stack.extend(a for a in nodes[k].args if a > n and a not in searched)
+        for k in sorted(order):  # ascending: a node after the nodes it reads
+            if n in nodes[k].args or any(a in reads for a in nodes[k].args):
+                reads.add(k)
+        return m in reads
 
     # --- without conditionals ------------------------------------------------
     def straight(self, needed: list[int], outputs: list[int], forced: set[int]) -> None:
         """`place` and `decide` for a function without conditionals: one
-        block, every node evaluated once, the same naming rule."""
+        block, every node evaluated once, the same naming rule (keys are
+        node ids: an evaluation in block 0 is keyed by its node)."""
         nodes = self.g.nodes
         names = self.g.names
         count: dict[int, int] = {}
         for out in outputs:
             if nodes[out].args:
                 count[out] = count.get(out, 0) + 1
+        get = count.get
         for n in reversed(needed):
             node = nodes[n]
+            args = node.args
+            if not args:
+                continue
             explicit, default = _ARG_USES[node.op]
-            for i, a in enumerate(node.args):
-                if nodes[a].args:
-                    count[a] = count.get(a, 0) + (explicit[i] if i < len(explicit) else default)
+            if len(explicit) == len(args):
+                for a, c in zip(args, explicit):
+                    if nodes[a].args:
+                        count[a] = get(a, 0) + c
+            else:
+                for i, a in enumerate(args):
+                    if nodes[a].args:
+                        count[a] = get(a, 0) + (explicit[i] if i < len(explicit) else default)
         size: dict[int, int] = {}
-        named: set[tuple[int, int]] = set()
+        named: set[int] = set()
+        limit = self.inline
         for n in needed:
             node = nodes[n]
             if not node.args:
                 continue
             total = _OVERHEAD[node.op]
             for a in node.args:
-                arg = nodes[a]
-                if arg.args:
-                    total += size[a]
+                found = size.get(a)
+                if found is not None:
+                    total += found
                 else:
+                    arg = nodes[a]
                     total += 3 if arg.op == "const" else len(names.get(a, "x"))
-            if n in forced or count[n] != 1 or total > self.inline:
-                named.add((n, 0))
+            if n in forced or count[n] != 1 or total > limit:
+                named.add(n)
                 total = 6
             size[n] = total
-        self.placed = _RootOnly()
+        self.flat = True
         self.named, self.cond_if, self.acc, self.absorbed = named, set(), {}, set()
         self.results = set(outputs)
 
     def straight_body(self, forward: set[int] | None) -> list:
         """The statements of a function without conditionals, in id order."""
         g = self.g
-        refs: set = set()
-        return [Assign(self.var[n], self.rhs((n, 0), refs), g.locs[n],
-                       forward is not None and n not in forward) for n in self._order]
+        nodes, locs, var, expr = g.nodes, g.locs, self.var, self._flat_expr
+        body = []
+        for n in self._order:
+            node = nodes[n]
+            value = Call(node.op, tuple([expr(a) for a in node.args]), node.attr)
+            body.append(Assign(var[n], value, locs[n], forward is not None and n not in forward))
+        return body
+
+    def _flat_expr(self, n: int) -> object:
+        """Node n as read in a function without conditionals: its variable
+        if it has one, else its expression inlined."""
+        found = self._names.get(n)
+        if found is not None:
+            return found
+        node = self.g.nodes[n]
+        if not node.args:
+            return self._leaf(n, node)
+        if n in self.named:
+            found = self._names[n] = Name(self.var[n])
+            return found
+        expr = self._flat_expr
+        return Call(node.op, tuple([expr(a) for a in node.args]), node.attr)
+
+    def _leaf(self, n: int, node) -> object:
+        if node.op == "const":
+            return Const(node.attr)
+        if node.op == "bool":
+            return Const(bool(node.attr))
+        return self._name_of(n)
 
     # --- naming and inlining -------------------------------------------------
     def decide(self, needed: list[int], outputs: list[int], forced: set[int]) -> None:
-        """Which evaluations get a statement (in ascending order, so each
-        node's operands are decided first), and which sums accumulate."""
+        """Which nodes get a statement (in ascending order, so each node's
+        operands are decided first), and which sums accumulate."""
         g, blocks = self.g, self.blocks
         nodes = g.nodes
-        self.named: set[tuple[int, int]] = set()
-        self.cond_if: set[tuple[int, int]] = set()  # conditionals printed as If
-        self.acc: dict[tuple[int, int], tuple] = {}  # sum → (base, [(where, op)])
-        self.absorbed: set[tuple[int, int]] = set()  # merged into an accumulating sum
-        occupied = [False] * 1
-        size: dict[tuple[int, int], int] = {}
-        count: dict[tuple[int, int], int] = {}
-        self.count = count
+        self.named = named = set()
+        self.cond_if: set[int] = set()  # conditionals printed as If
+        self.acc: dict[int, tuple] = {}  # sum → (base, [(conditional, op)])
+        self.absorbed: set[int] = set()  # merged into an accumulating sum
+        occupied = [False] * len(blocks.parent)
+        size: dict[int, int] = {}
+        self.count = count = {}
         self.results = set(outputs)
-        names, placed, named_set, uses, limit = g.names, self.placed, self.named, self.uses, \
-            self.inline
+        names, home, uses, limit = g.names, self.home, self.uses, self.inline
+        instances = self.instances
         for n in needed:
             node = nodes[n]
-            if not node.args:
+            args = node.args
+            if not args:
                 continue
-            is_where = node.op == "where"
-            at = placed[n]
-            if len(at) == 1:
-                count[(n, at[0])] = sum(uses[n].values())
+            if n in instances:
+                evaluations = [(k, b) for b, k in instances[n]]
+                for u, c in uses[n].items():
+                    k = self.at(n, u)
+                    count[k] = count.get(k, 0) + c
             else:
-                for p, c in uses[n].items():
-                    key = (n, self.serving(n, p))
-                    count[key] = count.get(key, 0) + c
-            for p in at:
-                key = (n, p)
+                evaluations = ((n, home[n]),)
+                count[n] = sum(uses[n].values())
+            is_where = node.op == "where"
+            for key, p in evaluations:
                 total = _OVERHEAD[node.op]
-                for i, a in enumerate(node.args):
-                    arg = nodes[a]
-                    if not arg.args:
-                        total += 3 if arg.op == "const" else len(names.get(a, "x"))
-                        continue
-                    at = placed[a]
-                    if len(at) == 1:
-                        akey = (a, at[0])
+                for i, a in enumerate(args):
+                    if instances and a in instances:
+                        a = self.at(a, blocks.branch(args[0], i, p) if is_where and i else p)
+                    found = size.get(a)
+                    if found is None:
+                        total += 3 if nodes[a].op == "const" else len(names.get(a, "x"))
                     else:
-                        akey = (a, self.serving(a, blocks.branch(node.args[0], i, p)
-                                                if is_where and i else p))
-                    total += 6 if akey in named_set else size[akey]
+                        total += 6 if a in named else found
                 has_block = False
                 if is_where:
-                    sides = [blocks.branch(node.args[0], side, p) for side in (1, 2)]
+                    sides = [blocks.branch(args[0], side, p) for side in (1, 2)]
                     while len(occupied) < len(blocks.parent):
                         occupied.append(False)
                     has_block = any(b != p and occupied[b] for b in sides)
                 summing = node.op in ("add", "sub")
-                named = (has_block or n in forced or count[key] != 1 or total > limit
-                         or summing and self._accumulates(n, p))
-                if has_block:
-                    self.cond_if.add(key)
-                if named:
-                    named_set.add(key)
+                if (has_block or n in forced or count[key] != 1 or total > limit
+                        or summing and self._accumulates(key, p)):
+                    named.add(key)
                     if summing:
                         self._accumulation(key)
                     if has_block:
+                        self.cond_if.add(key)
                         for b in sides:
-                            occupied = self._occupy(occupied, b)
+                            self._occupy(occupied, b)
                     elif p:
-                        occupied = self._occupy(occupied, p)
+                        self._occupy(occupied, p)
                 size[key] = total
-        absorbing: dict[tuple[int, int], int] = {}  # conditional → the sums adding it
+        absorbing: dict[int, int] = {}  # conditional → the sums adding it
         for _, terms in self.acc.values():
             for w, _ in terms:
                 absorbing[w] = absorbing.get(w, 0) + 1
@@ -425,83 +615,79 @@ class _Scheduler:
             if readers == count[w]:
                 self.absorbed.add(w)
 
-
-    def _occupy(self, occupied: list[bool], block: int) -> list[bool]:
-        while len(occupied) < len(self.blocks.parent):
+    def _occupy(self, occupied: list[bool], block: int) -> None:
+        """`block` and the blocks around it hold statements."""
+        parent = self.blocks.parent
+        while len(occupied) < len(parent):
             occupied.append(False)
         while block > 0 and not occupied[block]:
             occupied[block] = True
-            block = self.blocks.parent[block]
-        return occupied
+            block = parent[block]
 
-    def _branch_of(self, w: tuple[int, int]) -> int:
+    def _branch_of(self, w: int) -> int:
         """The block an absorbed conditional's nonzero branch runs in."""
-        n, p = w
-        cond, then, _ = self.g.nodes[n].args
-        return self.blocks.branch(cond, 1 if self.g.value(then) != 0.0 else 2, p)
+        cond, then, _ = self.g.nodes[w].args
+        return self.blocks.branch(cond, 1 if self.g.value(then) != 0.0 else 2, self.home[w])
 
     def _zero_sided(self, a: int, p: int) -> bool:
         """`a` (read in block p) is a conditional printed as If with one
         branch 0: a sum can add its other branch under its condition instead
         (and if every reader does, `a` itself is never assigned)."""
         node = self.g.nodes[a]
-        if node.op != "where" or (a, p) not in self.cond_if:
+        if node.op != "where" or a not in self.cond_if or self.home[a] != p:
             return False
         return 0.0 in (self.g.value(node.args[1]), self.g.value(node.args[2]))
 
-    def _accumulation(self, key: tuple[int, int]) -> None:
+    def _accumulation(self, n: int) -> None:
         """`s = L + w` with w a one-sided conditional: s starts as L and adds
         w's branch under w's condition (see `_spine`)."""
-        found = self._spine(key[0], key[1])
+        found = self._spine(n, self.home[n])
         if found is not None:
             base, terms, continued = found
             if continued is not None:
                 del self.acc[continued]
                 self.absorbed.add(continued)
-            self.acc[key] = (base, terms)
+            self.acc[n] = (base, terms)
 
     def _accumulates(self, n: int, p: int) -> bool:
-        node = self.g.nodes[n]
-        return (node.op in ("add", "sub") and any(self.g.nodes[a].op == "where" for a in node.args)
+        nodes = self.g.nodes
+        left, right = nodes[n].args
+        return ((nodes[left].op == "where" or nodes[right].op == "where")
                 and self._spine(n, p) is not None)
 
     def _spine(self, n: int, p: int):
         """(base, [(conditional, op)], the accumulating sum it continues or
-        None) for a sum whose last terms are
-        one-sided conditionals, following the left operand through sums read
-        only here; None if `n` is not such a sum.  Only a commuted `add` is
+        None) for a sum in block p whose last terms are one-sided
+        conditionals, following the left operand through sums read only
+        here; None if `n` is not such a sum.  Only a commuted `add` is
         reordered, so the additions happen in the order the DAG has them."""
         node = self.g.nodes[n]
         if node.op not in ("add", "sub"):
             return None
-        left, right = node.args
+        left, right = self.at(node.args[0], p), self.at(node.args[1], p)
         if node.op == "add" and not self._zero_sided(right, p) and self._zero_sided(left, p):
             left, right = right, left
         if not self._zero_sided(right, p):
             return None
-        term = ((right, p), node.op)
-        lkey = (left, p)
-        single = self.count.get(lkey) == 1
-        if lkey in self.acc and single:
-            base, before = self.acc[lkey]
-            return base, before + [term], lkey
-        if single and lkey not in self.named:
+        term = (right, node.op)
+        single = self.count.get(left) == 1 and self.home.get(left) == p
+        if left in self.acc and single:
+            base, before = self.acc[left]
+            return base, before + [term], left
+        if single and left not in self.named:
             inner = self._spine(left, p)
             if inner is not None:
                 return inner[0], inner[1] + [term], inner[2]
         if self._zero_sided(left, p):
-            return None, [(lkey, "add"), term], None  # starts at 0.0
+            return None, [(left, "add"), term], None  # starts at 0.0
         return left, [term], None
 
     # --- names ---------------------------------------------------------------
     def name_all(self, variables: dict[int, str]) -> None:
-        """A variable per named node (the evaluations of one node in several
-        blocks compute one value, so they share it), in ascending order."""
+        """A variable per named node, in ascending order."""
         self.var: dict[int, str] = dict(variables)
         self._names: dict[int, Name] = {}
-        self._instance_vars: dict[tuple[int, int], str] = {}
-        self._named_nodes = {n for n, _ in self.named}
-        self._order = sorted(self._named_nodes)
+        self._order = sorted(self.named)
         for n in self._order:
             self._name(n)
 
@@ -511,17 +697,21 @@ class _Scheduler:
         found = self.var.get(n)
         if found is not None:
             return found
+        source = self.copy_of.get(n, n)
+        if source != n and source in self.named:  # the value in another block: `x_2` beside `x`
+            found = self.var[n] = self.names.fresh(self._name(source))
+            return found
         g = self.g
-        primal = g.adjoint_of.get(n)
+        primal = g.adjoint_of.get(source)
         name = None
-        if primal is not None and (primal in self.var or primal in self._named_nodes):
+        if primal is not None and (primal in self.var or primal in self.named):
             candidate = "d_" + self._name(primal)
             if self.names.take(candidate):
                 name = candidate
         if name is None:
-            hint = g.names.get(n) if primal is None else None
+            hint = g.names.get(source) if primal is None else None
             if hint is None or hint.startswith("d_"):
-                hint = "out" if n in self.results else self._op_hint(n)
+                hint = "out" if source in self.results else self._op_hint(n)
             name = self.names.fresh(hint)
         self.var[n] = name
         return name
@@ -536,27 +726,21 @@ class _Scheduler:
         return _HINTS.get(node.op, node.op)
 
     # --- expressions ---------------------------------------------------------
-    def expr(self, n: int, block: int, refs: set) -> object:
-        """Node n as read in `block`; adds the evaluations it reads to refs."""
+    def expr(self, n: int, refs: set, block: int = 0) -> object:
+        """Node n as read by a statement in `block`; adds the named nodes
+        it reads to refs."""
+        if self.flat:
+            return self._flat_expr(n)
+        if self.instances and n in self.instances:
+            n = self.at(n, block)
+        if n in self.named:
+            refs.add(n)
+            found = self._names.get(n)
+            return found if found is not None else self._name_of(n)
         node = self.g.nodes[n]
         if not node.args:
-            if node.op == "const":
-                return Const(node.attr)
-            if node.op == "bool":
-                return Const(bool(node.attr))
-            return self._name_of(n)
-        at = self.placed[n]
-        if len(at) == 1:
-            key = (n, at[0])
-            if key in self.named:
-                refs.add(key)
-                return self._name_of(n)
-            return self.rhs(key, refs)
-        key = (n, self.serving(n, block))
-        if key in self.named:
-            refs.add(key)
-            return Name(self._instance_var(key))
-        return self.rhs(key, refs)
+            return self._leaf(n, node)
+        return self.rhs(n, refs)
 
     def _name_of(self, n: int) -> Name:
         found = self._names.get(n)
@@ -564,92 +748,115 @@ class _Scheduler:
             found = self._names[n] = Name(self.var[n])
         return found
 
-    def _instance_var(self, key: tuple[int, int]) -> str:
-        """A node evaluated in several blocks has a variable per block: a
-        name is bound once in a function, whatever runs (the array target
-        evaluates every block)."""
-        found = self._instance_vars.get(key)
-        if found is None:
-            first = min(self.placed[key[0]])
-            found = self.var[key[0]] if key[1] == first else self.names.fresh(self.var[key[0]])
-            self._instance_vars[key] = found
-        return found
-
-    def rhs(self, key: tuple[int, int], refs: set) -> Call:
-        n, p = key
+    def rhs(self, n: int, refs: set) -> Call:
         node = self.g.nodes[n]
+        p = self.home[n]
         if node.op == "where":
             blocks = self.blocks
-            args = tuple(self.expr(a, blocks.branch(node.args[0], i, p) if i else p, refs)
-                         for i, a in enumerate(node.args))
+            args = tuple([self.expr(a, refs, blocks.branch(node.args[0], i, p) if i else p)
+                          for i, a in enumerate(node.args)])
         else:
             expr = self.expr
-            args = tuple([expr(a, p, refs) for a in node.args])
+            args = tuple([expr(a, refs, p) for a in node.args])
         return Call(node.op, args, node.attr)
+
+    def formula_expr(self, formula, refs: set) -> object:
+        """A guard's formula as a condition (`and`, `or`, `not` and `x if c
+        else y` are lazy, so each condition is read only where its block's
+        would be)."""
+        if formula is True:
+            return Const(True)
+        kind = formula[0]
+        if kind == "or":
+            parts = [self.formula_expr(f, refs) for f in formula[1]]
+            out = parts[0]
+            for part in parts[1:]:
+                out = Call("or", (out, part))
+            return out
+        if kind == "guard":
+            return Call("and", (self.formula_expr(formula[1], refs),
+                                self.formula_expr(formula[2], refs)))
+        _, cond, block, then, otherwise = formula
+        c = self.expr(cond, refs, block)
+        if otherwise is None:
+            return c if then is True else Call("and", (c, self.formula_expr(then, refs)))
+        if then is None:
+            c = Call("not", (c,))
+            return c if otherwise is True else Call("and", (c, self.formula_expr(otherwise, refs)))
+        if then is True:
+            return Call("or", (c, self.formula_expr(otherwise, refs)))
+        if otherwise is True:
+            return Call("or", (Call("not", (c,)), self.formula_expr(then, refs)))
+        return Call("where", (c, self.formula_expr(then, refs), self.formula_expr(otherwise, refs)))
 
     # --- statements ------------------------------------------------------------
     def items(self, forward: set[int] | None) -> tuple[list[_Item], dict]:
-        g, blocks = self.g, self.blocks
+        """The statements to order, each with its block and the items it
+        reads (a ref -k-1 is item k; a ref n ≥ 0 is node n's statements)."""
+        g, blocks, home = self.g, self.blocks, self.home
+        nodes = g.nodes
         items: list[_Item] = []
-        defined: dict[tuple[int, int], list[int]] = {}
-        pending: list[tuple[int, set]] = []  # item index, the evaluations it reads
+        defined: dict[int, list[int]] = {}
+        pending: list[tuple[int, set]] = []  # item index, what it reads
         pairs: list[list[int]] = []  # the two sides of a conditional: one If
 
-        def add(key: int, home: int, statement, refs: set) -> int:
-            items.append(_Item(key, home, statement, []))
+        def add(key: int, block: int, statement, refs: set) -> int:
+            items.append(_Item(key, block, statement, []))
             pending.append((len(items) - 1, refs))
             return len(items) - 1
 
         for n in self._order:
-            for p in self.placed[n]:
-                key = (n, p)
-                if key not in self.named or key in self.absorbed:
-                    continue
-                loc = g.locs[n]
-                back = forward is not None and n not in forward
-                var = self.var[n] if len(self.placed[n]) == 1 else self._instance_var(key)
-                if key in self.acc:
-                    base, terms = self.acc[key]
-                    refs: set = set()
-                    start = Const(0.0) if base is None else self.expr(base, p, refs)
-                    # as early as its start allows, so the additions can join the
-                    # If that computes each term
-                    last = add(base if base is not None else -1, p,
-                               Assign(var, start, loc, back), refs)
-                    for (w, wp), op in terms:
-                        cond, then, otherwise = g.nodes[w].args
-                        side = 1 if g.value(then) != 0.0 else 2
-                        b = blocks.branch(cond, side, wp)
-                        refs = {("item", last)}
-                        value = self.expr(g.nodes[w].args[side], b, refs)
-                        last = add(w, b, Assign(var, Call(op, (Name(var), value)), g.locs[w], back),
-                                   refs)
-                    defined[key] = [last]
-                elif key in self.cond_if:
-                    cond = g.nodes[n].args[0]
-                    defined[key] = []
-                    for side in (1, 2):
-                        b = blocks.branch(cond, side, p)
-                        # the else side waits for the then side, so both are one If
-                        refs = {("item", defined[key][0])} if defined[key] else set()
-                        value = self.expr(g.nodes[n].args[side], b, refs)
-                        defined[key].append(add(n, b, Assign(var, value, loc, back), refs))
-                    pairs.append(defined[key])
-                else:
-                    refs = set()
-                    defined[key] = [add(n, p, Assign(var, self.rhs(key, refs), loc, back), refs)]
-        # Conditions: an item inside a branch reads its condition.
+            if n in self.absorbed:
+                continue
+            p = home[n]
+            loc = g.locs[n]
+            back = forward is not None and self.copy_of.get(n, n) not in forward
+            var = self.var[n]
+            if n in self.acc:
+                base, terms = self.acc[n]
+                refs: set = set()
+                start = Const(0.0) if base is None else self.expr(base, refs, p)
+                # as early as its start allows, so the additions can join the
+                # If that computes each term
+                last = add(base if base is not None else -1, p,
+                           Assign(var, start, loc, back), refs)
+                for w, op in terms:
+                    cond, then, otherwise = nodes[w].args
+                    side = 1 if g.value(then) != 0.0 else 2
+                    b = blocks.branch(cond, side, home[w])
+                    refs = {-last - 1}
+                    value = self.expr(nodes[w].args[side], refs, b)
+                    last = add(w, b, Assign(var, Call(op, (Name(var), value)), g.locs[w], back),
+                               refs)
+                defined[n] = [last]
+            elif n in self.cond_if:
+                cond = nodes[n].args[0]
+                defined[n] = []
+                for side in (1, 2):
+                    b = blocks.branch(cond, side, p)
+                    # the else side waits for the then side, so both are one If
+                    refs = {-defined[n][0] - 1} if defined[n] else set()
+                    value = self.expr(nodes[n].args[side], refs, b)
+                    defined[n].append(add(n, b, Assign(var, value, loc, back), refs))
+                pairs.append(defined[n])
+            else:
+                refs = set()
+                defined[n] = [add(n, p, Assign(var, self.rhs(n, refs), loc, back), refs)]
+        # Conditions: an item inside a block reads the conditions of the blocks around it.
         cond_refs: dict[int, set] = {0: set()}
         for b in range(1, len(blocks.parent)):
             refs = set(cond_refs[blocks.parent[b]])
-            self.cond_exprs[b] = self.expr(blocks.cond[b], blocks.parent[b], refs)
+            cond = blocks.cond[b]
+            self.cond_exprs[b] = (self.expr(cond, refs, blocks.parent[b]) if cond >= 0 else
+                                  self.formula_expr(blocks.guard[b], refs))
             cond_refs[b] = refs
         for index, refs in pending:
             item = items[index]
             deps: list[int] = []
-            for r in refs | cond_refs[item.home]:
-                if r[0] == "item":
-                    deps.append(r[1])
+            around = cond_refs[item.home]
+            for r in refs.union(around) if around else refs:
+                if r < 0:
+                    deps.append(-r - 1)
                 else:
                     deps.extend(defined[r])
             item.deps = deps
@@ -669,6 +876,9 @@ class _Scheduler:
         for i in members:
             home = items[i].home
             group[i] = -1 if home == block else blocks.toward(block, home)
+        # the If an item joins: its block's condition (a guard block is one of its own)
+        test = {g: blocks.cond[g] if blocks.cond[g] >= 0 else -1 - g
+                for g in set(group.values()) if g >= 0}
         waiting = {i: 0 for i in members}
         readers: dict[int, list[int]] = {}
         for i in members:
@@ -683,7 +893,7 @@ class _Scheduler:
             heapq.heappush(ready, (items[i].key, i))
             g = group[i]
             if g >= 0:
-                heapq.heappush(by_cond.setdefault(blocks.cond[g], []), (items[i].key, i))
+                heapq.heappush(by_cond.setdefault(test[g], []), (items[i].key, i))
 
         for i in members:
             if not waiting[i]:
@@ -700,7 +910,7 @@ class _Scheduler:
             done.add(i)
             sequence.append(i)
             g = group[i]
-            last_cond = blocks.cond[g] if g >= 0 else None
+            last_cond = test[g] if g >= 0 else None
             for r in readers.get(i, ()):
                 waiting[r] -= 1
                 if not waiting[r]:
@@ -714,11 +924,11 @@ class _Scheduler:
                 out.append(items[i].statement)
                 k += 1
                 continue
-            cond = blocks.cond[g]
+            cond = test[g]
             sides: dict[int, list[int]] = {1: [], 2: []}
             children: dict[int, int] = {}
             while k < len(sequence) and group[sequence[k]] >= 0 and \
-                    blocks.cond[group[sequence[k]]] == cond:
+                    test[group[sequence[k]]] == cond:
                 child = group[sequence[k]]
                 sides[blocks.side[child]].append(sequence[k])
                 children[blocks.side[child]] = child
@@ -790,7 +1000,7 @@ def _schedule(g, name, params, result, doc, wrt, primal, checked, inline) -> Fun
     forward = set(g.ancestors(flatten(primal))) if primal is not None else None
     body = statements(sched, needed, outputs, variables, forward)
     refs: set = set()
-    value = _structure(result, lambda n: sched.expr(n, 0, refs))
+    value = _structure(result, lambda n: sched.expr(n, refs))
     loc = g.locs[outputs[0]] if outputs else None
     body.append(Return(value, loc))
     helpers = {node.op for node in (g.nodes[n] for n in needed) if OPS[node.op].helper}

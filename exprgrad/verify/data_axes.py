@@ -14,10 +14,9 @@ fixed function to hand SymPy.  Each item is verified twice over:
 * **symbolically, for every length**, where it can: the rolled DAG becomes
   SymPy with each reduction a `Sum` over its loop variable (`sums.py`),
   SymPy differentiates the per-iteration term under the `Sum`, and the
-  emitted adjoint of the loop body is proved equal to it.  This covers
-  gradients with respect to parameters without a data axis of sums (a
-  mean loss); `prod`/`min`/`max` over a data axis and gradients along a
-  data axis (`d_X`) rest on the numeric comparison, and the item says so.
+  emitted adjoint of the loop body is proved equal to it, and so is each
+  element of a gradient along a data axis (`d_X`); `prod`/`min`/`max` over
+  a data axis rest on the numeric comparison, and the item says so.
 
 A length at which the source is undefined (a mean at n = 0) or does not
 compile (`max` of nothing at n = 0) is named in the item's detail; the
@@ -42,6 +41,7 @@ from .sums import prove_gradient
 from .symbolic import Translator, sympy_adjoints
 from .timelimit import budget
 from ..errors import CompileError
+from ..compiler.loops import RuntimeArray
 from ..compiler.lower import lower_at_lengths
 from ..compiler.values import flatten
 
@@ -194,7 +194,8 @@ def _reference_setup(g, f, reference, gradient, lengths, target):
         spans.append(range(offset, offset + count))
         offset += count
     seed = f"{f.source.loc.line}:{f.name}:{sorted(lengths.items())}"
-    prepare = _array_arguments(f, reference, params) if target == "array" else None
+    prepare = (_array_arguments(f, gradient, reference, params, lengths)
+               if target == "array" else None)
     setup = _Setup(tr, expected, [], evaluate, inputs, args_nodes, _display_names(params),
                    grad_names, outputs, seed, prepare)
     return setup, spans
@@ -219,28 +220,20 @@ def _cotangent_like(g, fname: str, output):
     return make(output, ())
 
 
-def _array_arguments(f, reference, params):
+def _array_arguments(f, gradient, reference, params, lengths):
     """The array target takes a data argument as one array of its shape
     (an empty one keeps its other axes: X of shape (0, 5) at n = 0)."""
     import numpy
     shapes = [p.shape for p in reference.params]
     data = [any(isinstance(d, str) for d in p.shape) for p in f.params]
-    if len(params) > len(reference.params):  # a vjp's cotangent has the output's shape
-        shapes.append(_shape_of(params[-1].placeholders))
-        data.append(True)
+    if len(params) > len(reference.params):  # a vjp's cotangent: data if the output is
+        shapes.append(tuple(lengths.get(d, d) for d in gradient.params[-1].shape))
+        data.append(isinstance(f.output, RuntimeArray))
 
     def prepare(args):
         return [numpy.array([float(x) for x in _leaves(a)], dtype=numpy.float64).reshape(s)
                 if is_data else a for a, s, is_data in zip(args, shapes, data)]
     return prepare
-
-
-def _shape_of(value) -> tuple:
-    shape = []
-    while isinstance(value, list):
-        shape.append(len(value))
-        value = value[0] if value else None
-    return tuple(shape)
 
 
 def _leaves(value):

@@ -35,7 +35,8 @@ from ..compiler.values import flatten
 
 REL, ABS = 1e-9, 1e-12  # doubles in emitted constants differ from the exact reals
 TIE_CANDIDATES = 300  # points tried per compared point when looking for exact ties
-EMITTED_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)  # LookupError: a loop reads past its data
+# LookupError: a loop of the emitted code reads past its data
+EMITTED_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)
 
 
 def gradient_tasks(program, emitted, namespace: dict, settings,

@@ -23,14 +23,19 @@ so a group whose term is 0 for every value of the loop variable proves the
 whole difference 0 whatever the range: the emitted loop body computes
 SymPy's derivative of the per-iteration term, at every length.
 
+A gradient along a data axis (`d_X`, a map) is proved element by element:
+element j of the emitted map against SymPy's derivative with respect to
+`X[j, ...]`, whose Kronecker deltas `doit` sums out into a function
+piecewise in j and n, shown 0 region by region (`_zero_on_axis`).
+
 Not translated (the item then rests on the numeric comparison at small
-lengths): `prod`, `min` and `max` over a data axis, and gradients along a
-data axis (`d_X`, an array of runtime length).
+lengths): `prod`, `min` and `max` over a data axis.
 """
 
 from __future__ import annotations
 
 import sympy as sp
+from sympy.core.relational import Relational
 
 from ..compiler.loops import DataArray, RuntimeArray, loop_of
 from ..compiler.ops import OPS
@@ -142,7 +147,7 @@ def prove_gradient(program, f, gradient, wrt, b) -> list:
         if isinstance(objective, str):
             results.append(objective)
         elif isinstance(p.placeholders, DataArray):
-            results.append("a gradient along a data axis is compared at the lengths only")
+            results.append(_prove_data_parameter(tr, objective, p, emitted, b))
         else:
             results.append(_prove_parameter(tr, objective, p, emitted, b))
     return results
@@ -165,17 +170,117 @@ def _objective(tr: LoopTranslator, f, gradient):
 def _prove_parameter(tr: LoopTranslator, objective, p, emitted, b):
     for leaf, adjoint in zip(flatten(p.placeholders), flatten(emitted)):
         def one(leaf=leaf, adjoint=adjoint):
-            try:
-                expected = sp.diff(objective, tr(leaf))
-                return is_zero(_canonical(expected - _canonical(tr(adjoint))))
-            except NotTranslated as why:
-                return str(why)
-        finished, proved = b.run(one, needs_interrupt=True)
+            expected = sp.diff(objective, tr(leaf))
+            return is_zero(_canonical(expected - _canonical(tr(adjoint))))
+        finished, proved = b.run(_guarded(one), needs_interrupt=True)
         if not finished:
             return None
         if proved is not True:
             return proved
     return True
+
+
+def _guarded(attempt):
+    """A proof attempt that SymPy cannot carry out is not shown; the item
+    says so and rests on the numeric comparison."""
+    def run():
+        try:
+            return attempt()
+        except NotTranslated as why:
+            return str(why)
+        except (TypeError, ValueError, AttributeError, NotImplementedError) as error:
+            return f"SymPy could not finish the proof ({type(error).__name__})"
+    return run
+
+
+def _prove_data_parameter(tr: LoopTranslator, objective, p, emitted, b):
+    """`d_X` for a data parameter X: the emitted map's element, its loop
+    variable renamed j, against SymPy's derivative with respect to X[j, ...]
+    (a `Sum` of Kronecker deltas, summed out by `doit`), for every j in the
+    axis and every length, region by region (`_zero_on_axis`)."""
+    if not isinstance(emitted, RuntimeArray) or any(
+            isinstance(v, (RuntimeArray, DataArray)) for v in _parts(emitted.element)):
+        return "a gradient with two data axes is compared at the lengths only"
+    loop = loop_of(tr.g, emitted.index)
+    if (loop.start, loop.offset) != (0, 0):
+        return "a gradient over part of a data axis is compared at the lengths only"
+    j = sp.Symbol("j_axis", integer=True)
+    base = sp.IndexedBase(p.name, real=True)
+    for leaf, position in zip(flatten(emitted.element), _positions(emitted.element)):
+        def one(leaf=leaf, position=position):
+            expected = sp.diff(objective, base[(j, *position)]).doit()
+            got = tr(leaf).xreplace({tr(emitted.index): j})
+            return _zero_on_axis(_canonical(expected - got), j, tr.size(loop.size))
+        finished, proved = b.run(_guarded(one), needs_interrupt=True)
+        if not finished:
+            return None
+        if proved is not True:
+            return proved or "SymPy does not settle the data axis' edges"
+    return True
+
+
+def _zero_on_axis(expr, j, n, margin: int = 2) -> bool:
+    """`expr` (piecewise in j and n: which neighbours of element j exist)
+    is 0 for every 0 ≤ j < n.  With d = n − 1 − j, every condition on j and
+    n is a linear one in j alone or d alone; j and d are split into the
+    values 0 … J (D), where a condition can change, and "beyond", where
+    none does, and the difference is shown 0 in each region."""
+    d = sp.Symbol("d_axis", integer=True, nonnegative=True)
+    forms = {}
+    for atom in expr.atoms(Relational):
+        if not atom.free_symbols & {j, n}:
+            continue
+        form = _linear(atom.lhs - atom.rhs, j, n, d)
+        if form is None:
+            return False
+        forms[atom] = form
+    if expr.has(sp.KroneckerDelta):
+        return False
+    j_edge = max([abs(c) for a, b_, c in forms.values() if b_ == 0] + [0]) + margin
+    d_edge = max([abs(c) for a, b_, c in forms.values() if a == 0] + [0]) + margin
+    for jv in [*range(j_edge + 1), None]:
+        for dv in [*range(d_edge + 1), None]:
+            truth = {atom: _truth(atom, form, jv, dv, j_edge, d_edge)
+                     for atom, form in forms.items()}
+            region = expr.xreplace(truth)
+            values = {n: (j if jv is None else jv) + (d if dv is None else dv) + 1}
+            if jv is not None:
+                values[j] = jv
+            region = region.xreplace({n: values[n]}).xreplace(
+                {j: jv} if jv is not None else {})
+            if region.has(sp.Piecewise) and region.atoms(Relational) & set(forms):
+                return False
+            if not is_zero(region):
+                return False
+    return True
+
+
+def _linear(difference, j, n, d):
+    """lhs − rhs of a condition as (a, b, c): a·j + b·d + c, with n = j + d + 1."""
+    try:
+        poly = sp.Poly(difference.xreplace({n: j + d + 1}), j, d)
+    except sp.PolynomialError:
+        return None
+    if poly.total_degree() > 1:
+        return None
+    a, b, c = (poly.coeff_monomial(m) for m in (j, d, 1))
+    if not all(x.is_Integer for x in (a, b, c)) or (a != 0 and b != 0):
+        return None
+    return int(a), int(b), int(c)
+
+
+def _truth(atom, form, jv, dv, j_edge, d_edge):
+    """The condition's truth in a region (None: j or d beyond its edge)."""
+    a, b, c = form
+    if a:
+        x = jv if jv is not None else j_edge + 1 + abs(c)
+        value = a * x + c
+    elif b:
+        x = dv if dv is not None else d_edge + 1 + abs(c)
+        value = b * x + c
+    else:
+        value = c
+    return sp.true if atom.func(value, 0) else sp.false
 
 
 # --- is_zero ---------------------------------------------------------------------
