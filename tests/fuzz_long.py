@@ -22,7 +22,8 @@ Each program goes through
    Python, is a finding.
 
 A program runs in a worker process; one still running after `--hang`
-seconds is a hang: the worker is killed (and replaced) and the program is
+seconds of processor time (or ten times that of wall time) is a hang: the
+worker is killed (and replaced) and the program is
 reported.  A worker that dies (a crash, memory past `--memory-mb`) is a
 finding too.  Findings are printed with the program's kind and seed (the
 generators are functions of `random.Random(seed)`, so `--replay KIND:SEED`
@@ -184,7 +185,24 @@ class Slot:
 
     def send(self, job):
         self.job, self.started = job, time.monotonic()
+        self.cpu_at_start = self.cpu_seconds()
         self.conn.send(job)
+
+    def cpu_seconds(self) -> float:
+        """The worker's processor time so far (Linux /proc; else 0)."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def hangs(self, seconds: float) -> bool:
+        """Past `seconds` of processor time on one program (wall time is no
+        measure on a loaded machine), or ten times that of wall time."""
+        wall = time.monotonic() - self.started
+        return wall > seconds and (self.cpu_seconds() - self.cpu_at_start > seconds
+                                   or wall > 10 * seconds)
 
     def restart(self):
         self.process.kill()
@@ -234,7 +252,7 @@ def run(args) -> Counter:
                     for what, source, trace in findings:
                         report(what, slot.job, source, trace)
                     slot.job = None
-                elif time.monotonic() - slot.started > args.hang:
+                elif slot.hangs(args.hang):
                     total["hangs"] += 1
                     total[slot.job[0]] += 1
                     report(f"hang: over {args.hang} s ({slot.job[0]}, seed {slot.job[1]})",
@@ -288,7 +306,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--hang", type=float, default=30, help="seconds that count as a hang")
+    parser.add_argument("--hang", type=float, default=30,
+                        help="processor seconds on one program that count as a hang")
     parser.add_argument("--workers", type=int, default=1, help="processes running programs")
     parser.add_argument("--check-seconds", type=float, default=1.0,
                         help="exprgrad.check's time budget per item")
