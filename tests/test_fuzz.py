@@ -355,6 +355,17 @@ def test_programs_found_by_the_long_run(seed, what):
     check_gradients(program, module, rnd)
 
 
+@pytest.mark.parametrize("size", ["import", "None", "len", "math", "xp", "float"])
+def test_a_size_name_the_generated_code_uses_is_a_located_error(size):
+    """Once emitted as `import = len(value)` (not Python) or `xp = len(v)`
+    (the array namespace shadowed): a size name is the generated code's
+    variable for the length."""
+    source = f"f(v[{size}]) = sum(v) * 2\n"
+    with pytest.raises(exprgrad.CompileError, match="cannot be a size name") as caught:
+        exprgrad.emit(source, "fuzz.expr")
+    assert_located(caught.value, source, "fuzz.expr")
+
+
 # Found by the long run, not fixed yet: each documents what is wrong.
 @pytest.mark.xfail(strict=True, reason="a data-axis function called at fixed size is lowered "
                    "with its parameters bound to the arguments, so diff() with respect to "
