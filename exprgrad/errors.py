@@ -66,6 +66,11 @@ class LimitError(CompileError):
     """The program exceeds one of exprgrad's documented resource limits."""
 
 
+class ConstantOverflowError(CompileError):
+    """An operation on compile-time constants overflows a float (`exp(1000)`,
+    `2^2^2^2^2`), which the program would raise on at run time."""
+
+
 _WIDTH = 100
 
 

@@ -11,7 +11,7 @@ import pytest
 import exprgrad
 from exprgrad.compiler import limits
 from exprgrad.compiler.graph import Graph
-from exprgrad.errors import LimitError, ParseError
+from exprgrad.errors import ConstantOverflowError, LimitError, ParseError
 
 from test_fuzz import compile_or_refuse, no_hang
 
@@ -170,6 +170,37 @@ def test_an_overflowing_constant_is_a_located_error(source, column, shown):
             exprgrad.compile(source, "big.expr")
     assert (info.value.line, info.value.column) == (1, column), str(info.value)
     assert f"the constant {shown} is too large for a float" in info.value.message
+
+
+CALLEE = "def h(x):\n    return 10^x\n"  # 10^x overflows for x > 308
+
+
+@pytest.mark.parametrize("source, line, column", [
+    (CALLEE + "k(y) = h(2) * y + h(400)\n", 3, 19),
+    (CALLEE + "def g(y):\n    return 2 * h(y)\nk(z) = z + g(400)\n", 5, 12),
+    (CALLEE + "c = h(400)\nk(y) = c * y\n", 3, 5),
+    (CALLEE + "check h(400) == 1\n", 3, 7),
+])
+def test_a_constant_overflowing_only_with_a_calls_arguments_is_reported_at_the_call(
+        source, line, column):
+    """h itself is fine (h(2) compiles): the call passing 400 is what is
+    wrong, so the error points there, and says where h computes the power."""
+    with no_hang(10):
+        with pytest.raises(ConstantOverflowError) as info:
+            exprgrad.compile(source, "calls.expr")
+    error = info.value
+    assert (error.line, error.column) == (line, column), str(error)
+    assert "the constant 10 ** 400 is too large for a float" in error.message
+    assert error.message.endswith("h() computes it at line 2:14")
+    compile_or_refuse(source, "calls.expr")
+
+
+def test_a_constant_overflowing_whatever_the_arguments_is_reported_in_the_callee():
+    with pytest.raises(ConstantOverflowError) as info:
+        exprgrad.compile("def h(x):\n    return x + 10^400\nk(y) = h(y)\n", "callee.expr")
+    assert (info.value.line, info.value.column) == (2, 18)
+    assert "computes it" not in info.value.message
+    assert exprgrad.compile(CALLEE + "k(y) = h(2) * y\n").k_grad(3.0) == (300.0, (100.0,))
 
 
 def test_constants_past_the_float_range_by_multiplication_are_inf_as_at_run_time():

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import CallError, LimitError, Loc, NameResolutionError, ShapeError
+from ..errors import (CallError, ConstantOverflowError, LimitError, Loc,
+                      NameResolutionError, ShapeError)
 from ..grammar import ast
 from . import library, limits
 from .graph import Graph
@@ -100,7 +101,21 @@ class Calls:
                                  f"got {describe(arg)}", arg_node.loc)
             for placeholder, value in zip(flatten(param.placeholders), flatten(arg)):
                 mapping[placeholder] = self._scalar(value, arg_node.loc)
-        return _substitute_value(self.g, template.output, mapping)
+        try:
+            return _substitute_value(self.g, template.output, mapping)
+        except ConstantOverflowError as error:
+            raise self._at_call(error, node) from None
+
+    def _at_call(self, error: ConstantOverflowError, call: ast.Call) -> ConstantOverflowError:
+        """A constant that overflows only with a call's arguments (`h(400)` of
+        `h(x) = 10^x`) is the call's error: reported there, saying which
+        function computes it where (that line alone would blame `h` for what
+        every other call of it does fine)."""
+        defined = [f for f in self.functions.values() if f.loc.line <= error.line]
+        where = max(defined, key=lambda f: f.loc.line).name if defined else call.func
+        return ConstantOverflowError(f"{error.message}: with this call's arguments, {where}() "
+                                     f"computes it at line {error.line}:{error.column}",
+                                     call.loc)
 
 
 def substitute(g: Graph, roots: list[int], mapping: dict[int, int]) -> list[int]:

@@ -13,15 +13,17 @@ compare equal.)  Strength reductions (`x / 4 → x * 0.25`) live in
 Folding computes what the generated code would compute, in floats (so no
 exact 2**65536 is ever built).  An operation on source constants that
 overflows (`exp(1000)`, `1e300^1e300`, `2^2^2^2^2`) is a located
-`CompileError`, as the literal `1e400` is; one that is outside its domain
-(log(-1), 1/0) is left for run time, where it raises with its source line.
+`CompileError`, as the literal `1e400` is (a `ConstantOverflowError`; where
+the constants come from a call's arguments, lowering reports it at the
+call); one that is outside its domain (log(-1), 1/0) is left for run time,
+where it raises with its source line.
 A graph built without source locations (a traced `Value` graph) leaves every
 raising operation for run time.
 """
 
 from __future__ import annotations
 
-from ...errors import CompileError
+from ...errors import ConstantOverflowError
 from ..opnames import (ADD, AND, BOOL, CONST, CONSTANTS, DIV, IPOW, MAX, MIN, MUL, NEG, NOT, OR,
                        POW, SUB, WHERE)
 from ..ops import OPS
@@ -62,8 +64,8 @@ def _fold_constants(g, op: str, args, attr) -> int | None:
     except OverflowError:
         if g.loc is None:
             return None
-        raise CompileError(f"{_describe_fold(op, values, attr)} is too large for a float "
-                           "(the largest is about 1.8e308)", g.loc) from None
+        raise ConstantOverflowError(f"{_describe_fold(op, values, attr)} is too large for a "
+                                    "float (the largest is about 1.8e308)", g.loc) from None
     except _FOLD_ERRORS:
         return None
     if spec.kind == "bool":
