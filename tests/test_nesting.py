@@ -85,3 +85,12 @@ def test_abs_derivative_is_the_adjoint_times_the_sign():
     m = exprgrad.compile("f(x) = abs(x)\ng(x) = abs(abs(x) - 1)\n")
     assert [m.f_grad(x)[1][0] for x in (-2.0, 0.0, 3.0)] == [-1.0, 0.0, 1.0]
     assert [m.g_grad(x)[1][0] for x in (-3.0, -0.5, 0.5, 3.0)] == [-1.0, 1.0, -1.0, 1.0]
+
+
+def test_checking_a_deep_chain_ends_within_its_time_budget():
+    """`exprgrad check` of a 40-link chain: each item stops at its budget
+    (an exponential schedule would not reach the comparison at all)."""
+    from exprgrad.verify.report import FAILED
+    report = exprgrad.check(chain("three-way if", 40), "chain.expr", timeout=1.0)
+    assert report.error is None and report.items
+    assert all(item.status != FAILED for item in report.items), report.summary()

@@ -123,3 +123,45 @@ def test_cli_json_numbers_and_a_missing_file(tmp_path, capsys):
     assert main(["check", str(tmp_path / "missing.expr"), "--json"]) == 1
     assert "no such file" in json.loads(capsys.readouterr().out)["error"]
 
+
+
+class _SlowToCollect:
+    """An object whose finalizer outlasts a timer tick, so the tick lands
+    where Python cannot raise: it becomes an "unraisable" exception."""
+
+    def __init__(self, seconds, error=None):
+        self.seconds, self.error = seconds, error
+
+    def __del__(self):
+        end = time.monotonic() + self.seconds
+        while time.monotonic() < end:
+            pass
+        if self.error is not None:
+            raise self.error
+
+
+def _finalize_then_spin(error=None):
+    _SlowToCollect(0.3, error)  # finalized at once, with ticks due inside it
+    end = time.monotonic() + 5.0
+    while time.monotonic() < end:
+        pass
+
+
+def test_a_tick_inside_a_finalizer_is_not_reported_and_the_budget_still_ends(monkeypatch):
+    from exprgrad.verify.timelimit import budget
+    seen = []
+    monkeypatch.setattr("sys.unraisablehook", seen.append)
+    started = time.monotonic()
+    with budget(0.05) as b:
+        finished, _ = b.run(_finalize_then_spin)
+    assert not finished and time.monotonic() - started < 2.0
+    assert seen == []
+
+
+def test_other_unraisable_errors_still_reach_the_previous_hook(monkeypatch):
+    from exprgrad.verify.timelimit import budget
+    seen = []
+    monkeypatch.setattr("sys.unraisablehook", lambda u: seen.append(type(u.exc_value)))
+    with budget(10.0) as b:
+        b.run(lambda: _SlowToCollect(0.0, ValueError("from a finalizer")))
+    assert seen == [ValueError]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..errors import CompileError
 from .graph import Graph
 from .loops import OVER_OPS, DataArray, Loop, RuntimeArray, levels, loop_of, substitute_loops
 from .reverse import _depends_on, _name_adjoint, contributions
@@ -136,11 +135,12 @@ def _body_adjoint(g: Graph, n: int, d: int) -> int:
 
 def _data_adjoint(g: Graph, param: DataArray, loads: list, top: frozenset):
     """The adjoint of a data parameter: nested lists along its compile-time
-    dimensions and runtime arrays along its data axes."""
+    dimensions and runtime arrays along its data axes, over loops of its own
+    (located where the gradient is taken: each function has its own)."""
     shape = param.shape
     loops = {}
     for depth, dim in enumerate(d for d in shape if isinstance(d, str)):
-        loop = Loop("k" if depth == 0 else f"k{depth}", depth, 0, dim, 0)
+        loop = Loop("k" if depth == 0 else f"k{depth}", depth, 0, dim, 0, g.loc)
         loops[depth] = g.add("loop_index", attr=loop)
         g.name(loops[depth], loop.var)
     by_position: dict[tuple, int] = {}
@@ -166,10 +166,12 @@ def _land(g: Graph, load: int, d: int, shape, loops, around: frozenset) -> tuple
     (`X[k - 1]` read in `range(1, n)` lands on element j = k - 1, for j in
     `range(0, n - 1)`, so the adjoint at j is the body's at k = j + 1),
     summed over the loops `around` the read that its index does not use
-    (`u[j]` read inside a loop over i gets a contribution from every i)."""
+    (`u[j]` read inside a loop over i gets a contribution from every i).
+    A read along two axes by one loop (`A[i][i]`, a diagonal) lands only
+    where the two positions agree (`k1 == k`)."""
     node = g.nodes[load]
     _, index = node.attr
-    key, mapping, guards = [], {}, []
+    key, mapping, guards, diagonal = [], {}, [], []
     runtime = 0
     for entry in index:
         if isinstance(entry, int):
@@ -178,9 +180,13 @@ def _land(g: Graph, load: int, d: int, shape, loops, around: frozenset) -> tuple
         position, offset = entry
         loop_node = node.args[position]
         target = loops[runtime]
-        if loop_node in mapping:
-            raise CompileError("a gradient through a read of one element along two data "
-                               "axes at once (a diagonal) is not supported", g.locs[load])
+        if loop_node in mapping:  # a diagonal, A[i + a][i + c]: lands where k1 = k - a + c
+            first, shift = mapping[loop_node]
+            diagonal.append((target, g.add("add", first, g.const(shift + offset))
+                             if shift + offset else first))
+            key.append(None)
+            runtime += 1
+            continue
         mapping[loop_node] = (target, -offset)
         loop = loop_of(g, loop_node)
         if offset != 0 or loop.start != 0 or loop.offset != 0:
@@ -194,5 +200,46 @@ def _land(g: Graph, load: int, d: int, shape, loops, around: frozenset) -> tuple
         inside = g.add("and", g.add("ge", target, g.const(low)),
                        g.add("lt", target, g.add("add", g.add("size", attr=size),
                                                  g.const(high))))
-        value = g.add("where", inside, value, g.const(0.0))
+        value = g.add("where", inside, _guard_reads(g, value, inside, frozenset(loops.values())),
+                      g.const(0.0))
+    for target, position in diagonal:
+        value = g.add("where", g.add("eq", target, position), value, g.const(0.0))
     return tuple(key), value
+
+
+def _guard_reads(g: Graph, value: int, inside: int, targets: frozenset) -> int:
+    """`value` with every read under a reduction in it that may leave its
+    array (a shifted index along one of the parameter's loops `targets`)
+    under the condition `inside` too: a reduction is computed before the
+    `where` that would skip it, and what its loop reads from outside is
+    computed before the loop (`sum(v[j] + v[i + 1] for j ...)` landing on
+    u[i] reads v[n] at i = n - 1).  Where the condition holds nothing
+    changes; where it fails the result is discarded."""
+    order = g.ancestors([value])
+    level = levels(g, order)
+    bodies = [g.nodes[n].args[0] for n in order
+              if g.nodes[n].op in OVER_OPS and not targets.isdisjoint(level.get(n, EMPTY))]
+    if not bodies:
+        return value
+    new: dict[int, int] = {}
+    for n in g.ancestors(bodies):
+        if _may_leave(g, n, targets):
+            saved, g.loc = g.loc, g.locs[n]
+            new[n] = g.add("where", inside, n, g.const(0.0))
+            g.loc = saved
+    if not new:
+        return value
+    for n in order:
+        if n not in new and not targets.isdisjoint(level.get(n, EMPTY)):
+            rebuilt = g.rebuilt(n, new)
+            if rebuilt is not None:
+                new[n] = rebuilt
+    return new.get(value, value)
+
+
+def _may_leave(g: Graph, n: int, targets: frozenset) -> bool:
+    """A load at a parameter's loop index shifted by a nonzero offset."""
+    node = g.nodes[n]
+    return node.op == "load" and any(
+        not isinstance(entry, int) and entry[1] != 0 and node.args[entry[0]] in targets
+        for entry in node.attr[1])

@@ -16,7 +16,8 @@ for free.  The ops (entries of `ops.py` marked `loop=True`):
               args = (body, loop_index): a reduction over the loop's range.
 
 Lowered values of runtime length are `RuntimeArray`s (a map: the element of
-one iteration) and `DataArray`s (a parameter, or part of one, not yet
+one iteration, which may be a map itself: a value with two data axes) and
+`DataArray`s (a parameter, or part of one, not yet
 indexed down to scalars); `RuntimeRange` is what `range(n - 1)` lowers to.
 """
 

@@ -277,7 +277,7 @@ class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes, CheckData):
         scope.names[statement.target] = value
 
     def _name_nodes(self, value, name: str) -> None:
-        if isinstance(value, RuntimeArray):
+        while isinstance(value, RuntimeArray):
             value = value.element  # one iteration's value carries the name
         if isinstance(value, DataArray):
             return

@@ -76,10 +76,12 @@ class DataAxes:
                 element = items
             else:
                 element = self.expr(node.element, inner)
+            if isinstance(element, tuple):
+                raise ShapeError("a comprehension's element cannot be a tuple",
+                                 node.element.loc)
+            element = self._as_maps(element, node.element.loc)
         finally:
             self.runtime_depth -= 1
-        if isinstance(element, tuple):
-            raise ShapeError("a comprehension's element cannot be a tuple", node.element.loc)
         results.append(RuntimeArray(index, element))
 
     def _range_of(self, value, loc: Loc) -> RuntimeRange:
@@ -97,8 +99,9 @@ class DataAxes:
     def _as_map(self, value, loc: Loc) -> RuntimeArray:
         """A data parameter as a map over its leading data axis (`sum(y)`)."""
         runtime_range = self._range_of(value, loc)
-        loop = Loop("k", self.runtime_depth, runtime_range.start, runtime_range.size,
-                    runtime_range.offset, loc)
+        depth = self.runtime_depth
+        loop = Loop("k" if depth == 0 else f"k{depth}", depth, runtime_range.start,
+                    runtime_range.size, runtime_range.offset, loc)
         index = self.g.add("loop_index", attr=loop)
         self.g.name(index, loop.var)
         return RuntimeArray(index, self._element_at(value, index, 0, loc))
@@ -221,10 +224,7 @@ class DataAxes:
 
     def _map_elementwise(self, op: str, a, b, loc: Loc):
         """`op` element by element where an operand has runtime length."""
-        if isinstance(a, DataArray):
-            a = self._as_map(a, loc)
-        if isinstance(b, DataArray):
-            b = self._as_map(b, loc)
+        a, b = self._as_maps(a, loc), self._as_maps(b, loc)
         if isinstance(a, RuntimeArray) and isinstance(b, RuntimeArray):
             own, other = loop_of(self.g, a.index), loop_of(self.g, b.index)
             if (own.size, own.offset - own.start) != (other.size, other.offset - other.start):
@@ -241,11 +241,27 @@ class DataAxes:
 
     def _output(self, value, loc: Loc):
         """A result: a data parameter returned whole is a map over its axis."""
+        return self._as_maps(value, loc)
+
+    def _as_maps(self, value, loc: Loc):
+        """`value` with every part of a data parameter in it a map over the
+        parameter's data axes, one inside the other (`A[n][m]` returned whole
+        is `[[A[i][j] for j in range(m)] for i in range(n)]`): what a result
+        or a map's element holds is nodes, lists and maps only."""
         if isinstance(value, DataArray):
             value = self._as_map(value, loc)
-            if isinstance(value.element, DataArray):
-                raise ShapeError("a parameter with two data axes cannot be returned whole; "
-                                 "generated code has one data axis per result", loc)
+        if isinstance(value, RuntimeArray):
+            if not _holds_data(value.element):
+                return value
+            self.runtime_depth += 1
+            try:
+                element = self._as_maps(value.element, loc)
+            finally:
+                self.runtime_depth -= 1
+            return RuntimeArray(value.index, element, value.name)
+        if isinstance(value, (list, tuple)) and _holds_data(value):
+            items = [self._as_maps(v, loc) for v in value]
+            return tuple(items) if isinstance(value, tuple) else items
         return value
 
     # --- calls with runtime-length arguments --------------------------------------
@@ -322,6 +338,20 @@ class DataAxes:
         if isinstance(value, int) and len(lengths) == depth:
             value = None
         return lengths, value
+
+
+def _holds_data(value) -> bool:
+    """Whether a lowered value has a data parameter (a `DataArray`) in it."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, DataArray):
+            return True
+        if isinstance(v, RuntimeArray):
+            stack.append(v.element)
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return False
 
 
 def _shape_text(shape) -> str:

@@ -15,7 +15,7 @@ import math
 from ..errors import LimitError, Loc, ShapeError
 from ..grammar import ast
 from . import limits
-from .loops import RuntimeArray, RuntimeRange, is_runtime
+from .loops import RuntimeArray, RuntimeRange, is_runtime, loop_of
 from .values import describe
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class Comprehensions:
         finally:
             self.comprehension_depth -= len(node.clauses)
         if isinstance(node, ast.ListComp):
-            if results and isinstance(results[0], RuntimeArray):
+            if results and _own_map(self.g, results[0], node):
                 return results[0]
             return self._list(ast.ListLiteral(node.loc, ()), results) if results else results
         return results
@@ -81,3 +81,10 @@ class Comprehensions:
             return value
         raise ShapeError(f"can only iterate over range(...) or an array, got "
                          f"{describe(value)}", loc)
+
+
+def _own_map(g, value, node) -> bool:
+    """Whether `value` is the map a comprehension's own first clause made
+    (a runtime range), not one of the elements of an unrolled clause."""
+    return isinstance(value, RuntimeArray) and loop_of(g, value.index).origin == \
+        node.clauses[0].loc

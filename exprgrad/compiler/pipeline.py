@@ -71,34 +71,10 @@ def differentiate(program: Program, report: Report = quiet) -> list[Emitted]:
     emitted: list[Emitted] = []
     for done, f in enumerate(program.functions):
         report("differentiating", done, len(program.functions), "functions")
-        _refuse_nested_axes(f.output, f.name, f.source.loc)
         emitted.append(_forward(f))
         emitted.append(_gradient(program, f))
-        _refuse_nested_axes(emitted[-1].result, emitted[-1].name, f.source.loc)
     _check_names(emitted, program)
     return emitted
-
-
-def _refuse_nested_axes(result, name: str, loc: Loc) -> None:
-    """A result holds arrays of runtime length one data axis deep; a map of
-    maps (or the gradient of X[n][m]) is not generated yet."""
-    stack = [result]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, RuntimeArray):
-            inner = [value.element]
-            while inner:
-                part = inner.pop()
-                if isinstance(part, (RuntimeArray, DataArray)):
-                    raise CompileError(
-                        f"'{name}' would return an array with two data axes (a map of maps, "
-                        "or the gradient of a parameter like X[n][m]); generated code has one "
-                        "data axis per result: reduce over the inner axis, or give it a "
-                        "number", loc)
-                if isinstance(part, (list, tuple)):
-                    inner.extend(part)
-        elif isinstance(value, (list, tuple)):
-            stack.extend(value)
 
 
 def _signature(f: LoweredFunction) -> list[Signature]:

@@ -542,11 +542,15 @@ class _Scheduler:
         return Call(node.op, tuple([expr(a) for a in node.args]), node.attr)
 
     def _leaf(self, n: int, node) -> object:
-        if node.op == "const":
-            return Const(node.attr)
-        if node.op == "bool":
-            return Const(bool(node.attr))
-        return self._name_of(n)
+        found = self._names.get(n)
+        if found is None:
+            if node.op == "const":
+                found = self._names[n] = Const(node.attr)
+            elif node.op == "bool":
+                found = self._names[n] = Const(bool(node.attr))
+            else:
+                found = self._name_of(n)
+        return found
 
     # --- naming and inlining -------------------------------------------------
     def decide(self, needed: list[int], outputs: list[int], forced: set[int]) -> None:
@@ -749,7 +753,20 @@ class _Scheduler:
         return found
 
     def rhs(self, n: int, refs: set) -> Call:
-        node = self.g.nodes[n]
+        nodes = self.g.nodes
+        node = nodes[n]
+        if not self.instances:  # (nearly always: every read is of the one evaluation)
+            named, names = self.named, self._names
+            args = []
+            for a in node.args:
+                if a in named:
+                    refs.add(a)
+                    found = names.get(a)
+                    args.append(found if found is not None else self._name_of(a))
+                else:
+                    arg = nodes[a]
+                    args.append(self.rhs(a, refs) if arg.args else self._leaf(a, arg))
+            return Call(node.op, tuple(args), node.attr)
         p = self.home[n]
         if node.op == "where":
             blocks = self.blocks
@@ -979,13 +996,21 @@ def schedule(g: Graph, name: str, params: list[Signature], result, doc: str, *,
 def _collector_paused():
     """Scheduling builds many small acyclic objects; Python's cycle collector
     would traverse the whole DAG again and again while it does (a third of
-    the time for a large function), and finds nothing to free."""
+    the time for a large function), and finds nothing to free.  When it is
+    back, the young objects (those built meanwhile, nearly all) join the
+    oldest generation, which freeze and unfreeze do without a traversal,
+    instead of all being traversed by the next young collection (a tenth of
+    the time again); not if something else froze objects, which unfreezing
+    would release."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 

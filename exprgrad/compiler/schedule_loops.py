@@ -14,7 +14,9 @@ reductions over one loop that do not depend on each other share one `For`
 another (the backward loop of `log(sum(...))`, whose adjoint needs the
 sum) runs in a later `For`, which recomputes the iteration's values it
 needs rather than storing them: memory stays independent of the data's
-length.  A map returned by the function is a `For` that appends.
+length.  A map returned by the function is a `For` that appends; a map of
+maps (a result with two data axes, the gradient of `A[n][m]`) is a `For`
+whose body builds a row list with an inner `For` and appends the row.
 """
 
 from __future__ import annotations
@@ -144,10 +146,12 @@ class _LoopScheduler:
             stack.extend(node.args)
         return sorted(seen), sorted(reductions)
 
-    def _externals(self, roots: list[int], index: int, inside) -> list[int]:
+    def _externals(self, roots: list[int], index, inside) -> list[int]:
         """The nodes of this segment that the loop over `index` reads to
-        compute `roots` (one iteration's values)."""
+        compute `roots` (one iteration's values); `index` may be a set of
+        loops, a map's and those of the maps nested in it."""
         g = self.g
+        loops = index if isinstance(index, frozenset) else frozenset((index,))
         found: set[int] = set()
         seen: set[int] = set()
         stack = list(roots)
@@ -156,7 +160,7 @@ class _LoopScheduler:
             if n in seen:
                 continue
             seen.add(n)
-            if index in self.level.get(n, EMPTY):
+            if not loops.isdisjoint(self.level.get(n, EMPTY)):
                 stack.extend(g.nodes[n].args)
             elif inside(n) and n not in self.var and g.nodes[n].op not in ("const", "bool"):
                 found.add(n)
@@ -295,15 +299,29 @@ class _LoopScheduler:
         return Call("load", tuple(Name(self.var[a]) for a in node.args),
                     (self.sources.get(param, param), index))
 
-    def map_output(self, value: RuntimeArray, at: frozenset) -> list:
-        """`z = []` and a loop appending one element per iteration."""
-        var = self.names.fresh(value.name or "values")
+    def map_output(self, value: RuntimeArray, at: frozenset, around: int | None = None,
+                   name: str | None = None) -> list:
+        """`z = []` and a loop appending one element per iteration; a map
+        nested in the element (a row of a map of maps: `name` is `row`, or
+        `d_X_row` in `d_X`) is built the same way inside the loop, `around`
+        being the loop it is in (None: at the top)."""
+        var = self.names.fresh(name or value.name or "values")
         self.maps[id(value)] = var
-        leaves = flatten(value.element)
-        outer = self._inside(at, None)
-        before = self.segment(at, None, self._externals(leaves, value.index, outer))
-        statement = self._loop(value.index, at, leaves, lambda values: [
-            Append(var, _rebuild_like(value.element, iter(values)))])
+        own, inner = _element_parts(value.element)
+        outer = self._inside(at, around)
+        before = self.segment(at, around, self._externals(
+            flatten(value.element), _map_loops(value), outer))
+        at_loop = at | {around} if around is not None else at
+        body = self._inside(at_loop, value.index)
+        needed = [n for m in inner for n in self._externals(flatten(m.element), _map_loops(m),
+                                                            body)]
+
+        def finish(values: list) -> list:
+            row = "row" if var == "values" else f"{var}_row"
+            rows = [s for m in inner for s in self.map_output(m, at_loop, value.index, row)]
+            element = _rebuild_like(value.element, iter(values[:len(own)]), self.maps)
+            return rows + [Append(var, element)]
+        statement = self._loop(value.index, at_loop, own + needed, finish)
         return before + [NewList(var, self.g.locs[value.index]), statement]
 
     def structure(self, value):
@@ -325,20 +343,31 @@ class _LoopScheduler:
 
 
 def _runtime_parts(result) -> list[RuntimeArray]:
+    """The maps of a result that are not inside another map."""
     if isinstance(result, RuntimeArray):
-        if any(isinstance(v, RuntimeArray) for v in _walk(result.element)):
-            raise NotImplementedError("nested maps")
         return [result]
     if isinstance(result, (list, tuple)):
         return [x for v in result for x in _runtime_parts(v)]
     return []
 
 
-def _walk(value):
-    if isinstance(value, (list, tuple)):
-        for v in value:
-            yield v
-            yield from _walk(v)
+def _element_parts(element) -> tuple[list[int], list[RuntimeArray]]:
+    """A map's element: its own nodes (row-major) and the maps nested in it."""
+    return flatten(_without_maps(element)), _runtime_parts(element)
+
+
+def _map_loops(value: RuntimeArray) -> frozenset:
+    """The loop of a map and those of the maps nested in its element."""
+    loops = {value.index}
+    stack = [value.element]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, RuntimeArray):
+            loops.add(v.index)
+            stack.append(v.element)
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return frozenset(loops)
 
 
 def _without_maps(result):
@@ -351,10 +380,14 @@ def _without_maps(result):
     return result
 
 
-def _rebuild_like(structure, values):
+def _rebuild_like(structure, values, maps: dict):
+    """A map's element as expressions: its nodes from `values`, in order, and
+    each nested map as the name of its list (`maps`)."""
     if isinstance(structure, int):
         return next(values)
-    return [_rebuild_like(v, values) for v in structure]
+    if isinstance(structure, RuntimeArray):
+        return Name(maps[id(structure)])
+    return [_rebuild_like(v, values, maps) for v in structure]
 
 
 def _rebuild(structure, names):

@@ -40,10 +40,14 @@ def point_mismatch(function: str, params: list[str], given) -> str | None:
 
 
 def indexed_leaves(value, prefix=()):
+    """(index, node) of a list's elements; a map's element counts as one
+    element (its iteration), a data parameter has no nodes."""
     for i, v in enumerate(value):
+        while isinstance(v, RuntimeArray):
+            v = v.element
         if isinstance(v, int):
             yield (*prefix, i), v
-        else:
+        elif not isinstance(v, DataArray):
             yield from indexed_leaves(v, (*prefix, i))
 
 

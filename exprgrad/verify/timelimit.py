@@ -9,7 +9,10 @@ it had done so far ("not proved in the time limit" with its comparisons).
 In the main thread an interval timer (SIGALRM) interrupts the work with
 `TimeLimitExceeded`, a BaseException so that no `except Exception` inside
 SymPy swallows it; the timer keeps firing every 50 ms until `run` has caught
-it, and a tick outside `run` does nothing.  Where no timer is available (another thread, another platform, a timer
+it, and a tick outside `run` does nothing.  A tick that lands where Python
+cannot raise (a `__del__`, a garbage-collector callback) is "unraisable":
+while a timer is armed the unraisable hook drops those, quietly, because the
+next tick interrupts the work anyway.  Where no timer is available (another thread, another platform, a timer
 already in use) the budget is only checked between steps, and work that
 cannot be stopped midway (a SymPy proof) is not started at all: the numeric
 path, whose single steps are bounded, still runs.
@@ -18,6 +21,7 @@ path, whose single steps are bounded, still runs.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -36,6 +40,14 @@ def _interrupt(signum, frame):
     nothing, so the exception never escapes a verification."""
     if _armed is not None and _armed.running and not _armed.expired:
         raise TimeLimitExceeded()
+
+
+def _dropping_time_limits(previous):
+    """An unraisable hook that ignores ticks and hands anything else on."""
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, TimeLimitExceeded):
+            previous(unraisable)
+    return hook
 
 
 def _timer_available() -> bool:
@@ -99,6 +111,8 @@ def budget(seconds: float):
         yield b
         return
     signal.signal(signal.SIGALRM, _interrupt)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _dropping_time_limits(previous_hook)
     _armed, b.interruptible = b, True
     try:
         signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
@@ -110,3 +124,4 @@ def budget(seconds: float):
         # does nothing, instead of raising out of this block.
         _armed, b.interruptible = None, False
         signal.setitimer(signal.ITIMER_REAL, 0.0, 0.0)
+        sys.unraisablehook = previous_hook

@@ -18,7 +18,9 @@ array text of each op (`array_ops.py`) and these rules:
   `xp.arange`.  An accumulation into a name bound outside the loop
   (`s = s + term`) is the reduction of the term over the loop's axes
   (`xp.sum(term, axis=D)`; `*`, `min`, `max` likewise); a term that does
-  not depend on the loop is multiplied by the count instead.
+  not depend on the loop is multiplied by the count instead.  A map (`Append`)
+  is its element broadcast to the lengths of the loops around it, so a map of
+  maps, appended in the inner loop, is an `(n, m)` array.
 * **Names.**  A name bound once outside conditions has the same value
   wherever it is read, so its statement is deferred: the patterns below
   read through it (the scheduler names every load, `X_k_2 = X[k][2]`, and
@@ -134,6 +136,7 @@ class ArrayFunctionPrinter:
         self.defs: dict[str, object] = {}  # a deferred name's value (see `deferrable`)
         self.deferred: dict[str, tuple[list[str], set[str]]] = {}  # its lines, what they read
         self.reads: list[set[str]] = [set()]  # the names each statement being printed reads
+        self.maps: set[str] = set()  # the arrays Appends have made
         lines = [f"def {fn.name}({', '.join(p.name for p in fn.params)}):"]
         lines += _docstring(fn.doc, INDENT)
         lines += self.prologue(fn)
@@ -350,18 +353,25 @@ class ArrayFunctionPrinter:
         return statement(indent, f"{target} = ", text, comment=note)
 
     def append(self, s: Append, indent: str) -> list[str]:
-        """A map's elements: the iteration's value along the loop's axis (a
-        row of values: one column each), as long as the loop."""
-        length = self.scope.loops[-1].length()
+        """A map's elements: the iteration's value broadcast to the lengths of
+        all the loops around it (axis d: the loop at depth d), a row of values
+        stacked along the axis after them, one column each; a map nested in
+        the element (a map of maps) is an array with those axes already."""
+        depth = self.scope.depth
+        lengths = [loop.length() for loop in self.scope.loops]
+        shape = "(" + ", ".join(lengths) + ("," if len(lengths) == 1 else "") + ")"
 
-        def column(e) -> str:
-            return f"xp.broadcast_to({self.expr(e)[0]}, ({length},))"
-        if isinstance(s.value, (list, tuple)):
-            text = f"xp.stack([{', '.join(column(e) for e in s.value)}], axis=1)"
-        else:
-            text = column(s.value)
+        def part(e) -> str:
+            if isinstance(e, (list, tuple)):
+                if not e:
+                    return f"xp.zeros(({', '.join(lengths)}, 0), dtype=dtype)"
+                return f"xp.stack([{', '.join(part(x) for x in e)}], axis={depth + 1})"
+            if isinstance(e, Name) and e.id in self.maps:
+                return e.id
+            return f"xp.broadcast_to({self.expr(e)[0]}, {shape})"
+        self.maps.add(s.target)
         self.scope.names[s.target] = Binding(-1, ())
-        return statement(indent, f"{s.target} = ", text, comment=self.comment(s.loc))
+        return statement(indent, f"{s.target} = ", part(s.value), comment=self.comment(s.loc))
 
     def level(self, bound: Binding) -> int:
         """How many of the current conditions were around `bound` too: a
@@ -677,10 +687,11 @@ class ArrayFunctionPrinter:
             return self.name(self.scope.rename[e])
         param, index = e.attr
         name = self.sources.get(param, param)
-        window = self.window(e, name)
-        if window is not None:
-            return window
-        entries, axes = [], []
+        depths = [self.scope.names[e.args[entry[0]].id].depth for entry in index
+                  if not isinstance(entry, int)]
+        if len(set(depths)) < len(depths):
+            return self.diagonal(e, name)
+        entries, axes, windows = [], [], []
         for entry in index:
             if isinstance(entry, int):
                 entries.append(str(entry))
@@ -689,9 +700,15 @@ class ArrayFunctionPrinter:
             var = e.args[position].id
             depth = self.scope.names[var].depth
             loop = self.scope.loops[depth]
-            entries.append(loop.bounds(shift))
+            if loop.start + shift < 0 or loop.offset + shift > 0:
+                entries.append(":")  # read through a window (`window`) below
+                windows.append((len(axes), loop, shift))
+            else:
+                entries.append(loop.bounds(shift))
             axes.append(depth)
         text = name if all(x == ":" for x in entries) else f"{name}[{', '.join(entries)}]"
+        for axis, loop, shift in windows:
+            text = self.window(text, axis, loop, shift, len(axes))
         if axes != sorted(axes):
             order = sorted(range(len(axes)), key=lambda i: axes[i])
             text = f"xp.permute_dims({text}, {tuple(order)!r})"
@@ -704,31 +721,46 @@ class ArrayFunctionPrinter:
             text = f"{text}[{', '.join(expanded)}]"
         return text, ATOM, frozenset(axes)
 
-    def window(self, e: Call, name: str):
-        """A read that may leave the array (a gradient's shifted read, used
-        only under the condition that it does not): the positions outside
-        repeat the edge element, which the condition then discards."""
+    def diagonal(self, e: Call, name: str) -> tuple[str, int, frozenset]:
+        """A read along two axes by one loop (`A[i][i + 1]`, a diagonal): the
+        elements at the positions' offsets in the flattened array, one index
+        array with the loops' axes (each position clipped to its axis, as a
+        window's: a read that may leave the array is used only where it
+        does not)."""
         param, index = e.attr
-        runtime = [entry for entry in index if not isinstance(entry, int)]
-        if len(runtime) != 1 or len(e.args) != 1:
-            return None
-        position, shift = runtime[0]
-        depth = self.scope.names[e.args[position].id].depth
-        loop = self.scope.loops[depth]
-        if loop.start + shift >= 0 and loop.offset + shift <= 0:
-            return None
-        axis = index.index(runtime[0])
-        column = name + ("" if len(index) == 1 else
-                         "[" + ", ".join(":" if i == axis else str(entry)
-                                         for i, entry in enumerate(index)) + "]")
-        positions = (f"xp.clip(xp.arange({loop.start + shift}, {loop.size}"
-                     f"{'+' if loop.offset + shift >= 0 else '-'} {abs(loop.offset + shift)}), "
-                     f"0, {loop.size} - 1)")
-        text = f"xp.take({column}, {positions})"
-        if depth != self.scope.depth:
-            axes = ", ".join(":" if d == depth else "None" for d in range(self.scope.depth + 1))
-            text = f"{text}[{axes}]"
-        return text, ATOM, frozenset((depth,))
+        ndim = self.scope.depth + 1
+        terms, axes = [], set()
+        for axis, entry in enumerate(index):
+            stride = "".join(f" * {name}.shape[{b}]" for b in range(axis + 1, len(index)))
+            if isinstance(entry, int):
+                terms.append(f"{entry}{stride}")
+                continue
+            position, shift = entry
+            depth = self.scope.names[e.args[position].id].depth
+            loop = self.scope.loops[depth]
+            end = loop.offset + shift
+            stop = loop.size if not end else f"{loop.size} {'+' if end > 0 else '-'} {abs(end)}"
+            positions = f"xp.clip(xp.arange({loop.start + shift}, {stop}), 0, " \
+                        f"{name}.shape[{axis}] - 1)"
+            if ndim > 1:
+                shape = ", ".join("-1" if d == depth else "1" for d in range(ndim))
+                positions = f"xp.reshape({positions}, ({shape}))"
+            terms.append(f"{positions}{stride}")
+            axes.add(depth)
+        flat = self.fresh("diagonal")
+        self.pending += statement(self.indent, f"{flat} = ", " + ".join(terms))
+        text = (f"xp.reshape(xp.take(xp.reshape({name}, (-1,)), xp.reshape({flat}, (-1,))), "
+                f"{flat}.shape)")
+        return text, ATOM, frozenset(axes)
+
+    def window(self, text: str, axis: int, loop: Loop, shift: int, axes: int) -> str:
+        """A read along `axis` that may leave the array (a gradient's shifted
+        read, used only under the condition that it does not): the positions
+        outside repeat the edge element, which the condition then discards."""
+        end = loop.offset + shift
+        stop = loop.size if not end else f"{loop.size} {'+' if end > 0 else '-'} {abs(end)}"
+        positions = f"xp.clip(xp.arange({loop.start + shift}, {stop}), 0, {loop.size} - 1)"
+        return f"xp.take({text}, {positions}" + (f", axis={axis})" if axes > 1 else ")")
 
     def structure(self, value) -> str:
         if isinstance(value, (list, tuple)):

@@ -430,25 +430,31 @@ def _extremum(loop: For) -> bool:
 
 def data_prologue(fn: Function) -> list[str]:
     """The lengths of the data parameters: `n = len(X)`, and every other
-    parameter that shares a size name checked against it."""
-    lines: list[str] = []
-    first: dict[str, str] = {}
-    for p in fn.params:
-        if p.elements is not None or not isinstance(p.shape, tuple):
+    parameter that shares a size name checked against it.  A size is read
+    where it is always visible, a parameter's first axis, when one has it:
+    the rows of an empty `A[n][m]` do not say what m is, so an inner axis is
+    checked only when the axes around it are not empty (and is 0 if nothing
+    else gives the size)."""
+    data = [p for p in fn.params if p.elements is None and isinstance(p.shape, tuple)]
+    lines = [INDENT + f"_sequence({p.name}, {p.source!r})" for p in data]
+    axes = [(p, axis, dim) for p in data for axis, dim in enumerate(p.shape)
+            if isinstance(dim, str)]
+    first: dict[str, tuple] = {}
+    for p, axis, dim in sorted(axes, key=lambda a: a[1] > 0):  # first axes first
+        first.setdefault(dim, (p, axis))
+    for dim, (p, axis) in first.items():
+        guard = " and ".join(f"len({p.name}{'[0]' * a})" for a in range(axis))
+        lines.append(INDENT + f"{dim} = len({p.name}{'[0]' * axis})" +
+                     (f" if {guard} else 0" if guard else ""))
+    for p, axis, dim in axes:
+        if first[dim] == (p, axis):
             continue
-        lines.append(INDENT + f"_sequence({p.name}, {p.source!r})")
-        for axis, dim in enumerate(p.shape):
-            if not isinstance(dim, str):
-                continue
-            access = p.name + "[0]" * axis
-            length = f"len({access})" if axis == 0 else f"(len({access}) if len({p.name}) else 0)"
-            if dim not in first:
-                first[dim] = p.source
-                lines.append(INDENT + f"{dim} = {length}")
-            else:
-                message = (f"{p.source} has length {{{length}}} but {first[dim]} has "
-                           f"{dim} = {{{dim}}}")
-                lines += wrap(INDENT, f'if {length} != {dim}: raise ValueError(f"{message}")')
+        access = p.name + "[0]" * axis
+        source = first[dim][0].source
+        where = p.source + "[0]" * axis
+        guard = "".join(f"len({p.name}{'[0]' * a}) and " for a in range(axis))
+        message = f"{where} has length {{len({access})}} but {source} has {dim} = {{{dim}}}"
+        lines += wrap(INDENT, f'if {guard}len({access}) != {dim}: raise ValueError(f"{message}")')
     return lines
 
 
