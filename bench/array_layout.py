@@ -22,6 +22,7 @@ JAX's own `jit(value_and_grad)` (bench/data_peers.py), as ratios to JAX.
     python bench/array_layout.py                 # N = 10^4, 10^5, 10^6
     python bench/array_layout.py --sizes 1000 --rounds 3
     python bench/array_layout.py --hlo           # what XLA runs, instead of timing
+    python bench/array_layout.py --hlo mlp       # the same for another workload
 """
 
 from __future__ import annotations
@@ -108,25 +109,29 @@ def jax_entries(task) -> list[Entry]:
     return [Entry("jax jit(value_and_grad)", jax_jit(task)), Entry("printed under jax.jit", call)]
 
 
-def hlo_summary(n: int = 1000) -> str:
+def hlo_summary(workload: str = "logistic", n: int = 1000) -> str:
     """What XLA runs for JAX's own jit(value_and_grad) and for the printed
     module under jax.jit: the optimised HLO's top-level kernels by kind, and
-    how many of them read X (one pass over the data each)."""
+    how many of them read the first data argument (X: one pass over the
+    data each)."""
     from data_peers import LOSSES, _jax
 
     jax = _jax()
     jnp = jax.numpy
-    task = make_task("logistic", n)
-    X, y = (jnp.asarray(a) for a in task.data)
-    theirs = jax.jit(jax.value_and_grad(lambda p, X, y: LOSSES["logistic"](jnp, p, X, y)))
-    programs = {"jax jit(value_and_grad)": theirs.lower(jnp.asarray(task.params), X, y),
-                "printed under jax.jit": jax.jit(VARIANTS["printed"]).lower(
-                    jnp.asarray(task.params[:5]), jnp.asarray(task.params[5]), X, y)}
+    task = make_task(workload, n)
+    data = [jnp.asarray(a) for a in task.data]
+    loss = LOSSES[workload]
+    theirs = jax.jit(jax.value_and_grad(lambda p, *data: loss(jnp, p, *data)))
+    module = exprgrad.compile(SOURCES[workload], f"{workload}.expr", target="array")
+    params = [jnp.asarray(p) for p in task.unflatten()]
+    programs = {"jax jit(value_and_grad)": theirs.lower(jnp.asarray(task.params), *data),
+                "printed under jax.jit": jax.jit(module.loss_grad).lower(*params, *data)}
+    shape = ",".join(str(d) for d in task.data[0].shape)
     lines = []
     for name, lowered in programs.items():
         text = lowered.compile().as_text()
         entry = text[text.index("\nENTRY"):].split("\n}")[0].splitlines()[1:]
-        x = re.search(r"%(\S+) = f64\[" + str(n) + r",5\]\S* parameter", "\n".join(entry))
+        x = re.search(r"%(\S+) = f64\[" + shape + r"\]\S* parameter", "\n".join(entry))
         kinds: collections.Counter = collections.Counter()
         reading_x = 0
         for line in entry:
@@ -135,9 +140,9 @@ def hlo_summary(n: int = 1000) -> str:
                 continue
             kinds[match.group(1)] += 1
             reading_x += f"%{x.group(1)}" in re.split(r"[ ,]+", match.group(2))
-        lines.append(f"{name}: {sum(kinds.values())} kernels ("
+        lines.append(f"{workload}, {name}: {sum(kinds.values())} kernels ("
                      + ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
-                     + f"), {reading_x} reading X")
+                     + f"), {reading_x} reading the data")
     return "\n".join(lines)
 
 
@@ -145,10 +150,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--hlo", action="store_true", help="print what XLA runs (N = 1000)")
+    parser.add_argument("--hlo", nargs="?", const="logistic", choices=sorted(SOURCES),
+                        help="print what XLA runs for a workload (N = 1000) instead of timing")
     args = parser.parse_args(argv)
     if args.hlo:
-        print(hlo_summary())
+        print(hlo_summary(args.hlo))
         return 0
     print("| variant | " + " | ".join(f"N = {n:,}" for n in args.sizes) + " |")
     print("|---" * (len(args.sizes) + 1) + "|")

@@ -44,3 +44,13 @@ def test_the_hand_written_gradients_match_finite_differences():
             plus = function(task.params + step, *task.data)[0]
             minus = function(task.params - step, *task.data)[0]
             assert abs((plus - minus) / 2e-6 - grad[i]) < 1e-7, (name, i)
+
+
+def test_the_logistic_module_under_jax_jit_reads_the_data_as_often_as_jax_does():
+    """What XLA runs for the generated module: two passes over X (the
+    products X·w and d_z·X), as for JAX's own value_and_grad, not one per
+    column (a structural count, not a timing)."""
+    pytest.importorskip("jax")
+    layout = _load("array_layout")
+    summary = layout.hlo_summary("logistic", 50).splitlines()
+    assert [line.rsplit(", ", 1)[1] for line in summary] == ["2 reading the data"] * 2, summary
