@@ -346,6 +346,29 @@ def test_jax_jit_of_a_printed_loss_matches_numpy():
                  (want_value, want_w, want_b))
 
 
+def test_wrapping_nested_calls_does_not_repeat_itself(monkeypatch):
+    """Once exponential in the nesting: a max over 40 terms is `xp.maximum`
+    of `xp.maximum` of ..., and an item too long for its line is wrapped
+    twice (as it is, then in parentheses of its own), so each level doubled
+    the work (minutes).  Counted in scans of a line's text, not in seconds."""
+    import importlib
+    import exprgrad
+    plain_printer = importlib.import_module("exprgrad.compiler.printers.python")
+    scans = 0
+    scan = plain_printer._pairs
+
+    def counted(text):
+        nonlocal scans
+        scans += 1
+        assert scans < 5_000, "the same text is wrapped again and again"
+        return scan(text)
+
+    monkeypatch.setattr(plain_printer, "_pairs", counted)
+    plain_printer._wrapped.cache_clear()  # wrapped lines are remembered
+    text = exprgrad.emit("f(x) = max(x*j + 1 for j in range(40))\n", target="array")
+    compile(text, "<array target>", "exec")
+
+
 # --- what the printer makes of the scheduler's programs -----------------------------
 DATA_MLP = """\
 def loss(W1[3][4], b1[3], w2[3], X[n][4], y[n]) wrt W1, b1, w2:

@@ -90,6 +90,13 @@ def test_random_programs_agree_on_both_targets(program, seed):
     compare(program.source, random.Random(seed), points=2)
 
 
+def test_a_condition_on_a_size_alone_inside_a_data_loop():
+    """Once an AttributeError: `n >= 2` is a Python bool, which the branch's
+    safe inputs (`_safe`) took for an array."""
+    source = "def f(u[n]):\n    return sum(log(1 + u[k]^2) if n >= 2 else n for k in range(n))\n"
+    assert compare(source, random.Random(1), points=6) == 12
+
+
 def test_an_unknown_target_is_refused():
     with pytest.raises(ValueError, match="the targets are python, array"):
         exprgrad.emit("f(x) = x", target="numpy")

@@ -73,6 +73,18 @@ def f(u[n]):
 def f(u[n]):
     return sum(u) / len(u) + max(u) - min(u)
 """, [("u", ("n",))]),
+    # once an internal error: the inner loop's tie test of s (s != s, which
+    # does not vary with k) was never computed before the k loop
+    "kink_in_inner_loop": ("""
+def f(s, u[n]):
+    return sum(diff(sum(min(s, u[j]) for j in range(n)) * u[k], s) for k in range(n))
+""", [("s", ()), ("u", ("n",))]),
+    # once an UnboundLocalError at s >= -1: 1 / (1 + n), computed in the
+    # first branch for d_v, was read unconditionally by d_s's loop
+    "value_of_one_branch": ("""
+def f(s, v[n]):
+    return sum(((v[k - 1] + v[k - 1]) if s < -1 else s) for k in range(1, n)) / (1 + n)
+""", [("s", ()), ("v", ("n",))]),
     "elementwise": ("""
 def f(u[n], v[n]):
     z = exp(u) * 2 + v

@@ -127,6 +127,15 @@ def test_small_arrays_are_unpacked_and_large_ones_subscripted(limit_4):
     assert "(b_0, b_1, b_2) = b" in text and "w[0] * b_0" in text and "b_1 * b_2" in text
 
 
+def test_a_function_unpacks_its_smallest_arrays_within_the_limit(limit_4):
+    """Four elements in all are unpacked: a[3], then b[3] would pass the limit."""
+    text = exprgrad.emit("f(c[3], b[3], a[2]) = a[0] * b[1] * c[2]\n")
+    f = text[text.index("def f("):text.index("def f_grad(")]
+    assert "(a_0, a_1) = a" in f and "b = _array(b" in f and "c = _array(c" in f
+    assert exprgrad.compile("f(c[3], b[3], a[2]) = a[0] * b[1] * c[2]\n").f_grad(
+        [1, 2, 3], [4, 5, 6], [7, 8]) == (105.0, ([0.0, 0.0, 35.0], [0.0, 21.0, 0.0], [15.0, 0.0]))
+
+
 def test_a_copy_of_a_large_parameter_is_a_slice(limit_4):
     source = "def f(w[6], m[2][6]):\n    return w, m, [w[i] for i in range(2, len(w))], m[1]\n"
     text = exprgrad.emit(source)

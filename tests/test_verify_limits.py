@@ -50,6 +50,22 @@ def test_conditions_are_compared_as_truth_values():
     assert "condition" in report.items[2].detail
 
 
+def test_a_derivative_that_is_an_input_is_not_taken_for_a_condition():
+    """Once a TypeError: SymPy's Symbol is a Boolean too, so SymPy's d/dx = y
+    against the emitted 1.0000000000000004 * y (fifty adjoints of 1/50
+    folded) went to the truth-value comparison."""
+    report = check("f(x, y) = mean(y * x for k in range(50))\n", **QUICK)
+    assert report and [item.status for item in report.items] == [NUMERIC, NUMERIC]
+
+
+def test_a_max_over_a_division_by_zero_is_unverified_not_an_error():
+    """Once a ValueError: SymPy cannot order zoo (u[k]/0) inside a Max."""
+    report = check("f(u[n], s) = s * max(u[k] / (1 + -1^2) for k in range(n))\n"
+                   "check f([1, 2], 1) == f([1, 2], 1)\n", **QUICK)
+    assert report.error is None and report.items
+    assert {item.status for item in report.items} == {UNVERIFIED}
+
+
 def test_many_small_functions_with_min_check_quickly():
     source = "".join(f"g{i}(t, w, b) = min(b, b / (2 + t^2), b + (w + {i}.5))\n"
                      for i in range(8))

@@ -107,7 +107,7 @@ def _safe(xp, taken, *values):
     The result of the branch is then chosen with `xp.where(taken, ...)` as
     usual, and its gradient stays finite.  Numbers pass through unchanged.
     When no element takes the branch, element 0 stands in."""
-    if taken.ndim == 0:
+    if getattr(taken, "ndim", 0) == 0:  # a number: a condition on sizes or constants
         return values if len(values) != 1 else values[0]
     safe = []
     for value in values:

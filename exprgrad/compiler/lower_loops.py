@@ -14,6 +14,7 @@ from ..grammar import ast
 from ..errors import CallError, CompileError, Loc, NameResolutionError, ShapeError
 from .loops import (REDUCTIONS, DataArray, Loop, RuntimeArray, RuntimeRange, linear, loop_of,
                     make_load, map_element, substitute_loops)
+from .schedule import RESERVED
 from .values import flatten
 
 
@@ -33,6 +34,10 @@ class DataAxes:
                 raise NameResolutionError(
                     f"'{dim}' is both a parameter and the size of '{p.name}'; give the size "
                     "its own name", p.loc)
+            if dim in RESERVED:  # the generated code's variable for the length
+                raise NameResolutionError(
+                    f"'{dim}' cannot be a size name: generated code uses it (a Python keyword, "
+                    f"built-in or helper); call it e.g. '{dim}_len'", p.loc)
             names.setdefault(dim, self.g.add("size", attr=dim))
         self.g.has_loops = True
         return DataArray(p.name, tuple(p.shape))

@@ -24,7 +24,7 @@ from __future__ import annotations
 from .graph import Graph, Node
 from .loops import OVER_OPS, DataArray, RuntimeArray, levels, loop_of
 from .ops import OPS
-from .program import Append, Assign, Call, Const, For, Function, Name, NewList, Param, Return
+from .program import Append, Assign, Call, Const, For, Function, If, Name, NewList, Param, Return
 from .schedule import MAX_INLINE, RESERVED, Names, _Scheduler, statements
 from .values import flatten
 
@@ -149,20 +149,22 @@ class _LoopScheduler:
     def _externals(self, roots: list[int], index, inside) -> list[int]:
         """The nodes of this segment that the loop over `index` reads to
         compute `roots` (one iteration's values); `index` may be a set of
-        loops, a map's and those of the maps nested in it."""
+        loops, a map's and those of the maps nested in it.  The walk goes
+        through every node outside this segment, also those of the loops
+        nested in it that do not vary with `index`: they still run inside
+        it, so what they read from this segment is computed before it."""
         g = self.g
-        loops = index if isinstance(index, frozenset) else frozenset((index,))
         found: set[int] = set()
         seen: set[int] = set()
         stack = list(roots)
         while stack:
             n = stack.pop()
-            if n in seen:
+            if n in seen or n in self.var:
                 continue
             seen.add(n)
-            if not loops.isdisjoint(self.level.get(n, EMPTY)):
+            if not inside(n):
                 stack.extend(g.nodes[n].args)
-            elif inside(n) and n not in self.var and g.nodes[n].op not in ("const", "bool"):
+            elif g.nodes[n].op not in ("const", "bool"):
                 found.add(n)
         return sorted(found)
 
@@ -185,8 +187,9 @@ class _LoopScheduler:
         sub_outputs = [to_sub[o] for o in outputs]
         body = statements(sched, sub.ancestors(sub_outputs), sub_outputs, variables, None,
                           forced=set(sub_outputs), results=False)
+        assigned = _always_assigned(body)  # not a value computed in one branch only
         for s, n in from_sub.items():
-            if s in sched.var and sched.g.nodes[s].args:
+            if s in sched.var and sched.g.nodes[s].args and sched.var[s] in assigned:
                 self.var.setdefault(n, sched.var[s])
         self.helpers |= {sub.nodes[n].op for n in range(len(sub.nodes))
                          if OPS[sub.nodes[n].op].helper}
@@ -395,3 +398,16 @@ def _rebuild(structure, names):
         return names[structure]
     items = [_rebuild(v, names) for v in structure]
     return tuple(items) if isinstance(structure, tuple) else items
+
+
+def _always_assigned(body: list) -> set[str]:
+    """The variables every run of `body` assigns: at its top level, or on
+    both sides of an `If`.  Only those are values a later segment may read;
+    one computed in a branch is computed again where it is needed."""
+    names: set[str] = set()
+    for statement in body:
+        if isinstance(statement, Assign):
+            names.add(statement.target)
+        elif isinstance(statement, If):
+            names |= _always_assigned(statement.then) & _always_assigned(statement.orelse)
+    return names

@@ -110,7 +110,12 @@ class Translator:
         args = [self.value[a] for a in node.args]
         expr = _numbers_as_the_program_computes(node.op, spec, args, node.attr)
         if expr is None:
-            expr = spec.symbolic(sp, args, node.attr)
+            try:
+                expr = spec.symbolic(sp, args, node.attr)
+            except (TypeError, ValueError):  # SymPy cannot order nan or zoo (x/0)
+                if not any(a.has(sp.nan, sp.zoo) for a in args):
+                    raise
+                return sp.nan  # an undefined operand: undefined here too
         if spec.kind == "bool" or expr.is_Atom:
             return expr
         return self.program.define(sp.Symbol(f"t{n}", real=True), expr)
@@ -224,6 +229,12 @@ def _piecewise_definitions(program: Program, exprs) -> int:
     return count
 
 
+def _is_condition(e) -> bool:
+    """A Boolean expression; not a symbol (SymPy's Symbol is a Boolean too,
+    but after expansion a symbol is a real input)."""
+    return isinstance(e, Boolean) and not isinstance(e, sp.Symbol)
+
+
 def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, budget) -> bool | None:
     """True if SymPy shows a ≡ b, False if it finishes without showing it,
     None if the budget (a `timelimit.Budget`) ran out first.  Conditions
@@ -233,10 +244,14 @@ def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, budget) -> bool | None
             return False  # see below; and expanding it would already take long
         try:
             left, right = program.expand(a), program.expand(b)
-        except TypeError:  # a condition on a non-real value (log(-1) < 2): not shown
+        except (TypeError, ValueError):  # a condition on a non-real value (log(-1) < 2),
+            # a min or max of an undefined one (x/0): not shown
             return False
-        if isinstance(left, Boolean) or isinstance(right, Boolean):
-            return sp.simplify_logic(sp.Equivalent(left, right)) == sp.true
+        if _is_condition(left) or _is_condition(right):
+            try:
+                return sp.simplify_logic(sp.Equivalent(left, right)) == sp.true
+            except TypeError:  # a condition against a number: not the same
+                return False
         difference = left - right
         if difference == 0:
             return True
