@@ -23,7 +23,7 @@ from exprgrad.verify import FAILED, NUMERIC, PROVED, Settings, check
 from exprgrad.verify.data_axes import length_trials, lengths_text
 from exprgrad.verify.sums import is_zero, prove_gradient
 from exprgrad.verify.timelimit import budget
-from test_verify_mutants import _mutate, _replace, _sites
+from test_verify_mutants import mutants
 
 FAST = Settings(timeout=1.0, prove=False)
 
@@ -113,18 +113,7 @@ def _loop_sites(tree):
 
 def loop_mutants(text):
     """(description, text) for a spread of the loop-body mutants."""
-    tree = ast.parse(text)
-    count = sum(1 for parent, field in _loop_sites(tree) for _ in _sites(getattr(parent, field)))
-    step = max(1, count // MUTANTS_PER_SOURCE)
-    for k in range(0, count, step):
-        tree = ast.parse(text)
-        sites = [(parent, field, node, how) for parent, field in _loop_sites(tree)
-                 for node, how in _sites(getattr(parent, field))]
-        parent, field, node, how = sites[k]
-        replacement = _mutate(node, how)
-        if replacement is not node:
-            _replace(getattr(parent, field), node, replacement, parent, field)
-        yield f"{how} at {ast.unparse(node)[:40]}", ast.unparse(tree)
+    return mutants(text, places=_loop_sites, most=MUTANTS_PER_SOURCE)
 
 
 def _data(rng, shape, n):

@@ -90,14 +90,18 @@ def _mutate(node, how):
     return ast.UnaryOp(ast.USub(), node)
 
 
-def mutants(text):
-    """(description, mutated module text) for every site of every branch."""
+def mutants(text, places=None, most=None):
+    """(description, mutated module text) for every site in the statement
+    lists `places(tree)` names (every branch by default), or for `most` of
+    them spread evenly."""
+    places = places or _branches
     tree = ast.parse(text)
-    count = sum(1 for parent, field in _branches(tree)
+    count = sum(1 for parent, field in places(tree)
                 for _ in _sites(getattr(parent, field)))
-    for k in range(count):
+    step = max(1, count // most) if most else 1
+    for k in range(0, count, step):
         tree = ast.parse(text)
-        sites = [(parent, field, node, how) for parent, field in _branches(tree)
+        sites = [(parent, field, node, how) for parent, field in places(tree)
                  for node, how in _sites(getattr(parent, field))]
         parent, field, node, how = sites[k]
         replacement = _mutate(node, how)

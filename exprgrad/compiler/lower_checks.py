@@ -61,7 +61,7 @@ class CheckData:
                     and isinstance(values[arg.id][0], list)):
                 continue
             data, binding = values[arg.id]
-            for d, length in zip(p.shape, _lengths(data)):
+            for d, length in zip(p.shape, list_lengths(data)):
                 if isinstance(d, str) and lengths.setdefault(d, length) != length:
                     raise ShapeError(f"'{arg.id}' has length {length} along '{d}', but '{d}' "
                                      f"is {lengths[d]} here", binding.loc)
@@ -91,7 +91,7 @@ def _calls(check: ast.Check):
                 yield node
 
 
-def _lengths(value) -> list[int]:
+def list_lengths(value) -> list[int]:
     """The lengths of a nested list along its dimensions."""
     lengths = []
     while isinstance(value, list):

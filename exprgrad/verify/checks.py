@@ -33,6 +33,7 @@ from ..errors import CompileError
 from ..grammar import ast, parse
 from ..compiler.loops import has_data_axis
 from ..compiler.lower import lower_at_lengths
+from ..compiler.lower_checks import list_lengths
 from ..compiler.pipeline import Emitted, generate
 from ..compiler.schedule import Signature
 from .diagnose import diagnose
@@ -170,7 +171,7 @@ def _data_call(program, check, f, node, names, symbols, namespace) -> _Call | No
         return None
     lengths = {}
     for p, a in zip(f.params, args):
-        for d, length in zip(p.shape, _lengths(a)):
+        for d, length in zip(p.shape, list_lengths(a)):
             if isinstance(d, str):
                 lengths.setdefault(d, length)
     try:
@@ -204,14 +205,6 @@ def _data_argument(g, node, names, check, position):
             return position[value] if value in position else g.value(value)
         return element(check.data[node.id])
     return _argument(node, names)
-
-
-def _lengths(value) -> list[int]:
-    lengths = []
-    while isinstance(value, list):
-        lengths.append(len(value))
-        value = value[0] if value else None
-    return lengths
 
 
 def _flat(value) -> list:
