@@ -1,7 +1,7 @@
 """The long fuzz run: every generated program through compile *and* check.
 
-    python tests/fuzz_long.py --minutes 10 [--seed 1] [--workers 2] [--hang 30]
-                              [--check-seconds 1] [--log FILE] [--label TEXT]
+    python tests/fuzz_long.py --minutes 10 [--programs N] [--seed 1] [--workers 2]
+                              [--hang 30] [--check-seconds 1] [--log FILE] [--label TEXT]
 
 Cycles through four kinds of program: valid generated programs (values and
 gradients compared with the mpmath model), corrupted ones (must compile or
@@ -225,15 +225,17 @@ class Slot:
 def run(args) -> Counter:
     total: Counter = Counter()
     end = time.monotonic() + args.minutes * 60
-    jobs = ((KINDS[k % len(KINDS)], args.seed * 1_000_003 + k) for k in range(10 ** 12))
+    jobs = ((KINDS[k % len(KINDS)], args.seed * 1_000_003 + k)
+            for k in range(args.programs or 10 ** 12))
     slots = [Slot(args) for _ in range(args.workers)]
     last_progress = time.monotonic()
     try:
         while True:
             now = time.monotonic()
             for slot in slots:
-                if slot.job is None and now < end:
-                    slot.send(next(jobs))
+                job = next(jobs, None) if slot.job is None and now < end else None
+                if job is not None:
+                    slot.send(job)
             busy = [s for s in slots if s.job is not None]
             if not busy:
                 break
@@ -305,6 +307,8 @@ def summary(total: Counter, args) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--programs", type=int, default=0,
+                        help="stop after this many programs (0: when the minutes are up)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--hang", type=float, default=30,
                         help="processor seconds on one program that count as a hang")

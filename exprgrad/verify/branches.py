@@ -38,7 +38,7 @@ from .numeric import UNDEFINED, compile_program
 # Ranges for the search, after numeric.RANGES: wider, and close to 0.
 SEARCH_RANGES = [(-2.0, 2.0), (-10.0, 10.0), (0.001, 0.1), (-0.1, -0.001), (-100.0, 100.0),
                  (2.0, 20.0), (-20.0, -2.0), (-1000.0, 1000.0)]
-CANDIDATES = 300  # points drawn per uncovered branch, at most
+CANDIDATES = 600  # points drawn to cover the branches not yet taken, at most
 # Halvings of a segment: 2^-34 ≈ 6e-11 of its length.  Closer to the boundary
 # the emitted code (constants as doubles: sin(2) rounded) and the source
 # (exact reals) may see different sides of it, which is no error.

@@ -216,17 +216,21 @@ def _compare(f, gradient, namespace, setup: _Setup, settings, state: _State, b) 
 
 
 def _cover_missing(state: _State, compared: list, compare, rng, count: int, b) -> None:
+    """Compare at points that take a branch no compared point took.  Each
+    candidate point is evaluated once for every decision (a branch that no
+    point can take, such as x^2 < 0, costs one search, not one per branch)."""
     coverage = state.coverage
-    for index, branch in coverage.missing():
-        if (index, branch) in coverage.covered:
-            continue
-        for values in branches.candidates(rng, count):
-            if not b.left() or state.failure or state.mismatch:
-                return
-            values = [to_mpf(v) for v in values]
-            if coverage.branches_at(values)[index] == branch and compare(values):
-                compared.append(values)
-                break
+    for values in branches.candidates(rng, count):
+        if not coverage.missing():
+            break
+        if not b.left() or state.failure or state.mismatch:
+            return
+        values = [to_mpf(v) for v in values]
+        taken = coverage.branches_at(values)
+        if any((index, branch) not in coverage.covered
+               for index, branch in enumerate(taken) if branch is not None) \
+                and compare(values):
+            compared.append(values)
     _near_boundaries(state, compared, compare, b)
 
 
