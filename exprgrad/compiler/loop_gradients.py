@@ -123,7 +123,32 @@ class _Walk:
 
 
 def _body_adjoint(g: Graph, n: int, d: int) -> int:
-    """One iteration's share of a reduction's adjoint."""
+    """One iteration's share of a reduction's adjoint.  An adjoint that flows
+    only under a condition (`where(c, d, 0)`: the reduction is read in one
+    side of a conditional) is unwrapped first and the condition put back
+    around the share, as `reverse._masked_contributions` does: what the
+    share computes (the count of ties, the product of the other factors:
+    more loops) then stays in that side, where the scheduler runs it only
+    when the side is taken (`max(u) if n > 0 else 0` at n = 0)."""
+    masks = []
+    while g.nodes[d].op == "where":
+        cond, then, otherwise = g.nodes[d].args
+        if g.value(otherwise) == 0.0:
+            masks.append((cond, True))
+            d = then
+        elif g.value(then) == 0.0:
+            masks.append((cond, False))
+            d = otherwise
+        else:
+            break
+    share = _unmasked_share(g, n, d)
+    zero = g.const(0.0)
+    for cond, taken in reversed(masks):
+        share = g.add("where", cond, share, zero) if taken else g.add("where", cond, zero, share)
+    return share
+
+
+def _unmasked_share(g: Graph, n: int, d: int) -> int:
     node = g.nodes[n]
     body, index = node.args
     if node.op == "sum_over":

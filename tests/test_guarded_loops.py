@@ -1,0 +1,167 @@
+"""Loops over data axes under conditions, and diff() in data-axis functions.
+
+* A loop whose result is used only in one side of a conditional runs only
+  when that side is taken (`max(u) if n > 0 else 0` at n = 0, `sum(log(u))
+  if min(u) > 0 else 0` with a negative u), in value and gradient, in both
+  targets: random conditionals choosing between reductions are compared
+  with the reference interpreter (`compiler/interpret.py`, lazy as the
+  language is), on random data of lengths 0..4.
+* `diff(e, s)` in a function with data axes is with respect to its
+  parameter `s`, whatever the caller passes for it (a constant, an
+  expression, the same node as another argument), as in a scalar function.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import exprgrad
+from exprgrad.compiler.interpret import evaluate
+from exprgrad.compiler.loops import DataArray
+from exprgrad.compiler.pipeline import differentiate, front_end
+
+# Sides of a conditional: reductions over u that raise on some data (max of
+# nothing, log or sqrt of a negative), and ones that do not.
+SIDES = [
+    "max(u[k] * x for k in range(n))",
+    "min(u)",
+    "sum(log(u[k]) for k in range(n))",
+    "sum(sqrt(u[k]) * x for k in range(n))",
+    "prod(u[k] + x for k in range(n))",
+    "sum((log(x) * u[k] if x > 0 else u[k]) for k in range(n))",
+    "log(x) * sum(u)",
+    "x * 2",
+]
+CONDITIONS = ["n > 0", "n > 1", "x > 0", "min(u) > 0", "sum(u) > 1",
+              "max(u[k] for k in range(n)) < 1"]
+FAILURES = (ValueError, ArithmeticError)
+
+
+def _program(condition: str, then: str, orelse: str) -> str:
+    return f"f(x, u[n]) = ({then}) if {condition} else ({orelse})\n"
+
+
+def _reference(source: str, x: float, u: list[float]):
+    """The interpreter's value and gradient, or the exception it raises."""
+    program = front_end(source, "t.expr")
+    f = program.function("f")
+    grad = {e.name: e for e in differentiate(program)}["f_grad"]
+    inputs = {p.placeholders: x for p in f.params if not isinstance(p.placeholders, DataArray)}
+    try:
+        return evaluate(program.graph, grad.result, inputs, {"u": u}, {"n": len(u)})
+    except FAILURES as error:
+        return error
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    a, b = float(a), float(b)
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9,
+                                                             abs_tol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(condition=st.sampled_from(CONDITIONS), then=st.sampled_from(SIDES),
+       orelse=st.sampled_from(SIDES), x=st.sampled_from([-1.5, 0.5, 2.0]),
+       u=st.lists(st.sampled_from([-2.0, -0.5, 0.25, 1.0, 3.0]), max_size=4))
+def test_a_loop_in_a_side_not_taken_is_not_run(condition, then, orelse, x, u):
+    source = _program(condition, then, orelse)
+    want = _reference(source, x, u)
+    module = exprgrad.compile(source, "t.expr")
+    if isinstance(want, Exception):
+        with pytest.raises(FAILURES):
+            module.f_grad(x, u)
+        return
+    value, (d_x, d_u) = want
+    got_value, (got_x, got_u) = module.f_grad(x, u)
+    assert _close(got_value, value) and _close(module.f(x, u), value)
+    assert _close(got_x, d_x) and _close(list(got_u), d_u)
+
+
+@settings(max_examples=40, deadline=None)
+@given(condition=st.sampled_from(CONDITIONS), then=st.sampled_from(SIDES),
+       orelse=st.sampled_from(SIDES), x=st.sampled_from([-1.5, 0.5, 2.0]),
+       u=st.lists(st.sampled_from([-2.0, -0.5, 0.25, 1.0, 3.0]), max_size=4))
+def test_the_array_target_runs_no_loop_of_a_side_not_taken(condition, then, orelse, x, u):
+    """Where the interpreter has a value the array target has it too, and
+    under NumPy's strict mode nothing of a side not taken warns."""
+    np = pytest.importorskip("numpy")
+    source = _program(condition, then, orelse)
+    want = _reference(source, x, u)
+    if isinstance(want, Exception):
+        return  # the array target's domain errors are nan/inf (docs/array-target.md)
+    module = exprgrad.compile(source, "t.expr", target="array")
+    data = np.asarray(u, dtype=float)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        value, (d_x, d_u) = module.f_grad(x, data)
+        plain = module.f(x, data)
+    assert _close(value, want[0]) and _close(plain, want[0])
+    assert _close(d_x, want[1][0]) and _close(list(np.asarray(d_u)), want[1][1])
+
+
+@pytest.mark.parametrize("target", ["python", "array"])
+def test_the_reductions_of_the_other_side_at_no_data(target):
+    if target == "array":
+        pytest.importorskip("numpy")
+    module = exprgrad.compile("f(u[n]) = max(u[k] for k in range(n)) if n > 0 else 0\n",
+                              target=target)
+    assert module.f([]) == 0.0
+    value, (d_u,) = module.f_grad([])
+    assert value == 0.0 and len(d_u) == 0
+    assert module.f([1.0, 3.0]) == 3.0
+    logs = exprgrad.compile("f(u[n]) = (sum(log(u[k]) for k in range(n)) if min(u) > 0 "
+                            "else 0)\n", target=target)
+    assert logs.f([2.0, -1.0]) == 0.0
+    assert list(logs.f_grad([2.0, -1.0])[1][0]) == [0.0, 0.0]
+
+
+def test_a_loop_under_a_condition_is_inside_its_if():
+    """The emitted text: the loop of the side taken is in the If."""
+    text = exprgrad.emit("f(u[n]) = max(u[k] for k in range(n)) if n > 0 else 0\n", "f.expr")
+    body = text[text.index("def f(u):"):text.index("def f_grad")]
+    assert body.index("if len_n > 0.0:") < body.index("for k in range(n):")
+
+
+# --- diff() in a function with data axes ----------------------------------------------
+HELPER = "def f(s, v[n]):\n    return sum(diff(v[k] * s^3, s) for k in range(n))\n"
+
+
+@settings(max_examples=25, deadline=None)
+@given(c=st.integers(-3, 3), x=st.floats(-2, 2), arity=st.integers(0, 3))
+def test_diff_of_a_parameter_given_a_constant(c, x, arity):
+    """`f(c, [x, ...])`: d/ds of v[k]·s³ is 3·v[k]·s², at s = c."""
+    items = ", ".join(["x"] + [str(i + 1) for i in range(arity - 1)]) if arity else ""
+    module = exprgrad.compile(HELPER + f"g(x) = f({c}, [{items}])\n")
+    values = [x] + [float(i + 1) for i in range(arity - 1)] if arity else []
+    assert math.isclose(module.g(x), 3 * c * c * sum(values), rel_tol=1e-12, abs_tol=1e-12)
+    assert math.isclose(module.g_grad(x)[1][0], 3 * c * c if arity else 0.0, abs_tol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(x=st.floats(-2, 2), u=st.lists(st.floats(-2, 2), max_size=4))
+def test_diff_of_a_parameter_given_an_argument_that_is_also_the_data(x, u):
+    """`f(x, [x, x])` differentiates with respect to s alone (6x³, not the
+    9x³ of differentiating x everywhere), and `h(x, u) = f(2x, u)` with
+    respect to s = 2x: 3·u[k]·(2x)²."""
+    module = exprgrad.compile(HELPER + "g(x) = f(x, [x, x])\nh(x, u[m]) = f(2 * x, u)\n")
+    assert math.isclose(module.g(x), 6 * x ** 3, rel_tol=1e-12, abs_tol=1e-12)
+    assert math.isclose(module.g_grad(x)[1][0], 18 * x ** 2, rel_tol=1e-12, abs_tol=1e-12)
+    assert math.isclose(module.h(x, u), 12 * x * x * sum(u), rel_tol=1e-9, abs_tol=1e-9)
+    d_x, d_u = module.h_grad(x, u)[1]
+    assert math.isclose(d_x, 24 * x * sum(u), rel_tol=1e-9, abs_tol=1e-9)
+    assert all(math.isclose(d, 12 * x * x, rel_tol=1e-12, abs_tol=1e-12) for d in d_u)
+
+
+# --- vjp of a map at no data --------------------------------------------------------------
+@pytest.mark.parametrize("source", ["h(u[n]) = [u[k] * 2 for k in range(n)]\n",
+                                    "h(x, u[n]) = [u[k] * x for k in range(n)]\n"])
+def test_vjp_with_an_empty_cotangent(source):
+    module = exprgrad.compile(source)
+    args = [[]] if source.startswith("h(u") else [1.5, []]
+    value, grads = module.h_vjp(*args, [])
+    assert value == [] and list(grads[-1]) == []
+    assert all(g == 0.0 for g in grads[:-1])
