@@ -161,12 +161,6 @@ class _LoopScheduler:
                 found.add(n)
         return sorted(found)
 
-    def _waits_for(self, r: int, reductions: list[int]) -> bool:
-        """Whether reduction r reads another of `reductions` (not computed
-        yet): it then waits for that one's loop."""
-        others = set(reductions) - {r}
-        return bool(others) and not others.isdisjoint(self.g.ancestors([self.g.nodes[r].args[0]]))
-
     def _scalar(self, outputs: list[int], inside, at: frozenset) -> list:
         """Scalar statements for `outputs` of this segment, on a copy of its
         nodes in which everything computed already is a named leaf and each
