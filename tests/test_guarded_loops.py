@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -66,8 +68,8 @@ def _close(a, b) -> bool:
 
 @settings(max_examples=60, deadline=None)
 @given(condition=st.sampled_from(CONDITIONS), then=st.sampled_from(SIDES),
-       orelse=st.sampled_from(SIDES), x=st.sampled_from([-1.5, 0.5, 2.0]),
-       u=st.lists(st.sampled_from([-2.0, -0.5, 0.25, 1.0, 3.0]), max_size=4))
+       orelse=st.sampled_from(SIDES), x=st.sampled_from([-1.5, 0.0, 0.5, 2.0]),
+       u=st.lists(st.sampled_from([-2.0, -0.5, 0.0, 0.25, 1.0, 3.0]), max_size=4))
 def test_a_loop_in_a_side_not_taken_is_not_run(condition, then, orelse, x, u):
     source = _program(condition, then, orelse)
     want = _reference(source, x, u)
@@ -80,6 +82,13 @@ def test_a_loop_in_a_side_not_taken_is_not_run(condition, then, orelse, x, u):
     got_value, (got_x, got_u) = module.f_grad(x, u)
     assert _close(got_value, value) and _close(module.f(x, u), value)
     assert _close(got_x, d_x) and _close(list(got_u), d_u)
+    if u:  # where the unrolled function has a gradient, the rolled one has it
+        unrolled = exprgrad.compile(source + f"g(x, v[{len(u)}]) = f(x, v)\n", "t.expr")
+        try:
+            reference = unrolled.g_grad(x, u)
+        except FAILURES:
+            return
+        assert _close(reference, (got_value, (got_x, list(got_u))))
 
 
 @settings(max_examples=40, deadline=None)
@@ -119,11 +128,32 @@ def test_the_reductions_of_the_other_side_at_no_data(target):
     assert list(logs.f_grad([2.0, -1.0])[1][0]) == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("target", ["python", "array"])
+def test_a_gradient_sum_under_a_condition_the_loop_reads(target):
+    """d/dx of `log(x) * u[k] if x > 0 else u[k]` summed over k is
+    sum(u) / x under x > 0: the sum and the division flow under the
+    condition, so at x = 0 nothing divides by 0."""
+    if target == "array":
+        pytest.importorskip("numpy")
+    module = exprgrad.compile("f(x, u[n]) = sum((log(x) * u[k] if x > 0 else u[k]) "
+                              "for k in range(n))\n", target=target)
+    value, (d_x, d_u) = module.f_grad(0.0, [1.0, 2.0])
+    assert (value, d_x, list(d_u)) == (3.0, 0.0, [1.0, 1.0])
+    value, (d_x, d_u) = module.f_grad(2.0, [1.0, 2.0])
+    assert math.isclose(d_x, 1.5) and math.isclose(d_u[0], math.log(2.0))
+
+
 def test_a_loop_under_a_condition_is_inside_its_if():
-    """The emitted text: the loop of the side taken is in the If."""
+    """The emitted text: the loop of the side taken is in the If, as
+    docs/generated-code.md shows it (every line of its excerpt, in order)."""
     text = exprgrad.emit("f(u[n]) = max(u[k] for k in range(n)) if n > 0 else 0\n", "f.expr")
     body = text[text.index("def f(u):"):text.index("def f_grad")]
     assert body.index("if len_n > 0.0:") < body.index("for k in range(n):")
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "generated-code.md").read_text()
+    block = re.search(r"```python\n(    if len_n > 0\.0:.*?)```", doc, re.S).group(1)
+    position = 0
+    for line in block.splitlines():
+        position = body.index(line + "\n", position)
 
 
 # --- diff() in a function with data axes ----------------------------------------------

@@ -171,6 +171,9 @@ class _LoopScheduler:
         sub, to_sub, from_sub, reads = self._copy(outputs, inside, at)
         sched = _Scheduler(sub, self.inline)
         sched.names = self.names
+        # a loop that cannot raise is placed as a total op: where its uses
+        # meet, so loops over one range there share one For
+        sched.total = {to_sub[r] for r in reads if not self._may_raise(r)}
         variables = {to_sub[n]: v for n, v in self.var.items() if n in to_sub}
         for r in sorted(reads):  # an accumulator is named after the reduction (`d_w`, `total`)
             variables[to_sub[r]] = self.names.fresh(self.g.names.get(r) or
@@ -301,15 +304,23 @@ class _LoopScheduler:
 
     def _may_raise(self, n: int) -> bool:
         """Whether computing node n can raise: an op that is not total in
-        it, below the loads and loop variables (which cannot)."""
+        it.  Loop variables, lengths and loads read in bounds cannot; a sum
+        or product raises where its body does, a min or max also over an
+        empty range."""
         if self._raising is None:
             self._raising = set()
             nodes = self.g.nodes
             for m in self.order:
                 node = nodes[m]
-                if node.op in ("load", "loop_index", "size"):
+                if node.op in ("loop_index", "size") or \
+                        node.op == "load" and self._always_in_bounds(m):
                     continue
-                if not OPS[node.op].total or any(a in self._raising for a in node.args):
+                if node.op in ("sum_over", "prod_over"):
+                    raises = node.args[0] in self._raising
+                else:
+                    raises = not OPS[node.op].total or any(a in self._raising
+                                                          for a in node.args)
+                if raises:
                     self._raising.add(m)
         return n in self._raising
 
