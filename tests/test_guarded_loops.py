@@ -143,6 +143,25 @@ def test_a_gradient_sum_under_a_condition_the_loop_reads(target):
     assert math.isclose(d_x, 1.5) and math.isclose(d_u[0], math.log(2.0))
 
 
+@settings(max_examples=20, deadline=None)
+@given(x=st.sampled_from([-1.0, 0.5, 2.0]), y=st.sampled_from([-1.0, 0.5, 2.0]),
+       u=st.lists(st.floats(-2, 2), max_size=3))
+def test_two_loops_reading_one_value_under_other_conditions(x, y, u):
+    """log(x) is read by both loops, each under its own condition: each
+    loop reads it from its own guarded copy (they cannot share one For)."""
+    module = exprgrad.compile("f(x, y, u[n]) = sum((log(x) * u[k] if y > 0 else u[k]) for k in "
+                              "range(n)) + sum((log(x) * u[k]^2 if y > 1 else u[k]) for k in "
+                              "range(n))\n")
+    if x <= 0 and y > 0:  # (at no data too: what a loop reads is computed before it)
+        if u:
+            with pytest.raises(ValueError):
+                module.f(x, y, u)
+        return
+    log = math.log(x) if x > 0 else math.nan
+    want = sum(log * a if y > 0 else a for a in u) + sum(log * a * a if y > 1 else a for a in u)
+    assert _close(module.f(x, y, u), want)
+
+
 def test_a_loop_under_a_condition_is_inside_its_if():
     """The emitted text: the loop of the side taken is in the If, as
     docs/generated-code.md shows it (every line of its excerpt, in order)."""

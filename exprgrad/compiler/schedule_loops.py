@@ -338,13 +338,13 @@ class _LoopScheduler:
             elif _reduction_of(s) is None:
                 out.append(s)
             else:
-                group, before, after = self._joined(s, waiting)
+                group, before, after = self._joined(s, waiting, reads)
                 out += [x for t in before for x in self._expand([t], at, reads)]
                 out += self._reductions(sorted(group, key=_reduction_of), at, reads)
                 waiting = after + waiting
         return out
 
-    def _joined(self, first: Assign, later: list) -> tuple[list, list, list]:
+    def _joined(self, first: Assign, later: list, reads: dict) -> tuple[list, list, list]:
         """The reductions of `later` (the statements after `first`, taken
         from it) that can run in the loop of `first`: over the same loop,
         reading nothing computed from the loop's results; and the statements
@@ -354,13 +354,16 @@ class _LoopScheduler:
         loop)."""
         index = self.g.nodes[_reduction_of(first)].args[1]
         tainted = {first.target}
+        sources = _sources(first, reads)
         kinds: list[str] = []
         for s in later:
             r = _reduction_of(s)
             read = _reads_of(s)
-            if r is not None and self.g.nodes[r].args[1] == index and not read & tainted:
+            if r is not None and self.g.nodes[r].args[1] == index and not read & tainted \
+                    and _agree(sources, _sources(s, reads)):
                 kinds.append("join")
                 tainted.add(s.target)
+                sources.update(_sources(s, reads))
             elif read & tainted:
                 kinds.append("after")
                 tainted |= _assigned_names(s)
@@ -564,6 +567,18 @@ def _reduction_of(statement) -> int | None:
             statement.value.op in OVER_OPS and isinstance(statement.value.attr, tuple):
         return statement.value.attr[1]
     return None
+
+
+def _sources(statement: Assign, reads: dict) -> dict[int, str]:
+    """Each value a reduction's loop reads → the variable it reads it from
+    (a value read under conditions is read from its guarded copy)."""
+    pairs = zip(reads[_reduction_of(statement)], statement.value.args)
+    return {value: arg.id for (value, _), arg in pairs if isinstance(arg, Name)}
+
+
+def _agree(a: dict[int, str], b: dict[int, str]) -> bool:
+    """Whether two loops read every value they share from one variable."""
+    return all(a[v] == name for v, name in b.items() if v in a)
 
 
 def _reads_of(statement) -> set[str]:
