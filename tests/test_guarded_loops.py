@@ -162,6 +162,33 @@ def test_two_loops_reading_one_value_under_other_conditions(x, y, u):
     assert _close(module.f(x, y, u), want)
 
 
+NESTED = ("f(u[n], A[n][m]) = sum((max(A[i][j] for j in range(m)) if u[i] > 0 else 0) "
+          "for i in range(n))\n")
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 3), m=st.integers(0, 2), data=st.data())
+def test_a_loop_in_a_loop_under_a_condition_of_the_outer_one(n, m, data):
+    """Each row's max is taken only for the rows u[i] > 0 selects, in
+    value and gradient (an inner loop, and an inner map of d_A): with no
+    columns, only where some row is selected does it raise."""
+    values = st.sampled_from([-1.0, 0.5, 2.0])
+    u = [data.draw(values) for _ in range(n)]
+    A = [[data.draw(values) for _ in range(m)] for _ in range(n)]
+    program = front_end(NESTED, "t.expr")
+    grad = {e.name: e for e in differentiate(program)}["f_grad"]
+    module = exprgrad.compile(NESTED, "t.expr")
+    try:
+        want = evaluate(program.graph, grad.result, {}, {"u": u, "A": A}, {"n": n, "m": m})
+    except ValueError:
+        with pytest.raises(ValueError, match="empty range"):
+            module.f_grad(u, A)
+        return
+    value, (d_u, d_A) = module.f_grad(u, A)
+    assert _close(value, want[0]) and _close(module.f(u, A), want[0])
+    assert _close(d_u, want[1][0]) and _close(d_A, want[1][1])
+
+
 def test_a_loop_under_a_condition_is_inside_its_if():
     """The emitted text: the loop of the side taken is in the If, as
     docs/generated-code.md shows it (every line of its excerpt, in order)."""

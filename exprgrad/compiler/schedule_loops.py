@@ -455,16 +455,16 @@ class _LoopScheduler:
         self.maps[id(value)] = var
         own, inner = _element_parts(value.element)
         outer = self._inside(at, around)
-        reads = self._guarded_reads(flatten(value.element), _map_loops(value), outer, at)
+        at_loop = at | {around} if around is not None else at
+        reads = self._guarded_reads(flatten(value.element), _map_loops(value), outer, at_loop)
         before = self.segment(at, around, [w for _, w in reads])
         saved = dict(self.var)
         for e, w in reads:
             if w != e and w in self.var:
                 self.var[e] = self.var[w]  # read only where `w` is `e`
-        at_loop = at | {around} if around is not None else at
         body = self._inside(at_loop, value.index)
-        needed = [n for m in inner for n in self._externals(flatten(m.element), _map_loops(m),
-                                                            body)]
+        needed = [w for m in inner for _, w in self._guarded_reads(
+            flatten(m.element), _map_loops(m), body, at_loop | {value.index})]
 
         def finish(values: list) -> list:
             row = "row" if var == "values" else f"{var}_row"
