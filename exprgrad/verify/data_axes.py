@@ -21,6 +21,13 @@ fixed function to hand SymPy.  Each item is verified twice over:
 A length at which the source is undefined (a mean at n = 0) or does not
 compile (`max` of nothing at n = 0) is named in the item's detail; the
 other lengths are compared.
+
+Data make exact ties of `min`/`max` common (every iteration that takes the
+same branch of a conditional is the same value), so the reference
+differentiates each min/max with the language's even share
+(`EvenShareTranslator`), and a point a hair from a tie, where the emitted
+constants (doubles) and the source's (exact reals) may see different
+sides of it, is skipped and counted (`NearTies`).
 """
 
 from __future__ import annotations
