@@ -279,3 +279,174 @@ def error_name(error: Exception) -> str:
     ValueError where the 50-digit shim raises its DomainError."""
     name = next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")
     return f"{name} ({error})" if str(error) else name
+
+
+# --- the source's DAG, node by node, against the double range -----------------
+# The reference (SymPy's translation) can hide what the program computes:
+# SymPy folds 1**u to 1 and 0*u to 0 as they are built, so u, which the
+# program evaluates (and may fail on: u = x**0.5 at x < 0, u = 1e-300**x at
+# x = -2), is gone from it.  And at 50 digits an intermediate beyond a
+# double's range (1e558) or below its normal range (x * 4.9e-324, whose
+# double is a multiple of 4.9e-324) is computed exactly, where doubles
+# overflow or lose their digits.  So each compared point is first run
+# through the DAG itself, as the language evaluates it.
+
+DEFINED, UNDEFINED_HERE, OUT_OF_RANGE = "defined", "undefined", "out of range"
+NORMAL_MIN = mpmath.mpf(2) ** -1022  # the smallest normal double
+
+
+class _Undefined(Exception):
+    pass
+
+
+class _OutOfRange(Exception):
+    pass
+
+
+class _Unknown(Exception):
+    """An op this evaluation does not know (a data-axis loop): no verdict."""
+
+
+def dag_at(g, roots, point: dict) -> str:
+    """DEFINED, UNDEFINED_HERE or OUT_OF_RANGE: the DAG nodes `roots` need,
+    evaluated at 50 digits at `point` (input node → mpf) the way the
+    language does, only the branch a conditional takes and only what
+    `and`/`or` short-circuit to.  UNDEFINED_HERE if one of them is undefined
+    (a negative base to a non-integer power, the log of a negative, x/0);
+    OUT_OF_RANGE if a number leaves the normal double range (beyond 2^1024,
+    or nonzero below 2^-1022): doubles cannot follow the exact computation
+    there, so it is no fair point to compare the emitted code at."""
+    try:
+        with mpmath.workdps(DIGITS):
+            _DagEvaluation(g, point).run(roots)
+    except _Undefined:
+        return UNDEFINED_HERE
+    except _OutOfRange:
+        return OUT_OF_RANGE
+    except _Unknown:
+        return DEFINED
+    return DEFINED
+
+
+class _DagEvaluation:
+    def __init__(self, g, point: dict):
+        self.g, self.point, self.memo = g, point, {}
+
+    def run(self, roots) -> None:
+        for root in roots:
+            self.node(root)
+
+    def node(self, n: int):
+        """The value of node n, its inputs first (without recursion: a DAG
+        may be thousands of nodes deep)."""
+        memo, stack = self.memo, [n]
+        while stack:
+            m = stack[-1]
+            if m in memo:
+                stack.pop()
+                continue
+            wanted = self._inputs_wanted(m)
+            missing = [a for a in wanted if a not in memo]
+            if missing:
+                stack.extend(missing)
+                continue
+            memo[m] = self._value(m)
+            stack.pop()
+        return memo[n]
+
+    def _inputs_wanted(self, m: int) -> list[int]:
+        """The inputs node m evaluates, given those already known: a
+        conditional's branch once its condition is known, `and`/`or`'s
+        second input only where Python's short circuit reaches it."""
+        node, memo = self.g.nodes[m], self.memo
+        if node.op == "where":
+            cond, then, otherwise = node.args
+            return [cond] if cond not in memo else [then if memo[cond] else otherwise]
+        if node.op in ("and", "or"):
+            first, second = node.args
+            if first not in memo:
+                return [first]
+            return [second] if bool(memo[first]) == (node.op == "and") else []
+        return list(node.args)
+
+    def _value(self, m: int):
+        node, memo = self.g.nodes[m], self.memo
+        op = node.op
+        if op == "where":
+            cond, then, otherwise = node.args
+            return memo[then if memo[cond] else otherwise]
+        if op in ("and", "or"):
+            first, second = node.args
+            short = bool(memo[first]) != (op == "and")
+            return memo[first] if short else memo[second]
+        if op == "bool":
+            return node.attr
+        if op == "const":
+            return _in_double_range(mpmath.mpf(node.attr))
+        if op == "input":
+            if m not in self.point:
+                raise _Unknown
+            return self.point[m]
+        args = [memo[a] for a in node.args]
+        return _op_value(op, args, node.attr)
+
+
+def _op_value(op: str, args: list, attr):
+    spec = OPS.get(op)
+    if spec is None or spec.loop:
+        raise _Unknown
+    if spec.kind == "bool":
+        return spec.evaluate(args, attr)
+    try:
+        if op == "pow":
+            value = _exact_power(*args)
+        elif spec.numeric is not None:
+            value = spec.numeric(mpmath, *args)
+        elif spec.helper is not None:
+            value = _helper(op)(*args)
+        elif spec.fn is not None:
+            value = spec.evaluate(args, attr)
+        else:
+            raise _Unknown
+    except (ZeroDivisionError, DomainError, ValueError, TypeError):
+        raise _Undefined from None
+    if not isinstance(value, mpmath.mpf):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = mpmath.mpf(value)
+        else:
+            raise _Undefined  # complex: outside the real domain
+    if mpmath.isnan(value) or mpmath.isinf(value):
+        raise _Undefined  # log(0), atanh(1): `math` raises there
+    return _in_double_range(value)
+
+
+def _exact_power(base, exponent):
+    """base ** exponent at 50 digits; one too large or too small for a
+    double is out of range (and is never computed to its digits)."""
+    if base < 0 and exponent != int(exponent):
+        raise _Undefined
+    if base == 0 and exponent < 0:
+        raise _Undefined
+    if base != 0 and exponent != 0 and abs(base) != 1:
+        with mpmath.workprec(64):
+            bits = exponent * mpmath.log(abs(base), 2)
+        if abs(bits) > _POWER_BITS:
+            raise _OutOfRange
+    return mpmath.power(base, exponent)
+
+
+def _in_double_range(value):
+    if mpmath.isnan(value):
+        raise _Undefined
+    if mpmath.isinf(value) or abs(value) >= DOUBLE_MAX or 0 < abs(value) < NORMAL_MIN:
+        raise _OutOfRange
+    return value
+
+
+@functools.cache
+def _helper(op: str):
+    """An op's helper (`_sigmoid`) as the emitted module defines it, with
+    `math` at 50 digits."""
+    namespace = {"math": _math_shim()}
+    exec(OPS[op].helper, namespace)
+    return namespace[OPS[op].py.split("(")[0]]
