@@ -25,8 +25,8 @@ import mpmath
 import sympy as sp
 
 from . import branches
-from .numeric import OUT_OF_RANGE, UNDEFINED_HERE, as_real, close, compile_program, dag_at, \
-    error_name, flat_values, fmt, sample, to_mpf
+from .numeric import OUT_OF_RANGE, UNDEFINED_HERE, SourceDag, as_real, close, \
+    compile_program, error_name, flat_values, fmt, sample, to_mpf
 from .report import FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .symbolic import Translator, exact, prove_equal, sympy_adjoints
 from .timelimit import budget
@@ -95,6 +95,8 @@ class _Setup:
     seed: str  # the random points' seed
     prepare: object = None  # the arguments as the target takes them (None: as they are)
     forward: list | None = None  # the source's output nodes (None: `roots`)
+    wrt: list | None = None  # the input nodes differentiated with respect to (None: all)
+    dag: SourceDag | None = None  # the source's DAG, made when first needed
 
 
 def _verify_function(program, f, gradient, namespace, settings) -> list[Item]:
@@ -130,7 +132,7 @@ def _setup(program, f, gradient, wrt) -> _Setup:
     roots = outputs + [x for part in gradient.result[1] for x in flatten(part)]
     return _Setup(tr, expected, emitted_exprs, evaluate, inputs, args_nodes,
                   _display_names(gradient.params), grad_names, roots,
-                  f"{f.source.loc.line}:{f.name}", forward=outputs)
+                  f"{f.source.loc.line}:{f.name}", forward=outputs, wrt=leaves)
 
 
 def _prove_each(setup: _Setup, wrt, settings, b) -> list:
@@ -355,10 +357,13 @@ def _fair_point(setup: _Setup, point: dict, state: _State) -> bool:
     """Whether the source's DAG, run node by node at 50 digits, is defined
     at the point with every number in the normal double range.  Where it is
     not, SymPy's translation may still give a number (it folds 1**u to 1,
-    dropping a u that is undefined or overflows), or give the exact value
-    that doubles cannot follow: the point is not compared."""
-    verdict = dag_at(setup.tr.g, setup.forward if setup.forward is not None else setup.roots,
-                     point)
+    dropping a u that is undefined or overflows, and u's derivative that
+    the emitted gradient multiplies by 0), or give the exact value that
+    doubles cannot follow: the point is not compared."""
+    if setup.dag is None:
+        forward = setup.forward if setup.forward is not None else setup.roots
+        setup.dag = SourceDag(setup.tr.g, forward, None if setup.wrt is None else set(setup.wrt))
+    verdict = setup.dag.at(point)
     if verdict == OUT_OF_RANGE:
         state.out_of_range += 1
     return verdict not in (OUT_OF_RANGE, UNDEFINED_HERE)

@@ -285,11 +285,12 @@ def error_name(error: Exception) -> str:
 # The reference (SymPy's translation) can hide what the program computes:
 # SymPy folds 1**u to 1 and 0*u to 0 as they are built, so u, which the
 # program evaluates (and may fail on: u = x**0.5 at x < 0, u = 1e-300**x at
-# x = -2), is gone from it.  And at 50 digits an intermediate beyond a
-# double's range (1e558) or below its normal range (x * 4.9e-324, whose
-# double is a multiple of 4.9e-324) is computed exactly, where doubles
-# overflow or lose their digits.  So each compared point is first run
-# through the DAG itself, as the language evaluates it.
+# x = -2), is gone from it, and so is u's derivative, which the emitted
+# gradient still multiplies by 0 (nan, or an error, where u has none).  And
+# at 50 digits an intermediate beyond a double's range (1e558) or below its
+# normal range (x * 4.9e-324, whose double keeps one digit) is computed
+# exactly, where doubles overflow or lose their digits.  So each compared
+# point is first run through the DAG itself, as the language evaluates it.
 
 DEFINED, UNDEFINED_HERE, OUT_OF_RANGE = "defined", "undefined", "out of range"
 NORMAL_MIN = mpmath.mpf(2) ** -1022  # the smallest normal double
@@ -307,33 +308,63 @@ class _Unknown(Exception):
     """An op this evaluation does not know (a data-axis loop): no verdict."""
 
 
-def dag_at(g, roots, point: dict) -> str:
-    """DEFINED, UNDEFINED_HERE or OUT_OF_RANGE: the DAG nodes `roots` need,
-    evaluated at 50 digits at `point` (input node → mpf) the way the
-    language does, only the branch a conditional takes and only what
-    `and`/`or` short-circuit to.  UNDEFINED_HERE if one of them is undefined
-    (a negative base to a non-integer power, the log of a negative, x/0);
-    OUT_OF_RANGE if a number leaves the normal double range (beyond 2^1024,
-    or nonzero below 2^-1022): doubles cannot follow the exact computation
-    there, so it is no fair point to compare the emitted code at."""
-    try:
-        with mpmath.workdps(DIGITS):
-            _DagEvaluation(g, point).run(roots)
-    except _Undefined:
-        return UNDEFINED_HERE
-    except _OutOfRange:
-        return OUT_OF_RANGE
-    except _Unknown:
+class SourceDag:
+    """The DAG nodes `roots` need, evaluated at 50 digits the way the
+    language does: only the branch a conditional takes, and only what
+    `and`/`or` short-circuit to.  `wrt`: the input nodes differentiated
+    with respect to (None: every input)."""
+
+    def __init__(self, g, roots, wrt=None):
+        self.g, self.roots = g, list(roots)
+        self.active = _differentiated(g, self.roots, wrt)
+
+    def at(self, point: dict) -> str:
+        """DEFINED, UNDEFINED_HERE or OUT_OF_RANGE at `point` (input node →
+        mpf).  UNDEFINED_HERE if a node evaluated is undefined (a negative
+        base to a non-integer power, the log of a negative, x/0), or if the
+        chain rule needs a local derivative that is (sqrt at 0, d/db a^b at
+        a < 0): the numerics policy makes the emitted code raise or give nan
+        there.  OUT_OF_RANGE if a number leaves the normal double range
+        (beyond 2^1024, or nonzero below 2^-1022), where doubles cannot
+        follow the exact computation: no fair point to compare at."""
+        try:
+            with mpmath.workdps(DIGITS):
+                _DagEvaluation(self, point).run()
+        except _Undefined:
+            return UNDEFINED_HERE
+        except _OutOfRange:
+            return OUT_OF_RANGE
+        except _Unknown:
+            return DEFINED
         return DEFINED
-    return DEFINED
+
+
+def _differentiated(g, roots, wrt) -> set:
+    """The nodes whose local derivatives the chain rule multiplies: those
+    that depend on a `wrt` input and reach a root through numbers (not
+    only through a condition)."""
+    order = g.ancestors(roots)
+    reaches = set(roots)
+    for n in reversed(order):
+        node = g.nodes[n]
+        if n not in reaches or OPS[node.op].kind == "bool":
+            continue
+        reaches.update(node.args[1:] if node.op == "where" else node.args)
+    depends: set = set()
+    for n in order:
+        node = g.nodes[n]
+        if node.op == "input" and (wrt is None or n in wrt) or \
+                any(a in depends for a in node.args):
+            depends.add(n)
+    return depends & reaches
 
 
 class _DagEvaluation:
-    def __init__(self, g, point: dict):
-        self.g, self.point, self.memo = g, point, {}
+    def __init__(self, dag: SourceDag, point: dict):
+        self.dag, self.g, self.point, self.memo = dag, dag.g, point, {}
 
-    def run(self, roots) -> None:
-        for root in roots:
+    def run(self) -> None:
+        for root in self.dag.roots:
             self.node(root)
 
     def node(self, n: int):
@@ -345,8 +376,7 @@ class _DagEvaluation:
             if m in memo:
                 stack.pop()
                 continue
-            wanted = self._inputs_wanted(m)
-            missing = [a for a in wanted if a not in memo]
+            missing = [a for a in self._inputs_wanted(m) if a not in memo]
             if missing:
                 stack.extend(missing)
                 continue
@@ -388,7 +418,10 @@ class _DagEvaluation:
                 raise _Unknown
             return self.point[m]
         args = [memo[a] for a in node.args]
-        return _op_value(op, args, node.attr)
+        value = _op_value(op, args, node.attr)
+        if m in self.dag.active and OPS[op].kind != "bool":
+            _check_partials(op, node, args, self.dag.active)
+        return value
 
 
 def _op_value(op: str, args: list, attr):
@@ -410,14 +443,49 @@ def _op_value(op: str, args: list, attr):
             raise _Unknown
     except (ZeroDivisionError, DomainError, ValueError, TypeError):
         raise _Undefined from None
-    if not isinstance(value, mpmath.mpf):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = mpmath.mpf(value)
-        else:
-            raise _Undefined  # complex: outside the real domain
-    if mpmath.isnan(value) or mpmath.isinf(value):
-        raise _Undefined  # log(0), atanh(1): `math` raises there
-    return _in_double_range(value)
+    return _in_double_range(_real_or_undefined(value))
+
+
+def _check_partials(op: str, node, args: list, active: set) -> None:
+    """The local derivatives with respect to the inputs the chain rule goes
+    through, from SymPy's derivative of the op: undefined or beyond a
+    double (1/sqrt(0), log(-2)) make the gradient undefined here."""
+    for arg, partial in zip(node.args, _partials(op, node.attr, len(args))):
+        if arg not in active:
+            continue
+        try:
+            value = _real_or_undefined(partial(*args))
+        except (ZeroDivisionError, ValueError, TypeError):
+            raise _Undefined from None
+        if abs(value) >= DOUBLE_MAX:
+            raise _OutOfRange
+
+
+def _real_or_undefined(value):
+    """A finite mpf, or _Undefined (complex: outside the real domain; nan,
+    inf: log(0), atanh(1), where `math` raises)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = mpmath.mpf(value)
+    if not isinstance(value, mpmath.mpf) or not mpmath.isfinite(value):
+        raise _Undefined
+    return value
+
+
+@functools.cache
+def _partials(op: str, attr, arity: int) -> list:
+    """One function per input: the op's SymPy derivative with respect to
+    it, evaluated with mpmath (which neither raises nor overflows: the
+    caller tells a complex or infinite result)."""
+    symbols = [sp.Symbol(f"a{i}", real=True) for i in range(arity)]
+    expr = OPS[op].symbolic(sp, symbols, attr)
+    printer = _Printer({"fully_qualified_modules": True})
+    functions = []
+    for s in symbols:
+        # powsimp: b*a**(b - 1), which is 0 at a = 0 for b > 1 (not a**b*b/a)
+        text = printer.doprint(sp.powsimp(sp.diff(expr, s)))
+        functions.append(eval(f"lambda {', '.join(map(str, symbols))}: {text}",
+                              {"mpmath": mpmath, "undefined_": UNDEFINED}))
+    return functions
 
 
 def _exact_power(base, exponent):
