@@ -20,10 +20,10 @@ import stat
 import sys
 
 from .compiler import limits
+from .compiler.printers.python import STDIN_NAME
 from .errors import LimitError
 
 STDIO = "-"  # as a FILE: standard input; as an output: standard output
-STDIN_NAME = "<stdin>"
 
 
 def is_source_path(thing) -> bool:

@@ -23,7 +23,7 @@ from collections import defaultdict
 
 from .graph import Graph
 from .loops import OVER_OPS, DataArray, Loop, RuntimeArray, levels, loop_of, substitute_loops
-from .reverse import _depends_on, _name_adjoint, contributions
+from .reverse import _name_adjoint, contributions, depends_on
 
 EMPTY = frozenset()
 
@@ -35,7 +35,7 @@ def gradients_with_loops(g: Graph, seeds, wrt: list) -> list:
     data = {w.param: w for w in wrt if isinstance(w, DataArray)}
     sources = {w for w in wrt if isinstance(w, int)}
     sources |= {n for n in order if g.nodes[n].op == "load" and g.nodes[n].attr[0] in data}
-    walk = _Walk(g, order, level, _depends_on(g, order, sources))
+    walk = _Walk(g, order, level, depends_on(g, order, sources))
     top = frozenset().union(*(level.get(out, EMPTY) for out, _ in seeds))
     adjoints = walk.run(top, None, {}, seeds)
     results = []
@@ -113,7 +113,7 @@ class _Walk:
         if body not in self.active:
             return {}
         inner = at | {index}
-        seed = _body_adjoint(g, n, d)
+        seed = iteration_adjoint(g, n, d)
         boundary: dict[int, int] = {}
         if index in self.level.get(body, EMPTY):
             self.run(inner, index, boundary, [(body, seed)])
@@ -122,7 +122,38 @@ class _Walk:
         return {u: g.add("sum_over", c, index) for u, c in boundary.items()}
 
 
-def _body_adjoint(g: Graph, n: int, d: int) -> int:
+def node_adjoints(g: Graph, output: int, wanted: list[int]) -> dict[int, int]:
+    """Node → the node of d output / d node, for every node of `wanted` that
+    the output depends on.  Inside a runtime loop that is one iteration's
+    adjoint: the walk visits each loop body once, and this keeps the
+    adjoints of every level it visits, which `gradients_with_loops` keeps to
+    itself because generated code needs only the parameters'.  (Drawings
+    and explanations show them.)"""
+    seed = [(output, g.const(1.0))]
+    order = g.ancestors([output])
+    walk = _RecordingWalk(g, order, levels(g, order), depends_on(g, order, set(wanted)))
+    walk.run(frozenset(), None, {}, seed)
+    return {n: walk.recorded[n] for n in wanted if n in walk.recorded}
+
+
+class _RecordingWalk(_Walk):
+    """The reverse-mode walk over loops, keeping the adjoint of every node
+    it reaches, loop bodies included (a body walked for two reductions gets
+    the sum of both)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.recorded: dict[int, int] = {}
+
+    def run(self, at, loop, boundary, seeds):
+        adjoints = super().run(at, loop, boundary, seeds)
+        for n, d in adjoints.items():
+            previous = self.recorded.get(n)
+            self.recorded[n] = d if previous is None else self.g.add("add", previous, d)
+        return adjoints
+
+
+def iteration_adjoint(g: Graph, n: int, d: int) -> int:
     """One iteration's share of a reduction's adjoint."""
     node = g.nodes[n]
     body, index = node.args

@@ -31,7 +31,7 @@ def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list) -> list:
         from .loop_gradients import gradients_with_loops
         return gradients_with_loops(g, seeds, wrt)
     order = g.ancestors([out for out, _ in seeds], stop_below=min(wrt))
-    active = _depends_on(g, order, set(wrt))
+    active = depends_on(g, order, set(wrt))
     adjoints: dict[int, int] = {}
 
     def accumulate(node: int, contribution: int) -> None:
@@ -139,7 +139,7 @@ def _masked_contributions(g: Graph, n: int, adjoint: int, active=None) -> list[i
     return out
 
 
-def _depends_on(g: Graph, order: list[int], sources: set[int]) -> set[int]:
+def depends_on(g: Graph, order: list[int], sources: set[int]) -> set[int]:
     """The nodes of `order` (ascending) that `sources` reach."""
     active = set(s for s in sources)
     nodes = g.nodes

@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 import graphviz
 
 from ..compiler.graph import Graph
-from ..compiler.loop_gradients import _body_adjoint, _Walk
+from ..compiler.loop_gradients import iteration_adjoint, node_adjoints
 from ..compiler.loops import OVER_OPS, RuntimeArray, levels, loop_of
 from ..compiler.ops import OPS
 from ..compiler.pipeline import front_end
-from ..compiler.reverse import _depends_on, contributions, gradients
+from ..compiler.reverse import contributions, gradients
 from ..compiler.values import flatten
 from .. import files
 from . import render
@@ -244,7 +244,7 @@ def _gradient_nodes(scene: Scene) -> tuple[list[int], dict[int, int], dict]:
         if consumer not in adjoints:
             continue
         if g.nodes[consumer].op in OVER_OPS:
-            flow_nodes[(arg, consumer, position)] = _body_adjoint(g, consumer, adjoints[consumer])
+            flow_nodes[(arg, consumer, position)] = iteration_adjoint(g, consumer, adjoints[consumer])
             continue
         per_input = contributions(g, consumer, adjoints[consumer])
         if position < len(per_input) and per_input[position] is not None:
@@ -254,35 +254,10 @@ def _gradient_nodes(scene: Scene) -> tuple[list[int], dict[int, int], dict]:
 
 def adjoint_nodes(g: Graph, output: int, wanted: list[int]) -> dict[int, int]:
     """Node → the node of d output / d node, for every node of `wanted` that
-    the output depends on.  Inside a runtime loop that is one iteration's
-    adjoint: reverse mode walks each loop body once (`loop_gradients`), and
-    this records the adjoints of every level the walk visits, which
-    `gradients` keeps to itself because generated code needs only the
-    parameters'."""
-    seed = [(output, g.const(1.0))]
+    the output depends on (inside a runtime loop, one iteration's adjoint)."""
     if not g.has_loops:
-        return dict(zip(wanted, gradients(g, seed, wanted)))
-    order = g.ancestors([output])
-    walk = _RecordingWalk(g, order, levels(g, order), _depends_on(g, order, set(wanted)))
-    walk.run(frozenset(), None, {}, seed)
-    return {n: walk.recorded[n] for n in wanted if n in walk.recorded}
-
-
-class _RecordingWalk(_Walk):
-    """The reverse-mode walk over loops, keeping the adjoint of every node
-    it reaches, loop bodies included (a body walked for two reductions gets
-    the sum of both)."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.recorded: dict[int, int] = {}
-
-    def run(self, at, loop, boundary, seeds):
-        adjoints = super().run(at, loop, boundary, seeds)
-        for n, d in adjoints.items():
-            previous = self.recorded.get(n)
-            self.recorded[n] = d if previous is None else self.g.add("add", previous, d)
-        return adjoints
+        return dict(zip(wanted, gradients(g, [(output, g.const(1.0))], wanted)))
+    return node_adjoints(g, output, wanted)
 
 
 def _summed_edges(scene: Scene) -> list[tuple[int, int, int]]:

@@ -11,7 +11,7 @@ local derivatives shown are the op table's rules applied with a gradient of
 from __future__ import annotations
 
 from .. import progress
-from ..compiler.reverse import contributions, gradients
+from ..compiler.reverse import contributions, depends_on, gradients
 from ..drawing.evaluate import PointError, evaluate, parameter_labels, point_inputs
 from .formulas import apply_text, expression, format_number, local_derivatives, rule_words
 from .steps import Explanation, Flow, NodeRecord, assemble
@@ -32,7 +32,7 @@ def explain_function(program, name: str, at: dict, wrt: str | None = None,
     output = function.output
     names = _Names(g, function, output)
     leaves = _leaves(function, wrt)
-    active = _depends_on(g, output, set(leaves))
+    active = depends_on(g, g.ancestors([output]), set(leaves))
     operations = [n for n in g.ancestors([output]) if n in active and g.nodes[n].args
                   and g.kind(n) == "number"]
     wanted = operations + [leaf for leaf in leaves if leaf in active]
@@ -83,14 +83,6 @@ def _leaves(function, wrt: str | None) -> list[int]:
             else:
                 pending.extend(reversed(v))
     return list(dict.fromkeys(leaves))
-
-
-def _depends_on(g, output: int, sources: set[int]) -> set[int]:
-    active = set(sources)
-    for n in g.ancestors([output]):
-        if n not in active and any(a in active for a in g.nodes[n].args):
-            active.add(n)
-    return active
 
 
 def _record(g, n, names, values, adjoint, flows, active, filename, describe) -> NodeRecord:

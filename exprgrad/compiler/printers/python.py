@@ -803,6 +803,9 @@ def helper_source(names: set[str]) -> list[str]:
     return [RUNTIME_HELPERS.get(name) or by_name[name] for name in sorted(names)]
 
 
+STDIN_NAME = "<stdin>"  # the file name of a source read from standard input (`-`)
+
+
 def printable_filename(filename: str) -> str:
     """The file name as generated comments and docstrings show it: printable
     ASCII without quotes or backslashes, so that no file name (one with a
@@ -814,9 +817,10 @@ def module_header(filename: str, output: str | None = None) -> list[str]:
     filename = printable_filename(filename)
     stem = filename[:-5] if filename.endswith(".expr") else filename
     output = printable_filename(output) if output else f"{stem}.py"
+    source_argument = "-" if filename == STDIN_NAME else filename  # as the shell takes it
     return [
         f"{GENERATED_MARK} {__version__} from {filename}; do not edit.",
-        f"# Regenerate with: exprgrad compile {filename} -o {output}",
+        f"# Regenerate with: exprgrad compile {source_argument} -o {output}",
         f'"""Forward and gradient functions compiled by exprgrad from {filename}."""',
         "",
         "import math",
