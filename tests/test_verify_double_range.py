@@ -30,14 +30,14 @@ FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChec
 
 def verdict(source: str, *values, wrt=None) -> str:
     """SourceDag's verdict on the first function of `source` at `values`
-    (one per scalar parameter); `wrt`: the parameter names differentiated."""
+    (one per input, in parameter order); `wrt`: the parameters differentiated."""
     program = front_end(source)
     f = program.functions[0]
-    inputs = {p.name: p.placeholders for p in f.params}
-    wrt_nodes = None if wrt is None else {inputs[name] for name in wrt}
+    inputs = [x for p in f.params for x in flatten(p.placeholders)]
+    wrt_nodes = None if wrt is None else {
+        x for p in f.params if p.name in wrt for x in flatten(p.placeholders)}
     dag = SourceDag(program.graph, flatten(f.output), wrt_nodes)
-    point = dict(zip(inputs.values(), (mpmath.mpf(v) for v in values)))
-    return dag.at(point)
+    return dag.at(dict(zip(inputs, (mpmath.mpf(v) for v in values))))
 
 
 def outside_normal_range(value) -> bool:
@@ -66,6 +66,15 @@ def test_a_power_is_out_of_range_where_a_double_cannot_hold_it(x):
         exact = mpmath.power(mpmath.mpf(1e-300), x)
     expected = OUT_OF_RANGE if outside_normal_range(exact) else DEFINED
     assert verdict("f(x) = x + 1 ** (1e-300 ** x)", x) == expected
+
+
+def test_a_constant_only_compared_with_is_not_range_checked():
+    """A comparison with 4.9e-324 or inf is what doubles do too (the
+    library's log_softmax compares its shift with inf)."""
+    assert verdict("f(x) = 2 * x if x > 4.9e-324 else x", 1) == DEFINED
+    assert verdict("f(z[3]) = -log_softmax(z)[0] + mean(softmax(z))", 1, 2, 3) == DEFINED
+    assert verdict("f(x) = 2 * x if x > 1 else x * 4.9e-324", 2) == DEFINED
+    assert verdict("f(x) = 2 * x if x > 1 else x * 4.9e-324", 0.5) == OUT_OF_RANGE
 
 
 # --- what SymPy folds away is still evaluated ---------------------------------------

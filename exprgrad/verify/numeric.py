@@ -316,7 +316,8 @@ class SourceDag:
 
     def __init__(self, g, roots, wrt=None):
         self.g, self.roots = g, list(roots)
-        self.active = _differentiated(g, self.roots, wrt)
+        self.numbers = _numbers(g, self.roots)
+        self.active = _depends_on(g, self.roots, wrt) & self.numbers
 
     def at(self, point: dict) -> str:
         """DEFINED, UNDEFINED_HERE or OUT_OF_RANGE at `point` (input node →
@@ -339,24 +340,28 @@ class SourceDag:
         return DEFINED
 
 
-def _differentiated(g, roots, wrt) -> set:
-    """The nodes whose local derivatives the chain rule multiplies: those
-    that depend on a `wrt` input and reach a root through numbers (not
-    only through a condition)."""
-    order = g.ancestors(roots)
+def _numbers(g, roots) -> set:
+    """The nodes that reach a root through numbers, not only through a
+    condition: the chain rule multiplies their local derivatives, and a
+    constant among them must be one a double holds to its digits (a
+    condition may compare with inf, or with 4.9e-324, as doubles do)."""
     reaches = set(roots)
-    for n in reversed(order):
+    for n in reversed(g.ancestors(roots)):
         node = g.nodes[n]
-        if n not in reaches or OPS[node.op].kind == "bool":
-            continue
-        reaches.update(node.args[1:] if node.op == "where" else node.args)
+        if n in reaches and OPS[node.op].kind != "bool":
+            reaches.update(node.args[1:] if node.op == "where" else node.args)
+    return reaches
+
+
+def _depends_on(g, roots, wrt) -> set:
+    """The nodes that depend on a `wrt` input (None: on any input)."""
     depends: set = set()
-    for n in order:
+    for n in g.ancestors(roots):
         node = g.nodes[n]
         if node.op == "input" and (wrt is None or n in wrt) or \
                 any(a in depends for a in node.args):
             depends.add(n)
-    return depends & reaches
+    return depends
 
 
 class _DagEvaluation:
@@ -412,7 +417,8 @@ class _DagEvaluation:
         if op == "bool":
             return node.attr
         if op == "const":
-            return _in_double_range(mpmath.mpf(node.attr))
+            value = mpmath.mpf(node.attr)
+            return _in_double_range(value) if m in self.dag.numbers else value
         if op == "input":
             if m not in self.point:
                 raise _Unknown
