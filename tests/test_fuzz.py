@@ -384,9 +384,6 @@ def test_a_reduction_in_the_side_not_taken_is_not_run():
     assert module.f([]) == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="the data-axis reference of a max over iterations that "
-                   "all tie (u[k+1] <= 1.5 makes every one s) is not PyTorch's even share: "
-                   "check reports 3s for d(s*s)/ds, where the emitted 2s is right")
 def test_check_of_a_max_whose_iterations_all_tie():
     report = exprgrad.check("f(s, u[n]) = max((u[k + 1] if u[k + 1] > 1.5 else s) "
                             "for k in range(n - 1)) * s\n", timeout=2.0)

@@ -70,6 +70,8 @@ def power(base, exponent):
     error (as `math.pow` raises OverflowError), one too small for it is 0,
     and neither is ever computed to its thousands of digits."""
     base, exponent = _real(base), _real(exponent)
+    if base == 0 and exponent < 0:
+        raise DomainError("math domain error")  # as math.pow(0.0, -1) raises
     if base != 0 and exponent != 0 and abs(base) != 1:
         with mpmath.workprec(64):
             bits = exponent * mpmath.log(abs(base), 2)
