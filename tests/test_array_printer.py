@@ -176,7 +176,7 @@ def programs(draw):
     if kind == "mul":
         term = C("add", Const(1.0), C("mul", Const(0.1), C("tanh", term)))
     body = [Assign("t", term)]
-    style = draw(st.sampled_from(["plain", "if", "nested", "both-sides"]))
+    style = draw(st.sampled_from(["plain", "if", "nested", "both-sides", "reassigned"]))
     if style == "if":
         cond = C("gt", draw(trees("k", shifts)), Const(0.0))
         body.append(If(cond, [Assign("s", C(kind, Name("s"), Name("t")))], []))
@@ -193,6 +193,11 @@ def programs(draw):
                     [Assign("v", C("log", Name("t")))],
                     [Assign("v", C("sqrt", C("neg", Name("t"))))]),
                  Assign("s", C(kind, Name("s"), C("add", Name("v"), C("mul", fail, Const(0.0)))))]
+    elif style == "reassigned":
+        body += [Assign("v", C("add", Name("t"), Const(1.0))),
+                 If(C("gt", Name("t"), Const(0.0)), reassigning(draw), []),
+                 Assign("s", C(kind, Name("s"), C("add", Const(1.0), C("mul", Const(0.1),
+                                                                        C("tanh", Name("v"))))))]
     else:
         body.append(Assign("s", C(kind, Name("s"), Name("t"))))
     program = [Assign("s", Const(init)), For("k", start, ("n", offset), body)]
@@ -204,6 +209,20 @@ def programs(draw):
     program.append(Return((Name("s"), C("add", C("mul", Name("s"), late),
                                          C("size", attr="n")))))
     return Function("f", PARAMS, "a random data-axis program", program)
+
+
+def reassigning(draw) -> list:
+    """A side that can fail (log, sqrt of t where t > 0) and rebinds a name
+    bound before it, reading it before and after (and in a nested side): a
+    read after the rebinding sees the new value, through a new safe input."""
+    side = [Assign("v", C("add", Name("v"), C("log", Name("t"))))]
+    if draw(st.booleans()):
+        side.append(If(C("gt", Name("v"), Const(0.5)),
+                       [Assign("v", C("mul", Name("v"), C("sqrt", Name("v"))))], []))
+    side.append(Assign("v", draw(st.sampled_from([
+        C("mul", Name("v"), C("sqrt", Name("t"))),  # an accumulation into v
+        C("sin", C("div", Name("v"), C("add", Name("t"), Const(1.0))))]))))
+    return side
 
 
 def close(got, want) -> bool:

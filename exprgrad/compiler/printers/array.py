@@ -37,7 +37,8 @@ array text of each op (`array_ops.py`) and these rules:
   same condition, so it needs no `where`.  A side that contains an op that
   can fail (`PARTIAL_OPS`) reads its array inputs through `_safe`, so the
   elements not taken repeat an element that is taken and raise, warn or
-  poison nothing (docs/array-target.md).
+  poison nothing (docs/array-target.md); a side that rebinds such an input
+  reads the new value through a new safe copy (`resafe`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,18 @@ class Binding:
     depth: int
     path: tuple  # the If sides it was bound in, outermost first (ids)
     deps: frozenset = frozenset()
+
+
+@dataclass(frozen=True)
+class SafeInput:
+    """How a safe input of a branch was made: the mask of the side it
+    guards, the loops that mask depends on, the loop depth it was made at,
+    and the side's id (a copy remade after a rebinding keeps them)."""
+
+    mask: str
+    mask_deps: frozenset
+    depth: int
+    origin: int
 
 
 @dataclass
@@ -117,6 +130,7 @@ class ArrayFunctionPrinter:
         self.helpers: set[str] = set()
         self.counter = 0
         self.targets: dict[str, str] = {}  # assignment targets renamed on an If's then side
+        self.safe: dict[str, SafeInput] = {}  # the safe copies of names made so far
         self.pending: list[str] = []  # lines the current statement needs before it
         self.indent = INDENT
 
@@ -342,7 +356,8 @@ class ArrayFunctionPrinter:
                 and v.args[0] == Name(s.target)
                 and (bound.depth < self.scope.depth
                      or self.level(bound) < len(self.scope.masks))):
-            return self.accumulate(s.target, bound, v, indent, note)
+            return (self.accumulate(s.target, bound, v, indent, note)
+                    + self.resafe(s.target, indent))
         text, _, deps = self.expr(v)
         if bound is not None and self.level(bound) < len(self.scope.masks):
             # a reassignment under a condition keeps the old value where it fails
@@ -351,7 +366,34 @@ class ArrayFunctionPrinter:
                 text = f"xp.where({mask}, {text}, {s.target})"
                 deps |= mask_deps | bound.deps
         self.scope.names[s.target] = Binding(self.scope.depth, tuple(self.scope.path), deps)
-        return statement(indent, f"{target} = ", text, comment=note)
+        return statement(indent, f"{target} = ", text, comment=note) + self.resafe(s.target, indent)
+
+    def resafe(self, name: str, indent: str) -> list[str]:
+        """After a side rebinds a name it reads through a safe input (`d_z
+        += t`, then `pick = d_z`), the reads after the rebinding must see
+        the new value: a new safe copy of it, made as the first was."""
+        made = self.safe.get(self.scope.rename.get(name))
+        return self.safe_copy(name, made, indent) if made is not None else []
+
+    def safe_copy(self, name: str, made: SafeInput, indent: str) -> list[str]:
+        """`name_7_, = (_safe(xp, mask, name),)` of the name's current value
+        (under its then-side name, if it has one), read as `name` from now on;
+        deferred, so it is printed only if something reads it."""
+        self.helpers.add("_safe")
+        variable = self.targets.get(name, name)
+        bound = self.scope.names.get(name) or self.scope.names[variable]
+        depth = max(made.depth, bound.depth)
+        text = variable
+        if bound.deps and bound.depth < depth:
+            text += "[" + ", ".join([":"] * (bound.depth + 1) + ["None"] * (depth - bound.depth)) + "]"
+        copy = self.fresh(name)
+        self.scope.names[copy] = Binding(depth, tuple(self.scope.path),
+                                         bound.deps | made.mask_deps)
+        self.safe[copy] = made
+        self.scope.rename[name] = copy
+        lines = statement(indent, f"{copy}, = ", f"(_safe(xp, {made.mask}, {text}),)")
+        self.deferred[copy] = (lines, {variable})
+        return [_DEFERRED + copy]
 
     def append(self, s: Append, indent: str) -> list[str]:
         """A map's elements: the iteration's value broadcast to the lengths of
@@ -491,7 +533,26 @@ class ArrayFunctionPrinter:
         self.targets = saved_targets
         for name, pick in picks.items():  # the picked name is this side's value
             self.scope.names[pick] = self.scope.names.pop(name)
-        self.scope.rename = saved
+        inner, self.scope.rename = self.scope.rename, saved
+        lines += self.rebound_safe_inputs(statements, inner, indent)
+        return lines
+
+    def rebound_safe_inputs(self, statements: list, inner: dict, indent: str) -> list[str]:
+        """The safe inputs of the sides around a side that rebinds them: the
+        copy the side last made for the same outer side is still current;
+        otherwise (the side made its own, for its mask) the outer one is
+        made again from the new value."""
+        lines: list[str] = []
+        rebound = {s.target for s in walk(statements) if isinstance(s, Assign)}
+        for name in sorted(rebound):
+            outer = self.safe.get(self.scope.rename.get(name))
+            if outer is None:
+                continue
+            last = inner.get(name)
+            if last in self.safe and self.safe[last].origin == outer.origin:
+                self.scope.rename[name] = last
+            else:
+                lines += self.safe_copy(name, outer, indent)
         return lines
 
     def safe_inputs(self, free: list, mask: str, mask_deps: frozenset,
@@ -499,6 +560,8 @@ class ArrayFunctionPrinter:
         """`x_1_, y_2_ = _safe(xp, mask, x, y[1:])`, and reads of them renamed."""
         self.helpers.add("_safe")
         safe, texts = [], []
+        self.counter += 1
+        made = SafeInput(mask, mask_deps, self.scope.depth, self.counter)
         for item in free:
             if isinstance(item, str):
                 text, _, deps = self.name(item)
@@ -509,6 +572,8 @@ class ArrayFunctionPrinter:
             name = self.fresh(hint)
             self.scope.names[name] = Binding(self.scope.depth, tuple(self.scope.path),
                                              deps | mask_deps)
+            if isinstance(item, str):  # a name the side may rebind (see `resafe`)
+                self.safe[name] = made
             safe.append(name)
             texts.append(text)
         for item, name in zip(free, safe):
@@ -679,6 +744,7 @@ class ArrayFunctionPrinter:
     def name(self, id: str) -> tuple[str, int, frozenset]:
         self.reads[-1].add(id)
         text = self.scope.rename.get(id, id)
+        self.reads[-1].add(text)  # a safe copy is printed if read (`safe_copy`)
         b = self.scope.names.get(text) or self.scope.names.get(id)
         deps = b.deps if b is not None else frozenset()
         if b is not None and b.deps and b.depth < self.scope.depth:
