@@ -97,6 +97,19 @@ def test_a_condition_on_a_size_alone_inside_a_data_loop():
     assert compare(source, random.Random(1), points=6) == 12
 
 
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1))
+def test_a_product_under_a_condition_inside_nested_diff(seed):
+    """Once a wrong gradient (8 vs 2 at n = 1): the product rule's
+    branch added to `d_z` and then read `d_z` through the safe input made
+    before the addition (fuzzer seed data:400003079, reduced)."""
+    source = ("def f(s, u[n]):\n"
+              "    z = [(s if u[k] > -5 else 0) for k in range(n)]\n"
+              "    return diff(sum(diff(z[j] * prod(z[j] for i in range(n)), s)^2 "
+              "for j in range(n)), s)\n")
+    assert compare(source, random.Random(seed), points=2) == 4
+
+
 def test_an_unknown_target_is_refused():
     with pytest.raises(ValueError, match="the targets are python, array"):
         exprgrad.emit("f(x) = x", target="numpy")
