@@ -85,6 +85,13 @@ def f(s, u[n]):
 def f(s, v[n]):
     return sum(((v[k - 1] + v[k - 1]) if s < -1 else s) for k in range(1, n)) / (1 + n)
 """, [("s", ()), ("v", ("n",))]),
+    # once a wrong gradient: the gradient's loop over j ran around z's own
+    # reduction over j, which read the outer iteration's inner sum
+    "index_bound_twice": ("""
+def f(u[n]):
+    z = [sum(sum(u[i] * u[j] for i in range(n)) - u[k] for j in range(n)) for k in range(n)]
+    return sum(z[k]^2 for k in range(n))
+""", [("u", ("n",))]),
     "elementwise": ("""
 def f(u[n], v[n]):
     z = exp(u) * 2 + v

@@ -145,18 +145,26 @@ class _LoopScheduler:
         loops, a map's and those of the maps nested in it.  The walk goes
         through every node outside this segment, also those of the loops
         nested in it that do not vary with `index`: they still run inside
-        it, so what they read from this segment is computed before it."""
+        it, so what they read from this segment is computed before it.  A
+        node that varies with `index`, or with the index of a reduction the
+        walk went through, is one iteration's, never read from outside, even
+        where this segment is inside a loop over the same index (a
+        gradient's loop over j around a reduction over j)."""
         g = self.g
+        loops = index if isinstance(index, frozenset) else frozenset({index})
         found: set[int] = set()
-        seen: set[int] = set()
-        stack = list(roots)
+        seen: set[tuple[int, frozenset]] = set()
+        stack = [(r, loops) for r in roots]
         while stack:
-            n = stack.pop()
-            if n in seen or n in self.var:
+            n, bound = stack.pop()
+            if (n, bound) in seen or n in self.var:
                 continue
-            seen.add(n)
-            if not inside(n):
-                stack.extend(g.nodes[n].args)
+            seen.add((n, bound))
+            node = g.nodes[n]
+            if not inside(n) or self.level.get(n, EMPTY) & bound:
+                if node.op in OVER_OPS:
+                    bound = bound | {node.args[1]}
+                stack.extend((a, bound) for a in node.args)
             elif g.nodes[n].op not in ("const", "bool"):
                 found.add(n)
         return sorted(found)
@@ -409,6 +417,8 @@ class _LoopScheduler:
         g = self.g
         loop = loop_of(g, index)
         saved = dict(self.var)
+        # inside a loop over the same index, the outer iteration's values of it are not this one's
+        self.var = {n: v for n, v in self.var.items() if index not in self.level.get(n, EMPTY)}
         var = self.names.fresh(loop.var)
         self.var[index] = var
         inside = self._inside(at, index)
