@@ -6,8 +6,12 @@ array text of each op (`array_ops.py`) and these rules:
 * **Arguments.**  The namespace `xp` comes from the data arguments
   (`_namespace`); a data parameter (a dimension that is a size name) becomes
   a floating array (`_data`), every other parameter a 0-d or small array of
-  the data's dtype (`_scalar`), unpacked into its elements as in the plain
-  target.  A size name is bound to its length, `n = X.shape[0]`, and every
+  the data's dtype (`_scalar`; a tuple of them for a tuple, `_parts`),
+  unpacked into its elements as in the plain target, within the plain
+  target's `UNPACK_LIMIT` (its `large_params`): a larger one is read by
+  subscript, `w[3, 17]`, and a result that copies a part of it is one call,
+  `_outs(w)`, `*_outs(w[3, 5:900])` (python.py's `structure` finds them).
+  A size name is bound to its length, `n = X.shape[0]`, and every
   parameter that shares it is checked against it.
 * **Loops.**  A `For` is not a loop: its body runs once, on arrays whose
   axis `d` is the iterations of the loop at nesting depth `d`.  Inside `D`
@@ -51,7 +55,7 @@ from ..program import (Append, Assign, Call, Const, For, Function, If, Name, New
                        element_names, walk)
 from .python import (INDENT, ResultParts, Subscripts, assign, const_text, docstring, large_note,
                      large_params, module_header, printable_filename, statement, structure,
-                     unpack_target)
+                     unpack_target, wrap)
 
 # Accumulating ops → (the reduction along a loop's axis, the identity a masked term gets).
 REDUCTIONS = {"add": ("xp.sum", "0.0"), "sub": ("xp.sum", "0.0"), "mul": ("xp.prod", "1.0"),
@@ -141,7 +145,7 @@ class ArrayFunctionPrinter:
         self.deferred: dict[str, tuple[list[str], set[str]]] = {}  # its lines, what they read
         self.reads: list[set[str]] = [set()]  # the names each statement being printed reads
         self.maps: set[str] = set()  # the arrays Appends have made
-        lines = [f"def {fn.name}({', '.join(p.name for p in fn.params)}):"]
+        lines = wrap("", f"def {fn.name}({', '.join(p.name for p in fn.params)}):")
         lines += docstring(fn.doc, INDENT)
         lines += self.prologue(fn)
         lines += self.block(fn.body, INDENT)
@@ -181,12 +185,12 @@ class ArrayFunctionPrinter:
     def prologue(self, fn: Function) -> list[str]:
         data = [p for p in fn.params if _is_data(p.shape)]
         self.helpers |= {"_namespace", "_data", "_scalar", "_dtype", "_out"}
-        lines = [INDENT + f"xp = _namespace({', '.join(p.name for p in data)})"]
+        names = ", ".join(p.name for p in data)
+        lines = wrap(INDENT, f"xp = _namespace({names})")
         sizes: dict[str, str] = {}
         for p in data:
-            lines.append(INDENT + f"{p.name} = _data(xp, {p.name}, {p.source!r}, {len(p.shape)})")
-        lines.append(INDENT + (f"dtype = _dtype(xp, {', '.join(p.name for p in data)})" if data
-                               else "dtype = xp.float64"))
+            lines += wrap(INDENT, f"{p.name} = _data(xp, {p.name}, {p.source!r}, {len(p.shape)})")
+        lines += wrap(INDENT, f"dtype = _dtype(xp, {names})" if data else "dtype = xp.float64")
         for p in data:
             for axis, size in enumerate(p.shape):
                 if not isinstance(size, str):
@@ -844,15 +848,21 @@ def _is_data(shape) -> bool:
 
 
 def _check_size(p, axis: int, size: str, first: str) -> list[str]:
-    return [INDENT + f"if {p.name}.shape[{axis}] != {size}:",
-            INDENT * 2 + f"raise ValueError(f\"{p.source} axis {axis} has length "
-            f"{{{p.name}.shape[{axis}]}}, but {first} has {{{size}}} ({size})\")"]
+    return _check(p.name, axis, size, f"{p.source} axis {axis} has length ",
+                  f"{{{p.name}.shape[{axis}]}}", f", but {first} has {{{size}}} ({size})")
 
 
 def _check_fixed(p, axis: int, size: int) -> list[str]:
-    return [INDENT + f"if {p.name}.shape[{axis}] != {size}:",
-            INDENT * 2 + f"raise ValueError(f\"{p.source} axis {axis} must have length {size}, "
-            f"got {{{p.name}.shape[{axis}]}}\")"]
+    return _check(p.name, axis, size, f"{p.source} axis {axis} must have length {size}, ",
+                  f"got {{{p.name}.shape[{axis}]}}")
+
+
+def _check(name: str, axis: int, size, *message: str) -> list[str]:
+    """`if X.shape[1] != m: raise ValueError(...)`, the message's f-string
+    parts joined by `+`, where a line too long for the width breaks."""
+    parts = " + ".join(f'f"{part}"' for part in message)
+    return (statement(INDENT, "if ", f"{name}.shape[{axis}] != {size}", ":")
+            + wrap(INDENT * 2, f"raise ValueError({parts})"))
 
 
 def _simple(text: str) -> bool:
