@@ -858,11 +858,13 @@ def _check_fixed(p, axis: int, size: int) -> list[str]:
 
 
 def _check(name: str, axis: int, size, *message: str) -> list[str]:
-    """`if X.shape[1] != m: raise ValueError(...)`, the message's f-string
-    parts joined by `+`, where a line too long for the width breaks."""
-    parts = " + ".join(f'f"{part}"' for part in message)
-    return (statement(INDENT, "if ", f"{name}.shape[{axis}] != {size}", ":")
-            + wrap(INDENT * 2, f"raise ValueError({parts})"))
+    """`if X.shape[1] != m: raise ValueError(f"...")`; a message too long
+    for the line is its parts joined by `+`, where the line can break."""
+    raises = wrap(INDENT * 2, f'raise ValueError(f"{"".join(message)}")')
+    if len(raises) > 1:
+        parts = " + ".join(f'f"{part}"' for part in message)
+        raises = wrap(INDENT * 2, f"raise ValueError({parts})")
+    return statement(INDENT, "if ", f"{name}.shape[{axis}] != {size}", ":") + raises
 
 
 def _simple(text: str) -> bool:
