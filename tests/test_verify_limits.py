@@ -29,6 +29,7 @@ UNDEFINED_EVERYWHERE = {
     "a check of a tower": "check 2^2^2^2^2^2 == 1\n",
     "a check of huge constants": "check 1e300^1e300 == 1\n",
     "a check that overflows": "check sin(exp(exp(x))) == 0 where x = 20\n",
+    "0 to a negative power in a tower": "f(x) = (2^0^-2^10^3^1) * x\n",
 }
 
 

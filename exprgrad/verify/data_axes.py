@@ -21,6 +21,13 @@ fixed function to hand SymPy.  Each item is verified twice over:
 A length at which the source is undefined (a mean at n = 0) or does not
 compile (`max` of nothing at n = 0) is named in the item's detail; the
 other lengths are compared.
+
+Data make exact ties of `min`/`max` common (every iteration that takes the
+same branch of a conditional is the same value), so the reference
+differentiates each min/max with the language's even share
+(`EvenShareTranslator`), and a point a hair from a tie, where the emitted
+constants (doubles) and the source's (exact reals) may see different
+sides of it, is skipped and counted (`NearTies`).
 """
 
 from __future__ import annotations
@@ -33,9 +40,10 @@ import sympy as sp
 
 import mpmath
 
+from . import branches
 from .gradients import (EMITTED_ERRORS, _Setup, _State, _compare, _display_names, _indexed,
                         _shape_like)
-from .numeric import compile_program, error_name, sample, to_mpf
+from .numeric import UNDEFINED, compile_program, error_name, sample, to_mpf
 from .report import FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .sums import prove_gradient
 from .symbolic import Translator, sympy_adjoints
@@ -56,6 +64,7 @@ class _Length:
     state: _State | None = None
     spans: list = field(default_factory=list)  # per wrt parameter: its gradient indices
     note: str = ""  # why nothing was compared here (undefined, does not compile)
+    near: object = None  # NearTies: the points skipped beside a tie
 
 
 def size_names(f) -> list[str]:
@@ -137,7 +146,8 @@ def _compare_at_lengths(program, f, gradient, namespace, settings, module, one: 
     except CompileError as error:
         one.note = f"{_at(one.lengths)} the source does not compile ({error.message})"
         return
-    setup, one.spans = _reference_setup(g, f, reference, gradient, one.lengths, target)
+    setup, one.spans, one.near = _reference_setup(g, f, reference, gradient, one.lengths,
+                                                  target)
     one.state = _State()
     _compare(f, gradient, namespace, setup, settings, one.state, share)
     if one.state.points == 0 and one.state.finished and not _failed(one):
@@ -170,7 +180,7 @@ def _reference_setup(g, f, reference, gradient, lengths, target):
     """The comparison's setup against the unrolled `reference`: SymPy's
     derivatives of it, and the emitted functions' arguments shaped as the
     reference's parameters (nested lists of its input nodes)."""
-    tr = Translator(g)
+    tr = EvenShareTranslator(g)
     wrt = [reference.params[i] for i in f.wrt]
     leaves = [x for p in wrt for x in flatten(p.placeholders)]
     outputs = flatten(reference.output)
@@ -186,7 +196,8 @@ def _reference_setup(g, f, reference, gradient, lengths, target):
     args_nodes = [p.placeholders for p in params]
     inputs = [x for a in args_nodes for x in flatten(a)]
     symbols = [tr.input_symbol(x) for x in inputs]
-    evaluate = compile_program(tr.program, expected + value, symbols)
+    near = NearTies(tr, outputs, symbols)
+    evaluate = near.skipping(compile_program(tr.program, expected + value, symbols))
     grad_names = [name for p in wrt for name, _ in _indexed(p.name, p.placeholders)]
     spans, offset = [], 0
     for p in wrt:
@@ -198,7 +209,96 @@ def _reference_setup(g, f, reference, gradient, lengths, target):
                if target == "array" else None)
     setup = _Setup(tr, expected, [], evaluate, inputs, args_nodes, _display_names(params),
                    grad_names, outputs, seed, prepare)
-    return setup, spans
+    return setup, spans, near
+
+
+NEAR = 1e-13  # closer than this to a tie (relative), and not at it: too close to call
+
+
+class NearTies:
+    """Points within a hair of a decision's tie, not at it, are skipped (as
+    where the source is undefined), and counted.
+
+    The emitted code holds a constant as a double (1e-3 is 0.001000…0208),
+    the source as the exact real (1/1000).  At a point that is the double
+    0.001 (an end of a search range), `min(1e-3, u)` ties in the emitted
+    code and not in the source, `u > 1e-3` is false there and true in the
+    source: both are right about their own numbers, and their gradients
+    differ.  (branches.py keeps its bisection 6e-11 away from a boundary
+    for the same reason.)  Exact ties are compared: both sides see them."""
+
+    def __init__(self, tr, outputs, symbols):
+        self.found = branches.decisions(tr.g, tr, outputs)
+        exprs = [e for d in self.found for e in d.exprs]
+        self._evaluate = compile_program(tr.program, exprs, symbols) if exprs else None
+        self.skipped = 0
+
+    def at(self, values) -> bool:
+        if self._evaluate is None:
+            return False
+        with mpmath.workdps(50):
+            flat, i = self._evaluate(*values), 0
+            for d in self.found:
+                part = flat[i:i + len(d.exprs)]
+                i += len(d.exprs)
+                if _near_tie(d, part):
+                    return True
+        return False
+
+    def skipping(self, evaluate):
+        def away_from_near_ties(*values):
+            if self.at(values):
+                self.skipped += 1
+                return [UNDEFINED]
+            return evaluate(*values)
+        return away_from_near_ties
+
+
+def _near_tie(d, values) -> bool:
+    if any(v is UNDEFINED or isinstance(v, bool) for v in values):
+        return False
+    try:
+        if d.kind in branches.SIGNS:
+            return 0 < abs(values[0]) < NEAR
+        ordered = sorted(values, reverse=d.kind == "max")
+    except TypeError:
+        return False
+    gap = abs(ordered[1] - ordered[0])
+    return 0 < gap < NEAR * max(1, abs(ordered[0]))
+
+
+class EvenShareTranslator(Translator):
+    """The unrolled function as SymPy, each `min`/`max` written so that
+    SymPy's derivative of it is the language's tie rule (ties split the
+    gradient evenly among the tied arguments, as PyTorch does).
+
+    Data make ties common: every iteration of `max(u[k] if u[k] > 1.5 else s
+    for k ...)` that takes the `else` branch is `s`.  SymPy differentiates
+    `Max(a1, ..., an)` with respect to a1 as `Heaviside(a1 - Max(a2, ...))`,
+    1/2 at a tie however many tie, so a k-way tie gets k/2 in all, not 1
+    (and `Max(s, s, t)` is `Max(s, t)` to SymPy: multiplicities are lost).
+    Here the max of the node's arguments a_j (with multiplicity) is
+    `Σ a_j w_j / Σ w_j`, w_j = 1 where a_j equals the max and 0 elsewhere:
+    the same value, and, w_j being constant where it is defined (SymPy
+    differentiates a Piecewise branch by branch), the derivative with
+    respect to a_i is w_i / Σ w_j: the even share."""
+
+    def _translate(self, n: int):
+        node = self.g.nodes[n]
+        if node.op not in ("min", "max") or len(node.args) < 2:
+            return super()._translate(n)
+        args = [self.value[a] for a in node.args]
+        if all(a.is_Number for a in args) or any(a.has(sp.nan, sp.zoo) for a in args):
+            return super()._translate(n)
+        best = self.program.define(sp.Symbol(f"t{n}_best", real=True),
+                                   (sp.Min if node.op == "min" else sp.Max)(*args))
+        tied = [sp.Piecewise((1, sp.Eq(a, best)), (0, True)) for a in args]
+        count = self.program.define(sp.Symbol(f"t{n}_ties", real=True), sp.Add(*tied))
+        # 1/count as exact fractions (an int's 1/3 would be a double's)
+        share = sp.Piecewise(*[(sp.Rational(1, k), sp.Eq(count, k))
+                               for k in range(1, len(args))], (sp.Rational(1, len(args)), True))
+        value = sp.Add(*[a * w for a, w in zip(args, tied)]) * share
+        return self.program.define(sp.Symbol(f"t{n}", real=True), value)
 
 
 @dataclass
@@ -312,5 +412,9 @@ def _detail(found: list[_Length], trials, notes) -> str:
             taken, total = taken + a, total + t
     if total:
         text += f", {taken} of {total} branches taken"
+    skipped = sum(one.near.skipped for one in found if one.near is not None)
+    if skipped:
+        text += (f"; {skipped} point{'s' if skipped > 1 else ''} within {NEAR:g} of a tie "
+                 "skipped (the emitted constants are doubles)")
     return text + "".join(f"; {n}" for n in notes)
 

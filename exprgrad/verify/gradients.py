@@ -25,8 +25,8 @@ import mpmath
 import sympy as sp
 
 from . import branches
-from .numeric import as_real, close, compile_program, error_name, flat_values, fmt, sample, \
-    to_mpf
+from .numeric import OUT_OF_RANGE, UNDEFINED_HERE, SourceDag, as_real, close, \
+    compile_program, error_name, flat_values, fmt, sample, to_mpf
 from .report import FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .symbolic import Translator, exact, prove_equal, sympy_adjoints
 from .timelimit import budget
@@ -73,6 +73,7 @@ class _State:
     """What the numeric comparison found so far (kept when time runs out)."""
 
     points: int = 0
+    out_of_range: int = 0  # points not compared: an intermediate leaves the double range
     failure: tuple | None = None  # (detail, counterexample) that fails every item
     mismatch: dict = field(default_factory=dict)  # gradient index → (detail, counterexample)
     coverage: branches.Coverage | None = None
@@ -93,6 +94,9 @@ class _Setup:
     roots: list  # the nodes whose decisions (branches) the points should cover
     seed: str  # the random points' seed
     prepare: object = None  # the arguments as the target takes them (None: as they are)
+    forward: list | None = None  # the source's output nodes (None: `roots`)
+    wrt: list | None = None  # the input nodes differentiated with respect to (None: all)
+    dag: SourceDag | None = None  # the source's DAG, made when first needed
 
 
 def _verify_function(program, f, gradient, namespace, settings) -> list[Item]:
@@ -128,7 +132,7 @@ def _setup(program, f, gradient, wrt) -> _Setup:
     roots = outputs + [x for part in gradient.result[1] for x in flatten(part)]
     return _Setup(tr, expected, emitted_exprs, evaluate, inputs, args_nodes,
                   _display_names(gradient.params), grad_names, roots,
-                  f"{f.source.loc.line}:{f.name}")
+                  f"{f.source.loc.line}:{f.name}", forward=outputs, wrt=leaves)
 
 
 def _prove_each(setup: _Setup, wrt, settings, b) -> list:
@@ -166,9 +170,8 @@ def _items(f, gradient, wrt, state: _State, proofs, settings) -> list[Item]:
         elif state.points == 0:
             item.status = UNVERIFIED
             item.detail = (f"no point compared within the time limit ({settings.timeout:g} s)"
-                           if not state.finished else
-                           f"no sample point found where {gradient.name} and SymPy's "
-                           "derivative are both defined")
+                           + _skipped_text(state) if not state.finished else
+                           _nothing_compared_text(gradient, state))
         else:
             proved = proofs[k] if k < len(proofs) else None
             compared = _compared_text(state)
@@ -189,7 +192,23 @@ def _compared_text(state: _State) -> str:
     if coverage is not None and coverage.total:
         taken, total, ties, tie_total = coverage.counts()
         text += f", {taken} of {total} branches and {ties} of {tie_total} ties taken"
-    return text
+    return text + _skipped_text(state)
+
+
+def _nothing_compared_text(gradient, state: _State) -> str:
+    if state.out_of_range:
+        return ("no point compared: at every point tried where the source is defined, "
+                "an intermediate leaves the double range (beyond 1.8e308, or nonzero below "
+                f"2.2e-308; {state.out_of_range} points skipped)")
+    return f"no sample point found where {gradient.name} and SymPy's derivative are both defined"
+
+
+def _skipped_text(state: _State) -> str:
+    k = state.out_of_range
+    if not k:
+        return ""
+    return (f"; {k} point{'s' if k != 1 else ''} skipped: an intermediate leaves the "
+            "double range (beyond 1.8e308, or nonzero below 2.2e-308)")
 
 
 def _compare(f, gradient, namespace, setup: _Setup, settings, state: _State, b) -> None:
@@ -287,11 +306,13 @@ def _near_boundaries(state: _State, compared: list, compare, b) -> None:
 def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) -> bool:
     """Compare at one point; True if it counted (the source is defined there)."""
     n_grads = len(setup.grad_names)
+    point = dict(zip(setup.inputs, values))
+    if not _fair_point(setup, point, state):
+        return False
     with mpmath.workdps(50):
         want = [as_real(x) for x in setup.evaluate(*values)]
         if None in want:
             return False  # the source is undefined here: nothing to compare
-        point = dict(zip(setup.inputs, values))
         args = [_shape_like(a, point) for a in setup.args_nodes]
         if setup.prepare is not None:
             args = setup.prepare(args)
@@ -330,6 +351,22 @@ def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) ->
                 f"{fmt(a)}, SymPy's derivative = {fmt(e)}",
                 {"point": precise, "emitted": fmt(a), "expected": fmt(e)})
     return True
+
+
+def _fair_point(setup: _Setup, point: dict, state: _State) -> bool:
+    """Whether the source's DAG, run node by node at 50 digits, is defined
+    at the point with every number in the normal double range.  Where it is
+    not, SymPy's translation may still give a number (it folds 1**u to 1,
+    dropping a u that is undefined or overflows, and u's derivative that
+    the emitted gradient multiplies by 0), or give the exact value that
+    doubles cannot follow: the point is not compared."""
+    if setup.dag is None:
+        forward = setup.forward if setup.forward is not None else setup.roots
+        setup.dag = SourceDag(setup.tr.g, forward, None if setup.wrt is None else set(setup.wrt))
+    verdict = setup.dag.at(point)
+    if verdict == OUT_OF_RANGE:
+        state.out_of_range += 1
+    return verdict not in (OUT_OF_RANGE, UNDEFINED_HERE)
 
 
 def _raises(f, shown, precise, want, n_grads, setup, error) -> tuple:

@@ -70,6 +70,8 @@ def power(base, exponent):
     error (as `math.pow` raises OverflowError), one too small for it is 0,
     and neither is ever computed to its thousands of digits."""
     base, exponent = _real(base), _real(exponent)
+    if base == 0 and exponent < 0:
+        raise DomainError("math domain error")  # as math.pow(0.0, -1) raises
     if base != 0 and exponent != 0 and abs(base) != 1:
         with mpmath.workprec(64):
             bits = exponent * mpmath.log(abs(base), 2)
@@ -279,3 +281,248 @@ def error_name(error: Exception) -> str:
     ValueError where the 50-digit shim raises its DomainError."""
     name = next(c.__name__ for c in type(error).__mro__ if c.__module__ == "builtins")
     return f"{name} ({error})" if str(error) else name
+
+
+# --- the source's DAG, node by node, against the double range -----------------
+# The reference (SymPy's translation) can hide what the program computes:
+# SymPy folds 1**u to 1 and 0*u to 0 as they are built, so u, which the
+# program evaluates (and may fail on: u = x**0.5 at x < 0, u = 1e-300**x at
+# x = -2), is gone from it, and so is u's derivative, which the emitted
+# gradient still multiplies by 0 (nan, or an error, where u has none).  And
+# at 50 digits an intermediate beyond a double's range (1e558) or below its
+# normal range (x * 4.9e-324, whose double keeps one digit) is computed
+# exactly, where doubles overflow or lose their digits.  So each compared
+# point is first run through the DAG itself, as the language evaluates it.
+
+DEFINED, UNDEFINED_HERE, OUT_OF_RANGE = "defined", "undefined", "out of range"
+NORMAL_MIN = mpmath.mpf(2) ** -1022  # the smallest normal double
+
+
+class _Undefined(Exception):
+    pass
+
+
+class _OutOfRange(Exception):
+    pass
+
+
+class _Unknown(Exception):
+    """An op this evaluation does not know (a data-axis loop): no verdict."""
+
+
+class SourceDag:
+    """The DAG nodes `roots` need, evaluated at 50 digits the way the
+    language does: only the branch a conditional takes, and only what
+    `and`/`or` short-circuit to.  `wrt`: the input nodes differentiated
+    with respect to (None: every input)."""
+
+    def __init__(self, g, roots, wrt=None):
+        self.g, self.roots = g, list(roots)
+        self.numbers = _numbers(g, self.roots)
+        self.active = _depends_on(g, self.roots, wrt) & self.numbers
+
+    def at(self, point: dict) -> str:
+        """DEFINED, UNDEFINED_HERE or OUT_OF_RANGE at `point` (input node →
+        mpf).  UNDEFINED_HERE if a node evaluated is undefined (a negative
+        base to a non-integer power, the log of a negative, x/0), or if the
+        chain rule needs a local derivative that is (sqrt at 0, d/db a^b at
+        a < 0): the numerics policy makes the emitted code raise or give nan
+        there.  OUT_OF_RANGE if a number leaves the normal double range
+        (beyond 2^1024, or nonzero below 2^-1022), where doubles cannot
+        follow the exact computation: no fair point to compare at."""
+        try:
+            with mpmath.workdps(DIGITS):
+                _DagEvaluation(self, point).run()
+        except _Undefined:
+            return UNDEFINED_HERE
+        except _OutOfRange:
+            return OUT_OF_RANGE
+        except _Unknown:
+            return DEFINED
+        return DEFINED
+
+
+def _numbers(g, roots) -> set:
+    """The nodes that reach a root through numbers, not only through a
+    condition: the chain rule multiplies their local derivatives, and a
+    constant among them must be one a double holds to its digits (a
+    condition may compare with inf, or with 4.9e-324, as doubles do)."""
+    reaches = set(roots)
+    for n in reversed(g.ancestors(roots)):
+        node = g.nodes[n]
+        if n in reaches and OPS[node.op].kind != "bool":
+            reaches.update(node.args[1:] if node.op == "where" else node.args)
+    return reaches
+
+
+def _depends_on(g, roots, wrt) -> set:
+    """The nodes that depend on a `wrt` input (None: on any input)."""
+    depends: set = set()
+    for n in g.ancestors(roots):
+        node = g.nodes[n]
+        if node.op == "input" and (wrt is None or n in wrt) or \
+                any(a in depends for a in node.args):
+            depends.add(n)
+    return depends
+
+
+class _DagEvaluation:
+    def __init__(self, dag: SourceDag, point: dict):
+        self.dag, self.g, self.point, self.memo = dag, dag.g, point, {}
+
+    def run(self) -> None:
+        for root in self.dag.roots:
+            self.node(root)
+
+    def node(self, n: int):
+        """The value of node n, its inputs first (without recursion: a DAG
+        may be thousands of nodes deep)."""
+        memo, stack = self.memo, [n]
+        while stack:
+            m = stack[-1]
+            if m in memo:
+                stack.pop()
+                continue
+            missing = [a for a in self._inputs_wanted(m) if a not in memo]
+            if missing:
+                stack.extend(missing)
+                continue
+            memo[m] = self._value(m)
+            stack.pop()
+        return memo[n]
+
+    def _inputs_wanted(self, m: int) -> list[int]:
+        """The inputs node m evaluates, given those already known: a
+        conditional's branch once its condition is known, `and`/`or`'s
+        second input only where Python's short circuit reaches it."""
+        node, memo = self.g.nodes[m], self.memo
+        if node.op == "where":
+            cond, then, otherwise = node.args
+            return [cond] if cond not in memo else [then if memo[cond] else otherwise]
+        if node.op in ("and", "or"):
+            first, second = node.args
+            if first not in memo:
+                return [first]
+            return [second] if bool(memo[first]) == (node.op == "and") else []
+        return list(node.args)
+
+    def _value(self, m: int):
+        node, memo = self.g.nodes[m], self.memo
+        op = node.op
+        if op == "where":
+            cond, then, otherwise = node.args
+            return memo[then if memo[cond] else otherwise]
+        if op in ("and", "or"):
+            first, second = node.args
+            short = bool(memo[first]) != (op == "and")
+            return memo[first] if short else memo[second]
+        if op == "bool":
+            return node.attr
+        if op == "const":
+            value = mpmath.mpf(node.attr)
+            return _in_double_range(value) if m in self.dag.numbers else value
+        if op == "input":
+            if m not in self.point:
+                raise _Unknown
+            return self.point[m]
+        args = [memo[a] for a in node.args]
+        value = _op_value(op, args, node.attr)
+        if m in self.dag.active and OPS[op].kind != "bool":
+            _check_partials(op, node, args, self.dag.active)
+        return value
+
+
+def _op_value(op: str, args: list, attr):
+    spec = OPS.get(op)
+    if spec is None or spec.loop:
+        raise _Unknown
+    if spec.kind == "bool":
+        return spec.evaluate(args, attr)
+    try:
+        if op == "pow":
+            value = _exact_power(*args)
+        elif spec.numeric is not None:
+            value = spec.numeric(mpmath, *args)
+        elif spec.helper is not None:
+            value = _helper(op)(*args)
+        elif spec.fn is not None:
+            value = spec.evaluate(args, attr)
+        else:
+            raise _Unknown
+    except (ZeroDivisionError, DomainError, ValueError, TypeError):
+        raise _Undefined from None
+    return _in_double_range(_real_or_undefined(value))
+
+
+def _check_partials(op: str, node, args: list, active: set) -> None:
+    """The local derivatives with respect to the inputs the chain rule goes
+    through, from SymPy's derivative of the op: undefined or beyond a
+    double (1/sqrt(0), log(-2)) make the gradient undefined here."""
+    for arg, partial in zip(node.args, _partials(op, node.attr, len(args))):
+        if arg not in active:
+            continue
+        try:
+            value = _real_or_undefined(partial(*args))
+        except (ZeroDivisionError, ValueError, TypeError):
+            raise _Undefined from None
+        if abs(value) >= DOUBLE_MAX:
+            raise _OutOfRange
+
+
+def _real_or_undefined(value):
+    """A finite mpf, or _Undefined (complex: outside the real domain; nan,
+    inf: log(0), atanh(1), where `math` raises)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = mpmath.mpf(value)
+    if not isinstance(value, mpmath.mpf) or not mpmath.isfinite(value):
+        raise _Undefined
+    return value
+
+
+@functools.cache
+def _partials(op: str, attr, arity: int) -> list:
+    """One function per input: the op's SymPy derivative with respect to
+    it, evaluated with mpmath (which neither raises nor overflows: the
+    caller tells a complex or infinite result)."""
+    symbols = [sp.Symbol(f"a{i}", real=True) for i in range(arity)]
+    expr = OPS[op].symbolic(sp, symbols, attr)
+    printer = _Printer({"fully_qualified_modules": True})
+    functions = []
+    for s in symbols:
+        # powsimp: b*a**(b - 1), which is 0 at a = 0 for b > 1 (not a**b*b/a)
+        text = printer.doprint(sp.powsimp(sp.diff(expr, s)))
+        functions.append(eval(f"lambda {', '.join(map(str, symbols))}: {text}",
+                              {"mpmath": mpmath, "undefined_": UNDEFINED}))
+    return functions
+
+
+def _exact_power(base, exponent):
+    """base ** exponent at 50 digits; one too large or too small for a
+    double is out of range (and is never computed to its digits)."""
+    if base < 0 and exponent != int(exponent):
+        raise _Undefined
+    if base == 0 and exponent < 0:
+        raise _Undefined
+    if base != 0 and exponent != 0 and abs(base) != 1:
+        with mpmath.workprec(64):
+            bits = exponent * mpmath.log(abs(base), 2)
+        if abs(bits) > _POWER_BITS:
+            raise _OutOfRange
+    return mpmath.power(base, exponent)
+
+
+def _in_double_range(value):
+    if mpmath.isnan(value):
+        raise _Undefined
+    if mpmath.isinf(value) or abs(value) >= DOUBLE_MAX or 0 < abs(value) < NORMAL_MIN:
+        raise _OutOfRange
+    return value
+
+
+@functools.cache
+def _helper(op: str):
+    """An op's helper (`_sigmoid`) as the emitted module defines it, with
+    `math` at 50 digits."""
+    namespace = {"math": _math_shim()}
+    exec(OPS[op].helper, namespace)
+    return namespace[OPS[op].py.split("(")[0]]
