@@ -30,6 +30,10 @@ finding too.  Findings are printed with the program's kind and seed (the
 generators are functions of `random.Random(seed)`, so `--replay KIND:SEED`
 runs one again).  Ends with one summary line; with `--log`, appends it
 there.  Exit status 1 if anything was found.
+
+Run it from a checkout that stays as it is for the whole run (`git worktree
+add --detach DIR`): a worker imports parts of exprgrad when it first needs
+them, so edits made during a run would mix two versions of the compiler.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from test_fuzz import (assert_located, call_data_functions, call_stress_function
                        check_gradients, refused_as_designed)
 
 KINDS = ("valid", "mutated", "stress", "data")
+SLOW_CHECK = 15.0  # seconds of one program's check that are reported (with its source)
 FILENAME = "fuzz.expr"
 
 try:
@@ -143,8 +148,11 @@ def run_one(kind: str, seed: int, check_seconds: float) -> tuple[Counter, list]:
         counts["check findings"] += 1
         findings.append((f"check finding ({kind}, seed {seed})", source,
                          traceback.format_exc(limit=8)))
-    elapsed_ms = int((time.monotonic() - start) * 1000)
-    counts["slowest check ms"] = elapsed_ms
+    elapsed = time.monotonic() - start
+    counts["slowest check ms"] = int(elapsed * 1000)
+    if elapsed > SLOW_CHECK:  # not a hang, but each is looked at: the budget is per item
+        counts["slow checks"] += 1
+        findings.append((f"slow check: {elapsed:.1f} s ({kind}, seed {seed})", source, ""))
     return counts, findings
 
 
@@ -293,7 +301,8 @@ def summary(total: Counter, args) -> str:
             f"({total['modules']} emitted modules compiled with compile(), targets "
             f"{'+'.join(TARGETS)}); through check {total['checked']} "
             f"({total['check: compile error reported']} reported a compile error; items: "
-            f"{items}; slowest check {total['slowest check ms'] / 1000:.1f} s); "
+            f"{items}; slowest check {total['slowest check ms'] / 1000:.1f} s, "
+            f"{total['slow checks']} over {SLOW_CHECK:g} s); "
             f"{total['functions compared']} functions' gradients compared with the model, "
             f"{total['calls']} compiled functions called; FAILED check statements of "
             f"stress programs (random claims): {total['stress FAILED checks']}; "

@@ -366,22 +366,23 @@ def test_a_size_name_the_generated_code_uses_is_a_located_error(size):
     assert_located(caught.value, source, "fuzz.expr")
 
 
-# Found by the long run, not fixed yet: each documents what is wrong.
-@pytest.mark.xfail(strict=True, reason="a data-axis function called at fixed size is lowered "
-                   "with its parameters bound to the arguments, so diff() with respect to "
-                   "a parameter given a constant is refused")
+# Found by the long run (tests/test_guarded_loops.py has their property tests).
 def test_diff_in_a_data_axis_function_called_with_a_constant():
     module = exprgrad.compile("def f(s, v[n]):\n    return sum(diff(v[k]*s, s) for k in range(n))\n"
                               "g(x) = f(1, [x, 3])\n")
     assert module.g(2.0) == 5.0
+    assert module.g_grad(2.0) == (5.0, (1.0,))
 
 
-@pytest.mark.xfail(strict=True, reason="a reduction over a data axis in one side of a "
-                   "conditional runs before the choice, so max() over nothing raises even "
-                   "when the other side is taken")
-def test_a_reduction_in_the_side_not_taken_is_not_run():
-    module = exprgrad.compile("f(u[n]) = max(u[k] for k in range(n)) if n > 0 else 0\n")
+@pytest.mark.parametrize("target", ["python", "array"])
+def test_a_reduction_in_the_side_not_taken_is_not_run(target):
+    if target == "array":
+        pytest.importorskip("numpy")
+    module = exprgrad.compile("f(u[n]) = max(u[k] for k in range(n)) if n > 0 else 0\n",
+                              target=target)
     assert module.f([]) == 0.0
+    value, (d_u,) = module.f_grad([])
+    assert value == 0.0 and len(d_u) == 0
 
 
 def test_check_of_a_max_whose_iterations_all_tie():

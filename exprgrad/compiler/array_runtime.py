@@ -159,12 +159,25 @@ def _out(value):
     return value
 
 
-def _nonempty(value, lengths, where):
+def _nonempty(value, lengths, where, xp=None, *taken):
     """`value`, unless a min or max reduces an empty range (its error names
-    the line, as the plain target's does)."""
-    if any(length <= 0 for length in lengths):
-        raise ValueError(f"min or max over an empty range ({where})")
-    return value
+    the line, as the plain target's does).  A reduction under conditions
+    (`taken`, the masks of the If sides around it) raises only if some
+    element takes them; where none does its value is never used, and it
+    reduces a stand-in of zeros instead (nan where that cannot be known: a
+    condition traced by `jax.jit`)."""
+    if all(length > 0 for length in lengths):
+        return value
+    if taken:
+        try:
+            unused = any(not bool(xp.any(xp.asarray(mask))) for mask in taken)
+            fill = 0.0
+        except (TypeError, ValueError):  # a traced condition has no truth value
+            unused, fill = True, math.nan
+        if unused:
+            shape = tuple(max(int(d), 1) for d in getattr(value, "shape", ()))
+            return xp.full(shape, fill, dtype=getattr(value, "dtype", None))
+    raise ValueError(f"min or max over an empty range ({where})")
 
 
 def _sigmoid(xp, x):

@@ -52,6 +52,7 @@ class _Walk:
         self.g = g
         self.level = level
         self.active = active
+        self.primal = set(order)  # nodes whose loops `level` knows (not built by the walk)
         self.by_level: dict[frozenset, list[int]] = defaultdict(list)
         for n in reversed(order):
             self.by_level[level.get(n, EMPTY)].append(n)
@@ -119,7 +120,33 @@ class _Walk:
             self.run(inner, index, boundary, [(body, seed)])
         else:  # the body does not vary with the loop: every iteration adds the same
             boundary[body] = seed
-        return {u: g.add("sum_over", c, index) for u, c in boundary.items()}
+        return {u: self._sum_over(c, index) for u, c in boundary.items()}
+
+    def _sum_over(self, c: int, index: int) -> int:
+        """`sum_over(c, index)`, with the conditions of `c` that do not vary
+        with the loop (`where(x > 0, u[k], 0)`) outside the sum: so the sum
+        and what multiplies it (`/ x` of `log(x)`) flow only under them
+        (`reverse._masked_contributions`), where the scheduler runs them only
+        when they hold."""
+        g = self.g
+        masks = []
+        while g.nodes[c].op == "where":
+            cond, then, otherwise = g.nodes[c].args
+            if cond not in self.primal or index in self.level.get(cond, EMPTY):
+                break
+            if g.value(otherwise) == 0.0:
+                masks.append((cond, True))
+                c = then
+            elif g.value(then) == 0.0:
+                masks.append((cond, False))
+                c = otherwise
+            else:
+                break
+        total = g.add("sum_over", c, index)
+        zero = g.const(0.0)
+        for cond, taken in reversed(masks):
+            total = g.add("where", cond, total, zero) if taken else g.add("where", cond, zero, total)
+        return total
 
 
 def node_adjoints(g: Graph, output: int, wanted: list[int]) -> dict[int, int]:
@@ -154,7 +181,32 @@ class _RecordingWalk(_Walk):
 
 
 def iteration_adjoint(g: Graph, n: int, d: int) -> int:
-    """One iteration's share of a reduction's adjoint."""
+    """One iteration's share of a reduction's adjoint.  An adjoint that flows
+    only under a condition (`where(c, d, 0)`: the reduction is read in one
+    side of a conditional) is unwrapped first and the condition put back
+    around the share, as `reverse._masked_contributions` does: what the
+    share computes (the count of ties, the product of the other factors:
+    more loops) then stays in that side, where the scheduler runs it only
+    when the side is taken (`max(u) if n > 0 else 0` at n = 0)."""
+    masks = []
+    while g.nodes[d].op == "where":
+        cond, then, otherwise = g.nodes[d].args
+        if g.value(otherwise) == 0.0:
+            masks.append((cond, True))
+            d = then
+        elif g.value(then) == 0.0:
+            masks.append((cond, False))
+            d = otherwise
+        else:
+            break
+    share = _unmasked_share(g, n, d)
+    zero = g.const(0.0)
+    for cond, taken in reversed(masks):
+        share = g.add("where", cond, share, zero) if taken else g.add("where", cond, zero, share)
+    return share
+
+
+def _unmasked_share(g: Graph, n: int, d: int) -> int:
     node = g.nodes[n]
     body, index = node.args
     if node.op == "sum_over":

@@ -11,11 +11,13 @@ range `k` runs over.  See loops.py for the nodes.
 from __future__ import annotations
 
 from ..grammar import ast
-from ..errors import CallError, CompileError, Loc, NameResolutionError, ShapeError
-from .loops import (REDUCTIONS, DataArray, Loop, RuntimeArray, RuntimeRange, linear, loop_of,
-                    make_load, map_element, substitute_loops)
+from ..errors import (CallError, CompileError, ConstantOverflowError, Loc, NameResolutionError,
+                      ShapeError)
+from .lower_calls import substitute
+from .loops import (REDUCTIONS, DataArray, Loop, RuntimeArray, RuntimeRange, is_runtime,
+                    linear, loop_of, make_load, map_element, substitute_loops)
 from .schedule import RESERVED
-from .values import flatten
+from .values import build, flatten, has_runtime_part, shape
 
 
 class DataAxes:
@@ -273,7 +275,11 @@ class DataAxes:
     def _inline_body(self, node, args: list):
         """A call whose callee has data axes is lowered at the call site, its
         size names bound to the arguments' lengths (constants when the
-        arguments have compile-time length: the loops then unroll)."""
+        arguments have compile-time length: the loops then unroll).  Its
+        parameters given numbers or lists are bound to placeholders, the
+        arguments substituted once the body is lowered: as for a template
+        (lower_calls.py), `diff(e, s)` is with respect to the parameter `s`,
+        whatever the caller passes for it (a constant, the same node twice)."""
         f = self.functions[node.func]
         if len(args) != len(f.params):
             raise CallError(f"{node.func}() takes {len(f.params)} arguments, got {len(args)}",
@@ -285,9 +291,11 @@ class DataAxes:
                             "functions cannot call themselves", node.loc)
         names: dict = {}
         sizes: dict = {}
+        arguments: dict[int, int] = {}  # placeholder → the argument's node
         for param, arg, arg_node in zip(f.params, args, node.args):
             self._bind_dims(node.func, param, arg, arg_node.loc, sizes)
-            names[param.name] = arg
+            names[param.name] = self._placeholders(node.func, param, arg, arg_node.loc,
+                                                   arguments)
         for size, (node_id, _) in sizes.items():
             names.setdefault(size, node_id)
         self.in_progress.append(node.func)
@@ -298,7 +306,26 @@ class DataAxes:
             values = [self._output(self.expr(v, scope), v.loc) for v in f.result.values]
         finally:
             self.in_progress.pop()
-        return values[0] if len(values) == 1 else tuple(values)
+        output = values[0] if len(values) == 1 else tuple(values)
+        try:
+            return _substitute_nodes(self.g, output, arguments)
+        except ConstantOverflowError as error:
+            raise self._at_call(error, node) from None
+
+    def _placeholders(self, fname: str, param, arg, loc: Loc, arguments: dict):
+        """What parameter `param` is bound to in an inlined body: an input
+        node per element of a number or a compile-time list (recorded in
+        `arguments` with the argument's node), or the argument itself when it
+        has runtime length (a data parameter or map: no element to stand for)."""
+        if is_runtime(arg) or has_runtime_part(arg) or isinstance(arg, tuple):
+            return arg
+        for leaf in flatten(arg):
+            self._scalar(leaf, loc)
+        self.g.reserve(len(flatten(arg)))
+        placeholders = build(shape(arg), lambda idx: self.g.input(
+            ("argument", fname, param.name, idx), "_".join([param.name, *map(str, idx)])))
+        arguments.update(zip(flatten(placeholders), flatten(arg)))
+        return placeholders
 
     def _bind_dims(self, fname: str, param, arg, loc: Loc, sizes: dict) -> None:
         lengths, rest = self._lengths(arg, len(param.shape))
@@ -361,6 +388,14 @@ def _holds_data(value) -> bool:
 
 def _shape_text(shape) -> str:
     return "".join(f"[{d}]" for d in shape)
+
+
+def _substitute_nodes(g, value, mapping: dict[int, int]):
+    """`value` with the nodes of `mapping` replaced (arguments for an
+    inlined body's placeholders), maps and all."""
+    leaves = flatten(value)
+    replaced = iter(substitute(g, leaves, mapping))
+    return map_element(value, lambda _: next(replaced)) if leaves else value
 
 
 def _substitute(g, value, mapping):

@@ -129,13 +129,14 @@ class Names:
 _TOTAL = frozenset(name for name, op in OPS.items() if op.total)
 
 
-def total_nodes(g: Graph, needed: list[int]) -> set[int]:
-    """The nodes built only of total ops (nothing below them can raise)."""
+def total_nodes(g: Graph, needed: list[int], also: set[int] = frozenset()) -> set[int]:
+    """The nodes built only of total ops (nothing below them can raise);
+    the nodes of `also` count as total ops (a loop that cannot raise)."""
     nodes = g.nodes
     safe: set[int] = set()
     for n in needed:
         node = nodes[n]
-        if node.op in _TOTAL:
+        if node.op in _TOTAL or n in also:
             for a in node.args:
                 if a not in safe:
                     break
@@ -320,6 +321,7 @@ class _Scheduler:
         self.names = Names(RESERVED)
         self.blocks = _Blocks()
         self.flat = False  # no conditionals: evaluations are keyed by node id
+        self.total: set[int] = set()  # nodes of other ops that cannot raise (total_nodes)
         self.instances: dict[int, list[tuple[int, int]]] = {}
         self.copy_of: dict[int, int] = {}
 
@@ -330,7 +332,7 @@ class _Scheduler:
         reads it: `uses[n]` maps a block to the reads of n there."""
         g, blocks = self.g, self.blocks
         nodes = g.nodes
-        safe = total_nodes(g, needed)
+        safe = total_nodes(g, needed, self.total)
         self.uses = uses = {}
         for out in outputs:
             if nodes[out].op not in _LEAVES:

@@ -62,6 +62,7 @@ class _LoopScheduler:
         self.order = g.ancestors(flatten(result))
         self.level = levels(g, self.order)
         self.sources: dict[str, str] = {}  # data parameter → its Python parameter name
+        self._raising: set[int] | None = None  # nodes that can raise (`_may_raise`)
 
     # --- parameters ------------------------------------------------------------------
     def parameters(self, params, checked: bool) -> list[Param]:
@@ -101,22 +102,14 @@ class _LoopScheduler:
     def segment(self, at: frozenset, loop: int | None, outputs: list[int]) -> list:
         """Statements computing `outputs` (nodes of this segment: those that
         vary with `loop` inside the loops `at`, or at the top those outside
-        every loop), each bound to a variable afterwards."""
-        g = self.g
+        every loop), each bound to a variable afterwards.  A reduction is
+        one node of the segment for the scalar scheduler (its loop, printed
+        where the node is placed: `_expand`), so a loop whose result is used
+        only under a condition runs only under it, as any value that can
+        raise does."""
         inside = self._inside(at, loop)
-        body: list = []
         pending = [o for o in outputs if o not in self.var and inside(o)]
-        while True:
-            _, reductions = self._needed(pending, inside)
-            if not reductions:
-                break
-            ready = [r for r in reductions if not self._waits_for(r, reductions)]
-            first_needed = [n for r in ready for n in self._externals([g.nodes[r].args[0]],
-                                                                     g.nodes[r].args[1], inside)]
-            body += self._scalar(first_needed, inside)
-            body += self._reductions(ready, at | ({loop} if loop is not None else EMPTY))
-        body += self._scalar([o for o in pending if o not in self.var], inside)
-        return body
+        return self._scalar(pending, inside, at | ({loop} if loop is not None else EMPTY))
 
     def _inside(self, at: frozenset, loop: int | None):
         level = self.level
@@ -168,25 +161,29 @@ class _LoopScheduler:
                 found.add(n)
         return sorted(found)
 
-    def _waits_for(self, r: int, reductions: list[int]) -> bool:
-        """Whether reduction r reads another of `reductions` (not computed
-        yet): it then waits for that one's loop."""
-        others = set(reductions) - {r}
-        return bool(others) and not others.isdisjoint(self.g.ancestors([self.g.nodes[r].args[0]]))
-
-    def _scalar(self, outputs: list[int], inside) -> list:
+    def _scalar(self, outputs: list[int], inside, at: frozenset) -> list:
         """Scalar statements for `outputs` of this segment, on a copy of its
-        nodes in which everything computed already is a named leaf."""
+        nodes in which everything computed already is a named leaf and each
+        reduction a node reading what its loop reads from the segment."""
         outputs = [o for o in outputs if o not in self.var and self.g.nodes[o].args]
         if not outputs:
             return []
-        sub, to_sub, from_sub = self._copy(outputs, inside)
+        sub, to_sub, from_sub, reads = self._copy(outputs, inside, at)
         sched = _Scheduler(sub, self.inline)
         sched.names = self.names
+        # a loop that cannot raise is placed as a total op: where its uses
+        # meet, so loops over one range there share one For
+        sched.total = {to_sub[r] for r in reads if not self._may_raise(r)}
         variables = {to_sub[n]: v for n, v in self.var.items() if n in to_sub}
+        for r in sorted(reads):  # an accumulator is named after the reduction (`d_w`, `total`)
+            variables[to_sub[r]] = self.names.fresh(self.g.names.get(r) or
+                                                    HINTS[self.g.nodes[r].op])
         sub_outputs = [to_sub[o] for o in outputs]
+        forced = set(sub_outputs) | {to_sub[n] for n in reads} | \
+            {to_sub[a] for ext in reads.values() for _, a in ext}
         body = statements(sched, sub.ancestors(sub_outputs), sub_outputs, variables, None,
-                          forced=set(sub_outputs), results=False)
+                          forced=forced, results=False)
+        body = self._expand(body, at, reads)
         assigned = _always_assigned(body)  # not a value computed in one branch only
         for s, n in from_sub.items():
             if s in sched.var and sched.g.nodes[s].args and sched.var[s] in assigned:
@@ -195,31 +192,45 @@ class _LoopScheduler:
                          if OPS[sub.nodes[n].op].helper}
         return body
 
-    def _copy(self, outputs: list[int], inside):
+    def _copy(self, outputs: list[int], inside, at: frozenset):
         """The nodes `outputs` need in this segment, in a graph of their own:
-        nodes computed already, and nodes of other segments, become leaves."""
+        nodes computed already, and nodes of other segments, become leaves;
+        a reduction not computed yet reads the segment's values its loop
+        reads (`reads`: reduction → [(value, the node giving it)], the node
+        being the value under the conditions the loop reads it under)."""
         g = self.g
-        needed: set[int] = set()
+        reads: dict[int, list[tuple[int, int]]] = {}
+        edges: dict[int, list[int]] = {}
         stack = list(outputs)
         while stack:
             n = stack.pop()
-            if n in needed:
+            if n in edges:
                 continue
-            needed.add(n)
-            if n in self.var or not inside(n) or g.nodes[n].op in OVER_OPS:
-                continue
-            stack.extend(g.nodes[n].args)
+            node = g.nodes[n]
+            if n in self.var or not inside(n):
+                edges[n] = []
+            elif node.op in OVER_OPS:
+                reads[n] = self._guarded_reads([node.args[0]], frozenset({node.args[1]}),
+                                               inside, at)
+                edges[n] = [w for _, w in reads[n]] or [g.const(0.0)]
+            else:
+                edges[n] = list(node.args)
+            stack.extend(edges[n])
+        for n in list(edges):  # the primal an adjoint is named after (`d_t` of `t`)
+            primal = g.adjoint_of.get(n)
+            if primal is not None and primal in self.var:
+                edges.setdefault(primal, [])
         sub = Graph(g.options)
         to_sub: dict[int, int] = {}
         from_sub: dict[int, int] = {}
-        for n in sorted(needed):
+        for n in _topological(edges):
             node = g.nodes[n]
-            leaf = n in self.var or not inside(n) or node.op in OVER_OPS or \
-                node.op in ("loop_index", "size")
+            leaf = n in self.var or not inside(n) or node.op in ("loop_index", "size")
             if leaf and node.op not in ("const", "bool"):
                 copy = Node("input", (), ("bound", n))
             else:
-                copy = Node(node.op, tuple(to_sub[a] for a in node.args), node.attr)
+                copy = Node(node.op, tuple(to_sub[a] for a in edges[n]),
+                            ("loop", n) if n in reads else node.attr)
             sub.nodes.append(copy)
             sub.locs.append(g.locs[n])
             s = len(sub.nodes) - 1
@@ -229,35 +240,167 @@ class _LoopScheduler:
         for adjoint, primal in g.adjoint_of.items():
             if adjoint in to_sub and primal in to_sub:
                 sub.adjoint_of[to_sub[adjoint]] = to_sub[primal]
-        missing = [n for n in needed if n not in self.var and sub.nodes[to_sub[n]].op ==
+        missing = [n for n in edges if n not in self.var and sub.nodes[to_sub[n]].op ==
                    "input" and g.nodes[n].op != "input"]
         if missing:  # pragma: no cover - every leaf of a segment is computed before it
             raise AssertionError(f"unscheduled inputs {missing}")
-        return sub, to_sub, from_sub
+        return sub, to_sub, from_sub, reads
 
-    # --- loops -------------------------------------------------------------------------
-    def _reductions(self, reductions: list[int], at: frozenset) -> list:
-        """One For per loop, accumulating every reduction over it."""
+    def _guarded_reads(self, roots: list[int], loops: frozenset, inside,
+                       at: frozenset) -> list[tuple[int, int]]:
+        """What the loops over `loops` read from this segment to compute
+        `roots` (`_externals`), each with the node the loop takes it from:
+        itself, or, for a value that can raise and that every iteration reads
+        only under conditions computed before the loop (`u[k] * log(x)` in
+        `... if x > 0 else 0`), `where(c, value, 0)` on those conditions: so
+        it is computed only where the source computes it.  Inside the loop
+        the conditions hold wherever the value is read, so the two agree."""
         g = self.g
-        by_loop: dict[int, list[int]] = {}
-        for r in reductions:
-            by_loop.setdefault(g.nodes[r].args[1], []).append(r)
+        externals = self._externals(roots, loops, inside)
+        risky = [e for e in externals if self._may_raise(e) and g.kind(e) == "number"]
+        if not risky:
+            return [(e, e) for e in externals]
+        guards = self._read_guards(roots, inside, at)
+        zero = g.const(0.0)
+        out = []
+        for e in externals:
+            w = e
+            if e in risky:
+                for cond, side in sorted(guards.get(e, EMPTY)):
+                    w = g.add("where", cond, w, zero) if side == 1 else \
+                        g.add("where", cond, zero, w)
+                    level = self.level.get(cond, EMPTY) | self.level.get(e, EMPTY)
+                    if level:
+                        self.level[w] = level
+            out.append((e, w))
+        return out
+
+    def _read_guards(self, roots: list[int], inside, at: frozenset) -> dict[int, frozenset]:
+        """For each value of this segment a loop reads, the conditions
+        (node, side) that hold on every path of the loop's body to it,
+        among those computed before the loop."""
+        g = self.g
+        region: set[int] = set()
+        stack = list(roots)
+        while stack:
+            n = stack.pop()
+            if n in region or n in self.var:
+                continue
+            region.add(n)
+            if not inside(n):
+                stack.extend(g.nodes[n].args)
+        guards: dict[int, frozenset] = {r: EMPTY for r in roots}
+        for n in sorted(region, reverse=True):
+            if inside(n) or n not in guards:
+                continue
+            node = g.nodes[n]
+            own = guards[n]
+            cond = node.args[0] if node.op == "where" else None
+            before = cond is not None and self.level.get(cond, EMPTY) <= at
+            for i, a in enumerate(node.args):
+                guard = own | {(cond, i)} if before and i else own
+                guards[a] = guard if a not in guards else guards[a] & guard
+        return guards
+
+    def _may_raise(self, n: int) -> bool:
+        """Whether computing node n can raise: an op that is not total in
+        it.  Loop variables, lengths and loads read in bounds cannot; a sum
+        or product raises where its body does, a min or max also over an
+        empty range."""
+        if self._raising is None:
+            self._raising = set()
+            nodes = self.g.nodes
+            for m in self.order:
+                node = nodes[m]
+                if node.op in ("loop_index", "size") or \
+                        node.op == "load" and self._always_in_bounds(m):
+                    continue
+                if node.op in ("sum_over", "prod_over"):
+                    raises = node.args[0] in self._raising
+                else:
+                    raises = not OPS[node.op].total or any(a in self._raising
+                                                          for a in node.args)
+                if raises:
+                    self._raising.add(m)
+        return n in self._raising
+
+    def _expand(self, body: list, at: frozenset, reads: dict) -> list:
+        """The scalar scheduler's statements with each reduction's statement
+        replaced by its loop; reductions over one loop in one block that do
+        not read each other share one `For` (`_joined`)."""
         out: list = []
-        for index, group in sorted(by_loop.items()):
-            accumulators = []
-            for r in group:
-                node = g.nodes[r]
-                var = self.names.fresh(g.names.get(r) or HINTS[node.op])
-                if OPS[ACCUMULATE[node.op]].helper:
-                    self.helpers.add(ACCUMULATE[node.op])
-                out.append(Assign(var, Const(START[node.op]), g.locs[r]))
-                accumulators.append((r, var))
-            bodies = [g.nodes[r].args[0] for r, _ in accumulators]
-            out.append(self._loop(index, at, bodies, lambda values: [
-                Assign(var, Call(ACCUMULATE[g.nodes[r].op], (Name(var), value)), g.locs[r])
-                for (r, var), value in zip(accumulators, values)]))
-            for r, var in accumulators:
-                self.var[r] = var
+        waiting = list(body)
+        while waiting:
+            s = waiting.pop(0)
+            if isinstance(s, If):
+                out.append(If(s.cond, self._expand(s.then, at, reads),
+                              self._expand(s.orelse, at, reads), s.loc))
+            elif _reduction_of(s) is None:
+                out.append(s)
+            else:
+                group, before, after = self._joined(s, waiting, reads)
+                out += [x for t in before for x in self._expand([t], at, reads)]
+                out += self._reductions(sorted(group, key=_reduction_of), at, reads)
+                waiting = after + waiting
+        return out
+
+    def _joined(self, first: Assign, later: list, reads: dict) -> tuple[list, list, list]:
+        """The reductions of `later` (the statements after `first`, taken
+        from it) that can run in the loop of `first`: over the same loop,
+        reading nothing computed from the loop's results; and the statements
+        up to the last of them, split into those that go before the loop
+        (they read none of its results) and those that go after (they do: a
+        value's `total / n` waits while the gradient's sums join the value's
+        loop)."""
+        index = self.g.nodes[_reduction_of(first)].args[1]
+        tainted = {first.target}
+        sources = _sources(first, reads)
+        kinds: list[str] = []
+        for s in later:
+            r = _reduction_of(s)
+            read = _reads_of(s)
+            if r is not None and self.g.nodes[r].args[1] == index and not read & tainted \
+                    and _agree(sources, _sources(s, reads)):
+                kinds.append("join")
+                tainted.add(s.target)
+                sources.update(_sources(s, reads))
+            elif read & tainted:
+                kinds.append("after")
+                tainted |= _assigned_names(s)
+            else:
+                kinds.append("before")
+        if "join" not in kinds:
+            return [first], [], []
+        last = len(kinds) - 1 - kinds[::-1].index("join")
+        scanned = later[:last + 1]
+        del later[:last + 1]
+        pick = lambda kind: [s for s, k in zip(scanned, kinds) if k == kind]  # noqa: E731
+        return [first] + pick("join"), pick("before"), pick("after")
+
+    def _reductions(self, group: list[Assign], at: frozenset, reads: dict) -> list:
+        """One For accumulating the reductions of `group` (the scalar
+        scheduler's statements for them, over one loop): each reads what its
+        loop needs from the variables its statement names."""
+        g = self.g
+        saved = dict(self.var)
+        out: list = []
+        accumulators = []
+        for s in group:
+            r = _reduction_of(s)
+            for (value, _), arg in zip(reads[r], s.value.args):
+                if isinstance(arg, Name):
+                    self.var[value] = arg.id
+            node = g.nodes[r]
+            if OPS[ACCUMULATE[node.op]].helper:
+                self.helpers.add(ACCUMULATE[node.op])
+            out.append(Assign(s.target, Const(START[node.op]), g.locs[r], s.backward))
+            accumulators.append((r, s.target))
+        index = g.nodes[accumulators[0][0]].args[1]
+        bodies = [g.nodes[r].args[0] for r, _ in accumulators]
+        out.append(self._loop(index, at, bodies, lambda values: [
+            Assign(var, Call(ACCUMULATE[g.nodes[r].op], (Name(var), value)), g.locs[r])
+            for (r, var), value in zip(accumulators, values)]))
+        self.var = saved
         return out
 
     def _loop(self, index: int, at: frozenset, roots: list[int], finish) -> For:
@@ -312,12 +455,16 @@ class _LoopScheduler:
         self.maps[id(value)] = var
         own, inner = _element_parts(value.element)
         outer = self._inside(at, around)
-        before = self.segment(at, around, self._externals(
-            flatten(value.element), _map_loops(value), outer))
         at_loop = at | {around} if around is not None else at
+        reads = self._guarded_reads(flatten(value.element), _map_loops(value), outer, at_loop)
+        before = self.segment(at, around, [w for _, w in reads])
+        saved = dict(self.var)
+        for e, w in reads:
+            if w != e and w in self.var:
+                self.var[e] = self.var[w]  # read only where `w` is `e`
         body = self._inside(at_loop, value.index)
-        needed = [n for m in inner for n in self._externals(flatten(m.element), _map_loops(m),
-                                                            body)]
+        needed = [w for m in inner for _, w in self._guarded_reads(
+            flatten(m.element), _map_loops(m), body, at_loop | {value.index})]
 
         def finish(values: list) -> list:
             row = "row" if var == "values" else f"{var}_row"
@@ -325,6 +472,7 @@ class _LoopScheduler:
             element = _rebuild_like(value.element, iter(values[:len(own)]), self.maps)
             return rows + [Append(var, element)]
         statement = self._loop(value.index, at_loop, own + needed, finish)
+        self.var = saved
         return before + [NewList(var, self.g.locs[value.index]), statement]
 
     def structure(self, value):
@@ -411,3 +559,80 @@ def _always_assigned(body: list) -> set[str]:
         elif isinstance(statement, If):
             names |= _always_assigned(statement.then) & _always_assigned(statement.orelse)
     return names
+
+
+def _reduction_of(statement) -> int | None:
+    """The reduction a scalar statement of `_scalar` stands for, if any."""
+    if isinstance(statement, Assign) and isinstance(statement.value, Call) and \
+            statement.value.op in OVER_OPS and isinstance(statement.value.attr, tuple):
+        return statement.value.attr[1]
+    return None
+
+
+def _sources(statement: Assign, reads: dict) -> dict[int, str]:
+    """Each value a reduction's loop reads → the variable it reads it from
+    (a value read under conditions is read from its guarded copy)."""
+    pairs = zip(reads[_reduction_of(statement)], statement.value.args)
+    return {value: arg.id for (value, _), arg in pairs if isinstance(arg, Name)}
+
+
+def _agree(a: dict[int, str], b: dict[int, str]) -> bool:
+    """Whether two loops read every value they share from one variable."""
+    return all(a[v] == name for v, name in b.items() if v in a)
+
+
+def _reads_of(statement) -> set[str]:
+    """The names a statement (and those inside it) reads."""
+    names: set[str] = set()
+    stack: list = [statement]
+    while stack:
+        s = stack.pop()
+        if isinstance(s, Name):
+            names.add(s.id)
+        elif isinstance(s, Call):
+            stack.extend(s.args)
+        elif isinstance(s, Assign):
+            stack.append(s.value)
+        elif isinstance(s, If):
+            stack += [s.cond, *s.then, *s.orelse]
+        elif isinstance(s, (list, tuple)):
+            stack.extend(s)
+    return names
+
+
+def _assigned_names(statement) -> set[str]:
+    names: set[str] = set()
+    stack = [statement]
+    while stack:
+        s = stack.pop()
+        if isinstance(s, Assign):
+            names.add(s.target)
+        elif isinstance(s, If):
+            stack += s.then + s.orelse
+        elif isinstance(s, For):
+            stack += s.body
+    return names
+
+
+def _topological(edges: dict[int, list[int]]) -> list[int]:
+    """The nodes of `edges` (node → the nodes it reads), each after those it
+    reads; ascending ids where the DAG's order holds (a guarded read, built
+    while scheduling, comes after the reduction reading it)."""
+    order: list[int] = []
+    state: dict[int, int] = {}
+    for root in sorted(edges):
+        if root in state:
+            continue
+        stack = [(root, False)]
+        while stack:
+            n, done = stack.pop()
+            if done:
+                state[n] = 2
+                order.append(n)
+                continue
+            if n in state:
+                continue
+            state[n] = 1
+            stack.append((n, True))
+            stack.extend((a, False) for a in sorted(edges[n], reverse=True) if a not in state)
+    return order

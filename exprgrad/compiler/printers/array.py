@@ -73,6 +73,7 @@ class Loop:
     start: int
     size: str
     offset: int
+    masks: int = 0  # how many If sides are around the loop (where its min/max may raise)
 
     def stop(self) -> str:
         if not self.offset:
@@ -415,7 +416,11 @@ class ArrayFunctionPrinter:
         if function in ("xp.min", "xp.max"):
             self.helpers.add("_nonempty")
             lengths = ", ".join(self.scope.loops[a].length() for a in axes)
-            term = f"_nonempty({term}, ({lengths},), {note or 'a min or max'!r})"
+            # in If sides, an empty range raises only where they are taken
+            around = self.scope.masks[:self.scope.loops[axes[0]].masks]
+            taken = "".join(f", {mask}" for mask in around)
+            term = f"_nonempty({term}, ({lengths},), {note or 'a min or max'!r}" + \
+                (f", xp{taken})" if taken else ")")
         if deps:
             if not any(d < axes[0] for d in deps):  # nothing of the outer loops: a number
                 axes_text = list(range(self.scope.depth + 1))
@@ -534,7 +539,7 @@ class ArrayFunctionPrinter:
 
     def loop(self, s: For, indent: str) -> list[str]:
         size, offset = s.stop
-        loop = Loop(s.var, s.start, size, offset)
+        loop = Loop(s.var, s.start, size, offset, len(self.scope.masks))
         self.scope.loops.append(loop)
         depth = self.scope.depth
         self.scope.names[s.var] = Binding(depth, tuple(self.scope.path), frozenset({depth}))
