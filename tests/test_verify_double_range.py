@@ -125,6 +125,9 @@ STRESS = {  # as the fuzzer wrote them: a function's points are drawn per line a
     # (d) a local derivative that is undefined: d/db a^b at a = -2, d/da at 0^0
     "a nan exponent derivative": "s2(x) = x + 3**(1+x*x)**1**10**x**(1+x*x)\n",
     "x to the x at 0": "s1(x) = (-2^x^x) * x\n",
+    # (e) a derivative that is exactly 0, from terms of 1e308: 1e258 of rounding noise at
+    # 50 digits on both sides, different on each; at 80 digits it moves
+    "rounding noise of 1e308": "s0(z[3]) = sum(softmax([z[0], z[1] * 1e308, -z[2]]))\n",
 }
 
 
