@@ -3,11 +3,12 @@
 The source evaluates a loop body only at its iterations: `prod(... avg(u)
 ... for k in range(1, n))` is 1 at n = 0, where `avg(u)` (a mean over
 nothing) is not defined.  The rolled DAG hoists loop-invariant values out
-of their loops, and the emitted code computes them before the loop,
-unconditionally, so it raises there.  The fuzzer's data programs met this
-at n = 0 (a third of its data-axis FAILED items).  Until the scheduler
-evaluates such values only when their loop runs, the cases are strict
-xfails; the verifier's verdict is tested against what the emitted code
+of their loops, and the emitted code computes them before the loop; the
+fuzzer's data programs met them raising there at n = 0 (a third of its
+data-axis FAILED items).  A value only a loop's body reads is computed
+under the condition that the loop runs (`schedule_loops._read_guards`), and
+what a loop's adjoint flows into outside it too (`loop_gradients`), in both
+targets.  The verifier's verdict is tested against what the emitted code
 does, so it says FAILED exactly where the emitted code raises.
 """
 
@@ -36,9 +37,6 @@ def _runs(source: str, n: int):
         return error
 
 
-@pytest.mark.xfail(strict=True, reason="a loop-invariant value of a loop body (a mean, a "
-                   "min over the data, s / n) is computed before the loop even when it "
-                   "runs zero times, and raises where the source is defined")
 @pytest.mark.parametrize("source, n, value", EMPTY)
 def test_a_loop_that_runs_zero_times_evaluates_nothing_of_its_body(source, n, value):
     result = _runs(source, n)

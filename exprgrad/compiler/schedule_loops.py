@@ -40,10 +40,12 @@ def schedule_with_loops(g: Graph, name, params, result, doc, wrt, primal, checke
     builder = _LoopScheduler(g, MAX_INLINE if inline else -1, result)
     fn_params = builder.parameters(params, checked)
     body = builder.prologue()
+    lengths = len(body)
     values = _runtime_parts(result)
     for value in values:
         body += builder.map_output(value, EMPTY)
     body += builder.segment(EMPTY, None, flatten(_without_maps(result)))
+    body[lengths:lengths] = builder.late_lengths  # after the lengths the DAG reads
     value = builder.structure(result)
     leaves = flatten(result)
     loc = g.locs[leaves[0]] if leaves else None
@@ -63,6 +65,9 @@ class _LoopScheduler:
         self.level = levels(g, self.order)
         self.sources: dict[str, str] = {}  # data parameter → its Python parameter name
         self._raising: set[int] | None = None  # nodes that can raise (`_may_raise`)
+        self.late_lengths: list = []  # lengths only a loop's guard reads (`_runs`)
+        self.lengths: dict[int, str] = {}  # size node → its float variable
+        self.runs: set[int] = set()  # the conditions `_runs` built
 
     # --- parameters ------------------------------------------------------------------
     def parameters(self, params, checked: bool) -> list[Param]:
@@ -94,9 +99,28 @@ class _LoopScheduler:
             node = self.g.nodes[n]
             if node.op == "size":
                 var = self.names.fresh(f"len_{node.attr}")
-                self.var[n] = var
+                self.var[n] = self.lengths[n] = var
                 out.append(Assign(var, Call("size", (), node.attr)))
         return out
+
+    def _runs(self, index: int) -> int:
+        """The condition that the loop over `index` runs at least once
+        (`len_n > 0`, `len_n > 2` for `range(2, n)`): a value only that
+        loop's body reads is needed only when it holds.  A loop's range
+        depends on lengths only, so the condition can be computed in any
+        segment (it is computed where it is read: `_copy`)."""
+        g = self.g
+        loop = loop_of(g, index)
+        saved, g.loc = g.loc, g.locs[index]
+        size = g.add("size", attr=loop.size)
+        cond = g.add("gt", size, g.const(float(loop.start - loop.offset)))
+        g.loc = saved
+        if size not in self.lengths:
+            var = self.lengths[size] = self.names.fresh(f"len_{loop.size}")
+            self.late_lengths.append(Assign(var, Call("size", (), loop.size)))
+        self.var.setdefault(size, self.lengths[size])
+        self.runs.add(cond)
+        return cond
 
     # --- segments --------------------------------------------------------------------
     def segment(self, at: frozenset, loop: int | None, outputs: list[int]) -> list:
@@ -207,11 +231,11 @@ class _LoopScheduler:
             if n in edges:
                 continue
             node = g.nodes[n]
-            if n in self.var or not inside(n):
+            if n in self.var or not inside(n) and n not in self.runs:
                 edges[n] = []
             elif node.op in OVER_OPS:
                 reads[n] = self._guarded_reads([node.args[0]], frozenset({node.args[1]}),
-                                               inside, at)
+                                               inside, at, node.args[1])
                 edges[n] = [w for _, w in reads[n]] or [g.const(0.0)]
             else:
                 edges[n] = list(node.args)
@@ -225,7 +249,8 @@ class _LoopScheduler:
         from_sub: dict[int, int] = {}
         for n in _topological(edges):
             node = g.nodes[n]
-            leaf = n in self.var or not inside(n) or node.op in ("loop_index", "size")
+            leaf = n in self.var or not inside(n) and n not in self.runs or \
+                node.op in ("loop_index", "size")
             if leaf and node.op not in ("const", "bool"):
                 copy = Node("input", (), ("bound", n))
             else:
@@ -247,20 +272,22 @@ class _LoopScheduler:
         return sub, to_sub, from_sub, reads
 
     def _guarded_reads(self, roots: list[int], loops: frozenset, inside,
-                       at: frozenset) -> list[tuple[int, int]]:
+                       at: frozenset, around: int) -> list[tuple[int, int]]:
         """What the loops over `loops` read from this segment to compute
-        `roots` (`_externals`), each with the node the loop takes it from:
-        itself, or, for a value that can raise and that every iteration reads
-        only under conditions computed before the loop (`u[k] * log(x)` in
-        `... if x > 0 else 0`), `where(c, value, 0)` on those conditions: so
-        it is computed only where the source computes it.  Inside the loop
-        the conditions hold wherever the value is read, so the two agree."""
+        `roots` (`_externals`), the body of the loop over `around`, each with
+        the node the loop takes it from: itself, or, for a value that can
+        raise and that every iteration reads only under conditions computed
+        before the loop (`u[k] * log(x)` in `... if x > 0 else 0`; the loop
+        running at all: `_read_guards`), `where(c, value, 0)` on those
+        conditions: so it is computed only where the source computes it.
+        Inside the loop the conditions hold wherever the value is read, so
+        the two agree."""
         g = self.g
         externals = self._externals(roots, loops, inside)
         risky = [e for e in externals if self._may_raise(e) and g.kind(e) == "number"]
         if not risky:
             return [(e, e) for e in externals]
-        guards = self._read_guards(roots, inside, at)
+        guards = self._read_guards(roots, inside, at, around)
         zero = g.const(0.0)
         out = []
         for e in externals:
@@ -275,10 +302,14 @@ class _LoopScheduler:
             out.append((e, w))
         return out
 
-    def _read_guards(self, roots: list[int], inside, at: frozenset) -> dict[int, frozenset]:
+    def _read_guards(self, roots: list[int], inside, at: frozenset,
+                     around: int) -> dict[int, frozenset]:
         """For each value of this segment a loop reads, the conditions
         (node, side) that hold on every path of the loop's body to it,
-        among those computed before the loop."""
+        among those computed before the loop.  The body of a loop is
+        evaluated only when the loop runs at least once (`_runs`): the
+        roots, the body of the loop over `around`, and the bodies of the
+        reductions nested in it, are read under that condition too."""
         g = self.g
         region: set[int] = set()
         stack = list(roots)
@@ -289,12 +320,18 @@ class _LoopScheduler:
             region.add(n)
             if not inside(n):
                 stack.extend(g.nodes[n].args)
-        guards: dict[int, frozenset] = {r: EMPTY for r in roots}
+        runs = frozenset({(self._runs(around), 1)})
+        guards: dict[int, frozenset] = {r: runs for r in roots}
         for n in sorted(region, reverse=True):
             if inside(n) or n not in guards:
                 continue
             node = g.nodes[n]
             own = guards[n]
+            if node.op in OVER_OPS:
+                body, index = node.args
+                guard = own | {(self._runs(index), 1)}
+                guards[body] = guard if body not in guards else guards[body] & guard
+                continue
             cond = node.args[0] if node.op == "where" else None
             before = cond is not None and self.level.get(cond, EMPTY) <= at
             for i, a in enumerate(node.args):
@@ -390,6 +427,8 @@ class _LoopScheduler:
             for (value, _), arg in zip(reads[r], s.value.args):
                 if isinstance(arg, Name):
                     self.var[value] = arg.id
+                elif isinstance(arg, Const):
+                    out.append(self._unread(value, arg.value, g.locs[r]))
             node = g.nodes[r]
             if OPS[ACCUMULATE[node.op]].helper:
                 self.helpers.add(ACCUMULATE[node.op])
@@ -421,6 +460,13 @@ class _LoopScheduler:
         body += finish(values)
         self.var = saved  # one iteration's values are not visible after the loop
         return For(var, loop.start, (loop.size, loop.offset), body, g.locs[index])
+
+    def _unread(self, n: int, value: float, loc) -> Assign:
+        """A variable for a value a loop reads only on paths that are never
+        taken (under `c` and `not c`: `... if n > 0 else max(u[k] ...)` in
+        a loop over `range(n)`), whose guarded read folded to a constant."""
+        var = self.var[n] = self.names.fresh("unread")
+        return Assign(var, Const(value), loc)
 
     def _always_in_bounds(self, n: int) -> bool:
         """A load its loop can read at every iteration, so it can be read at
@@ -456,15 +502,18 @@ class _LoopScheduler:
         own, inner = _element_parts(value.element)
         outer = self._inside(at, around)
         at_loop = at | {around} if around is not None else at
-        reads = self._guarded_reads(flatten(value.element), _map_loops(value), outer, at_loop)
+        reads = self._guarded_reads(flatten(value.element), _map_loops(value), outer, at_loop,
+                                    value.index)
         before = self.segment(at, around, [w for _, w in reads])
         saved = dict(self.var)
         for e, w in reads:
             if w != e and w in self.var:
                 self.var[e] = self.var[w]  # read only where `w` is `e`
+            elif w != e and self.g.is_const(w):
+                before.append(self._unread(e, self.g.value(w), self.g.locs[value.index]))
         body = self._inside(at_loop, value.index)
         needed = [w for m in inner for _, w in self._guarded_reads(
-            flatten(m.element), _map_loops(m), body, at_loop | {value.index})]
+            flatten(m.element), _map_loops(m), body, at_loop | {value.index}, m.index)]
 
         def finish(values: list) -> list:
             row = "row" if var == "values" else f"{var}_row"
