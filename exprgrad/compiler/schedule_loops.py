@@ -68,6 +68,9 @@ class _LoopScheduler:
         self.late_lengths: list = []  # lengths only a loop's guard reads (`_runs`)
         self.lengths: dict[int, str] = {}  # size node → its float variable
         self.runs: set[int] = set()  # the conditions `_runs` built
+        # values the results need on every path at the top: no loop guards them
+        self.always = self._unconditional(flatten(_without_maps(result)),
+                                          self._inside(EMPTY, None))
 
     # --- parameters ------------------------------------------------------------------
     def parameters(self, params, checked: bool) -> list[Param]:
@@ -142,6 +145,26 @@ class _LoopScheduler:
             lv = level.get(n, EMPTY)
             return lv <= at if loop is None else loop in lv and lv <= at | {loop}
         return inside
+
+    def _unconditional(self, roots: list[int], inside) -> set[int]:
+        """The nodes of a segment that `roots` need on every path: not
+        through a branch of a conditional, nor through what a loop reads
+        (needed only when it runs).  A loop reading one of them needs no
+        guard for it: it is computed anyway."""
+        g = self.g
+        found: set[int] = set()
+        stack = list(roots)
+        while stack:
+            n = stack.pop()
+            if n in found or not inside(n):
+                continue
+            found.add(n)
+            node = g.nodes[n]
+            if node.op in OVER_OPS:
+                continue
+            lazy = OPS[node.op].lazy
+            stack.extend(a for i, a in enumerate(node.args) if i not in lazy)
+        return found
 
     def _needed(self, roots: list[int], inside) -> tuple[list[int], list[int]]:
         """The segment's nodes the roots need, and the reductions among them
@@ -225,6 +248,7 @@ class _LoopScheduler:
         g = self.g
         reads: dict[int, list[tuple[int, int]]] = {}
         edges: dict[int, list[int]] = {}
+        always = self.always if not at else self._unconditional(outputs, inside)
         stack = list(outputs)
         while stack:
             n = stack.pop()
@@ -235,7 +259,7 @@ class _LoopScheduler:
                 edges[n] = []
             elif node.op in OVER_OPS:
                 reads[n] = self._guarded_reads([node.args[0]], frozenset({node.args[1]}),
-                                               inside, at, node.args[1])
+                                               inside, at, node.args[1], always)
                 edges[n] = [w for _, w in reads[n]] or [g.const(0.0)]
             else:
                 edges[n] = list(node.args)
@@ -272,7 +296,7 @@ class _LoopScheduler:
         return sub, to_sub, from_sub, reads
 
     def _guarded_reads(self, roots: list[int], loops: frozenset, inside,
-                       at: frozenset, around: int) -> list[tuple[int, int]]:
+                       at: frozenset, around: int, always=frozenset()) -> list[tuple[int, int]]:
         """What the loops over `loops` read from this segment to compute
         `roots` (`_externals`), the body of the loop over `around`, each with
         the node the loop takes it from: itself, or, for a value that can
@@ -281,10 +305,11 @@ class _LoopScheduler:
         running at all: `_read_guards`), `where(c, value, 0)` on those
         conditions: so it is computed only where the source computes it.
         Inside the loop the conditions hold wherever the value is read, so
-        the two agree."""
+        the two agree.  A value of `always` is computed anyway: no guard."""
         g = self.g
         externals = self._externals(roots, loops, inside)
-        risky = [e for e in externals if self._may_raise(e) and g.kind(e) == "number"]
+        risky = [e for e in externals if self._may_raise(e) and g.kind(e) == "number"
+                 and e not in always]
         if not risky:
             return [(e, e) for e in externals]
         guards = self._read_guards(roots, inside, at, around)
@@ -299,6 +324,8 @@ class _LoopScheduler:
                     level = self.level.get(cond, EMPTY) | self.level.get(e, EMPTY)
                     if level:
                         self.level[w] = level
+            if w != e and e in g.names:
+                g.name(w, g.names[e])  # `m = total / len_n if len_n > 0.0 else 0.0`
             out.append((e, w))
         return out
 
@@ -502,9 +529,13 @@ class _LoopScheduler:
         own, inner = _element_parts(value.element)
         outer = self._inside(at, around)
         at_loop = at | {around} if around is not None else at
+        top = around is None and not at
+        always = self.always if top else frozenset()
         reads = self._guarded_reads(flatten(value.element), _map_loops(value), outer, at_loop,
-                                    value.index)
-        before = self.segment(at, around, [w for _, w in reads])
+                                    value.index, always)
+        guarded = [w for e, w in reads if w != e]
+        before = self.segment(at, around, self._shared(guarded) + [w for _, w in reads]
+                              if top else [w for _, w in reads])
         saved = dict(self.var)
         for e, w in reads:
             if w != e and w in self.var:
@@ -523,6 +554,21 @@ class _LoopScheduler:
         statement = self._loop(value.index, at_loop, own + needed, finish)
         self.var = saved
         return before + [NewList(var, self.g.locs[value.index]), statement]
+
+    def _shared(self, guarded: list[int]) -> list[int]:
+        """The values the results need anyway (`always`) that guarded reads
+        of a map computed before the rest are computed from, at their
+        edge: computed first, outside the guards, so the rest reads them
+        rather than computing them again."""
+        g = self.g
+        cone = g.ancestors(guarded)
+        inside = set(cone)
+        edge = set()
+        for n in cone:
+            if n in self.always:
+                continue
+            edge |= {a for a in g.nodes[n].args if a in self.always and g.nodes[a].args}
+        return sorted(n for n in edge if n in inside)
 
     def structure(self, value):
         """The function's result: expressions, lists, tuples and maps."""
