@@ -1,7 +1,8 @@
 """How compile time grows with the size of the unrolled DAG.
 
 Each workload is a family of `.expr` sources of growing size: a long
-reduction and micrograd's MLP loss over more and more samples.  For each
+reduction, micrograd's MLP loss over more and more samples, and a linear
+model over data rows (a data axis n) of growing fixed width.  For each
 source the compiler's stages are timed separately (parse, lower,
 differentiate, emit Python text, Python compile + import) and divided by
 the number of DAG nodes; a flat microseconds-per-node column means compile
@@ -31,6 +32,7 @@ STAGES = ("parse", "lower", "differentiate", "emit", "python")
 
 REDUCTION_SIZES = (1_250, 2_500, 5_000, 10_000, 20_000)
 MLP_SAMPLES = (25, 50, 100, 200, 400)
+ROW_WIDTHS = (250, 500, 1_000, 2_000, 4_000)
 
 
 def reduction_source(n: int) -> str:
@@ -58,14 +60,27 @@ def mlp_source(samples: int, seed: int = 0) -> str:
     ])
 
 
+def rows_source(width: int) -> str:
+    """The squared residuals of a linear model over data rows `X[n][width]`:
+    `X[k][i]` unrolled over i reads a row of a data parameter, once a
+    quadratic cost in the width (the row was rebuilt for each i, and reverse
+    mode walked the shared adjoint once per load)."""
+    return (f"def f(w[{width}], X[n][{width}], y[n]):\n"
+            f"    z = [sum(w[i]*X[k][i] for i in range({width})) - y[k] for k in range(n)]\n"
+            "    return sum(z[k]^2 for k in range(n))\n")
+
+
 def workloads(quick: bool = False) -> Iterator[tuple[str, str]]:
     """(name, source) pairs, smallest first within each family."""
     reductions = REDUCTION_SIZES[:3] if quick else REDUCTION_SIZES
     samples = MLP_SAMPLES[:3] if quick else MLP_SAMPLES
+    widths = ROW_WIDTHS[:3] if quick else ROW_WIDTHS
     for n in reductions:
         yield f"reduction n={n}", reduction_source(n)
     for s in samples:
         yield f"mlp samples={s}", mlp_source(s)
+    for width in widths:
+        yield f"rows width={width}", rows_source(width)
 
 
 def measure(source: str, filename: str = "bench.expr") -> dict:

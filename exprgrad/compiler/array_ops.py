@@ -27,8 +27,8 @@ NAMESPACE = "xp"  # the name a generated function binds its array namespace to
 # `xp`, `dtype`): no variable of the program may take one of them.
 ARRAY_RESERVED = frozenset({
     "xp", "dtype", "contextlib", "_array_api_compat", "_ERF_CACHE", "_namespace", "_data",
-    "_dtype", "_scalar", "_out", "_nonempty", "_erf", "_erf_function", "_safe", "_quiet",
-    "_sigmoid", "_softplus"})
+    "_dtype", "_scalar", "_parts", "_out", "_outs", "_nonempty", "_erf", "_erf_function",
+    "_safe", "_quiet", "_sigmoid", "_softplus"})
 
 _FUNCTIONS = ("exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "sin", "cos", "tan",
               "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",

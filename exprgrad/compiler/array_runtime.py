@@ -151,12 +151,32 @@ def _scalar(xp, value, name, shape, dtype):
     return array
 
 
+def _parts(xp, value, name, shape, dtype):
+    """A tuple parameter (a tuple result's cotangent; `shape` is a list of
+    shapes) as a tuple of arrays, one per part; the error names the part."""
+    if not isinstance(shape, list):
+        return _scalar(xp, value, name, shape, dtype)
+    if not isinstance(value, (tuple, list)) or len(value) != len(shape):
+        raise ValueError(f"{name} must be a tuple of {len(shape)} values")
+    return tuple(_parts(xp, part, f"{name}[{i}]", s, dtype)
+                 for i, (part, s) in enumerate(zip(value, shape)))
+
+
 def _out(value):
     """A result: a NumPy 0-d array becomes a float; other arrays stay what
     they are (lazy for Dask, traced under jax.jit)."""
     if type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0:
         return float(value)
     return value
+
+
+def _outs(value):
+    """A result that copies a part of a large parameter (`w`, `w[3, 5:900]`):
+    nested lists of what `_out` gives for each element, the result unpacking
+    would give (for NumPy, `tolist` makes the floats at once)."""
+    if type(value).__module__ == "numpy":
+        return value.tolist()
+    return [_outs(row) if getattr(row, "ndim", 0) else _out(row) for row in value]
 
 
 def _nonempty(value, lengths, where, xp=None, *taken):
@@ -192,8 +212,8 @@ def _softplus(xp, x):
     return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
-HELPERS = (_namespace, _data, _dtype, _scalar, _out, _nonempty, _erf, _erf_function, _safe,
-           _quiet, _sigmoid, _softplus)
+HELPERS = (_namespace, _data, _dtype, _scalar, _parts, _out, _outs, _nonempty, _erf,
+           _erf_function, _safe, _quiet, _sigmoid, _softplus)
 
 
 def helper_source(names: set[str] | None = None) -> str:

@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from .graph import Graph
-from .loops import (OVER_OPS, DataArray, Loop, RuntimeArray, levels, loop_of, map_element,
-                    runs_condition, substitute_loops, unneeded_run_guards)
+from .loops import (OVER_OPS, DataArray, Loop, LoopSubstitution, RuntimeArray, levels, loop_of,
+                    map_element, runs_condition, substitute_loops, unneeded_run_guards)
 from .reverse import _name_adjoint, contributions, depends_on
 from .values import flatten
 
@@ -264,8 +264,9 @@ def _data_adjoint(g: Graph, param: DataArray, loads: list, top: frozenset):
         loops[depth] = g.add("loop_index", attr=loop)
         g.name(loops[depth], loop.var)
     by_position: dict[tuple, int] = {}
+    substitutions: dict[tuple, LoopSubstitution] = {}  # one per mapping, shared by the loads
     for load, d, at in loads:
-        key, value = _land(g, load, d, shape, loops, at - top)
+        key, value = _land(g, load, d, loops, at - top, substitutions)
         previous = by_position.get(key)
         by_position[key] = value if previous is None else g.add("add", previous, value)
 
@@ -280,7 +281,8 @@ def _data_adjoint(g: Graph, param: DataArray, loads: list, top: frozenset):
     return build(tuple(shape), (), 0)
 
 
-def _land(g: Graph, load: int, d: int, shape, loops, around: frozenset) -> tuple[tuple, int]:
+def _land(g: Graph, load: int, d: int, loops, around: frozenset,
+          substitutions: dict) -> tuple[tuple, int]:
     """Where a load's adjoint lands: the position along the compile-time
     dimensions, and the adjoint re-indexed by the parameter's own loops
     (`X[k - 1]` read in `range(1, n)` lands on element j = k - 1, for j in
@@ -315,7 +317,7 @@ def _land(g: Graph, load: int, d: int, shape, loops, around: frozenset) -> tuple
         runtime += 1
     for loop_node in sorted(around - set(node.args), reverse=True):
         d = g.add("sum_over", d, loop_node)
-    value = substitute_loops(g, [d], mapping)[0]
+    value = _substitute(g, d, mapping, substitutions)
     for target, low, high, size in guards:
         inside = g.add("and", g.add("ge", target, g.const(low)),
                        g.add("lt", target, g.add("add", g.add("size", attr=size),
@@ -325,6 +327,18 @@ def _land(g: Graph, load: int, d: int, shape, loops, around: frozenset) -> tuple
     for target, position in diagonal:
         value = g.add("where", g.add("eq", target, position), value, g.const(0.0))
     return tuple(key), value
+
+
+def _substitute(g: Graph, d: int, mapping: dict, substitutions: dict) -> int:
+    """`substitute_loops(g, [d], mapping)[0]`, sharing the work with every
+    earlier load of the same mapping (the loads of one row, `X[k][i]` for
+    each i, have adjoints with most of their ancestors in common)."""
+    if not mapping:
+        return d
+    key = tuple(sorted(mapping.items()))
+    if key not in substitutions:
+        substitutions[key] = LoopSubstitution(g, mapping)
+    return substitutions[key]([d])[0]
 
 
 def _guard_reads(g: Graph, value: int, inside: int, targets: frozenset) -> int:

@@ -127,10 +127,11 @@ def linear(g, node: int):
         return None
 
 
-def levels(g, order: list[int]) -> dict[int, frozenset]:
+def levels(g, order: list[int], known: dict | None = None) -> dict[int, frozenset]:
     """The loop indices each node of `order` (ascending) depends on; nodes
-    that depend on none are left out (they are loop-invariant)."""
-    found: dict[int, frozenset] = {}
+    that depend on none are left out (they are loop-invariant).  `known`:
+    the levels of nodes before `order` already worked out (not copied)."""
+    found: dict[int, frozenset] = {} if known is None else known
     nodes = g.nodes
     for n in order:
         node = nodes[n]
@@ -155,23 +156,58 @@ def substitute_loops(g, roots: list[int], mapping: dict[int, tuple[int, int]]) -
     a number becomes `M + shift`."""
     if not mapping:
         return list(roots)
-    new: dict[int, int] = {}
-    for loop, (target, shift) in mapping.items():
-        new[loop] = target if shift == 0 else g.add("add", target, g.const(shift))
-    order = g.ancestors(roots, stop_below=min(mapping))
-    free = levels(g, order)  # a reduction over L binds L: only free uses are replaced
-    loops = set(mapping)
-    for n in order:
-        if n in mapping or not free.get(n, frozenset()) & loops:
-            continue
-        node = g.nodes[n]
-        if node.op == "load" and any(a in mapping for a in node.args):
-            new[n] = _shifted_load(g, n, mapping)
-            continue
-        rebuilt = g.rebuilt(n, new)
-        if rebuilt is not None:
-            new[n] = rebuilt
-    return [new.get(r, r) for r in roots]
+    return LoopSubstitution(g, mapping)(roots)
+
+
+class LoopSubstitution:
+    """`substitute_loops` for one mapping over many calls, each node rebuilt
+    once: reverse mode re-indexes the adjoint of every load of a data row
+    (`X[k][i]` for each i) by the same mapping, and those adjoints share
+    most of their ancestors, so walking them afresh per load would be
+    quadratic in the row's width.  A call visits only nodes no earlier call
+    reached, in ascending order as one call over all the roots would, so
+    the graph built is the same node for node."""
+
+    def __init__(self, g, mapping: dict[int, tuple[int, int]]) -> None:
+        self.g, self.mapping = g, mapping
+        self.stop_below = min(mapping)
+        self.loops = set(mapping)
+        self.new: dict[int, int] = {}
+        for loop, (target, shift) in mapping.items():
+            self.new[loop] = target if shift == 0 else g.add("add", target, g.const(shift))
+        self.free: dict[int, frozenset] = {}  # a reduction over L binds L: only free uses change
+        self.seen: set[int] = set()
+
+    def __call__(self, roots: list[int]) -> list[int]:
+        g, new, free = self.g, self.new, self.free
+        order = self._unseen_ancestors(roots)
+        levels(g, order, free)
+        for n in order:
+            if n in self.mapping or not free.get(n, frozenset()) & self.loops:
+                continue
+            node = g.nodes[n]
+            if node.op == "load" and any(a in self.mapping for a in node.args):
+                new[n] = _shifted_load(g, n, self.mapping)
+                continue
+            rebuilt = g.rebuilt(n, new)
+            if rebuilt is not None:
+                new[n] = rebuilt
+        return [new.get(r, r) for r in roots]
+
+    def _unseen_ancestors(self, roots: list[int]) -> list[int]:
+        """`roots` and what they use, ids from `stop_below` up, that no
+        earlier call visited; ascending."""
+        seen, nodes, found = self.seen, self.g.nodes, []
+        stack = [r for r in roots if r >= self.stop_below]
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            found.append(n)
+            stack.extend(a for a in nodes[n].args if a >= self.stop_below and a not in seen)
+        found.sort()
+        return found
 
 
 def _shifted_load(g, n: int, mapping) -> int:

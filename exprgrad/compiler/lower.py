@@ -168,6 +168,7 @@ class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes, CheckData):
         self.comprehension_depth = 0
         self.unrolled = 0  # comprehension elements unrolled so far (limits.MAX_UNROLLED)
         self.loop_sizes: list[int] = []  # lengths of the loops being unrolled, outermost first
+        self.load_rows: dict[tuple, object] = {}  # a data parameter's loads, by index (_loads)
 
     # --- module ------------------------------------------------------------
     def run(self) -> Program:

@@ -151,7 +151,19 @@ class DataAxes:
         return self._loads(taken, loc)
 
     def _loads(self, value: DataArray, loc: Loc):
-        """The scalar loads of a data parameter indexed along every data axis."""
+        """The scalar loads of a data parameter indexed along every data axis,
+        built once per (parameter, shape, index) and shared after: `X[k][i]`
+        in a loop unrolled over `i` takes the row `X[k]` of length N once per
+        `i`, and rebuilding the row each time would cost N² graph look-ups
+        for N loads.  Sharing is safe because hash-consing would return the
+        same nodes (first location and name win either way) and lowered
+        values are never changed in place."""
+        key = (value.param, value.shape, value.prefix)
+        if key not in self.load_rows:
+            self.load_rows[key] = self._build_loads(value, loc)
+        return self.load_rows[key]
+
+    def _build_loads(self, value: DataArray, loc: Loc):
         loops = [e[0] for e in value.prefix if not isinstance(e, int)]
         prefix, position = [], 0
         for e in value.prefix:

@@ -71,6 +71,10 @@ class _LoopScheduler:
         # values the results need on every path at the top: no loop guards them
         self.always = self._unconditional(flatten(_without_maps(result)),
                                           self._inside(EMPTY, None))
+        # per segment (its `inside` test): nodes outside it through which `_externals`
+        # reaches nothing of it; every reduction of a map re-walks the map's body,
+        # and the variables computed since only cut more paths, so a dead end stays one
+        self._dead_ends: dict[object, set[int]] = {}
 
     # --- parameters ------------------------------------------------------------------
     def parameters(self, params, checked: bool) -> list[Param]:
@@ -192,18 +196,27 @@ class _LoopScheduler:
         loops, a map's and those of the maps nested in it.  The walk goes
         through every node outside this segment, also those of the loops
         nested in it that do not vary with `index`: they still run inside
-        it, so what they read from this segment is computed before it."""
+        it, so what they read from this segment is computed before it.
+        Dead ends found by earlier walks of the segment are skipped: the
+        reductions of a map's gradient (`d_w[i]` for each i) all walk the
+        map's body, which would cost its size once per reduction."""
         g = self.g
+        dead = self._dead_ends.setdefault(inside, set())
         found: set[int] = set()
+        live: set[int] = set()  # nodes outside the segment that reach a found one
         seen: set[int] = set()
-        stack = list(roots)
+        stack = [(r, False) for r in roots]
         while stack:
-            n = stack.pop()
-            if n in seen or n in self.var:
+            n, finished = stack.pop()
+            if finished:  # every argument is classified: a DAG has no path back to n
+                (live if any(a in found or a in live for a in g.nodes[n].args) else dead).add(n)
+                continue
+            if n in seen or n in self.var or n in dead:
                 continue
             seen.add(n)
             if not inside(n):
-                stack.extend(g.nodes[n].args)
+                stack.append((n, True))
+                stack.extend((a, False) for a in g.nodes[n].args)
             elif g.nodes[n].op not in ("const", "bool"):
                 found.add(n)
         return sorted(found)

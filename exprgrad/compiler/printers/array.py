@@ -6,8 +6,12 @@ array text of each op (`array_ops.py`) and these rules:
 * **Arguments.**  The namespace `xp` comes from the data arguments
   (`_namespace`); a data parameter (a dimension that is a size name) becomes
   a floating array (`_data`), every other parameter a 0-d or small array of
-  the data's dtype (`_scalar`), unpacked into its elements as in the plain
-  target.  A size name is bound to its length, `n = X.shape[0]`, and every
+  the data's dtype (`_scalar`; a tuple of them for a tuple, `_parts`),
+  unpacked into its elements as in the plain target, within the plain
+  target's `UNPACK_LIMIT` (its `large_params`): a larger one is read by
+  subscript, `w[3, 17]`, and a result that copies a part of it is one call,
+  `_outs(w)`, `*_outs(w[3, 5:900])` (python.py's `structure` finds them).
+  A size name is bound to its length, `n = X.shape[0]`, and every
   parameter that shares it is checked against it.
 * **Loops.**  A `For` is not a loop: its body runs once, on arrays whose
   axis `d` is the iterations of the loop at nesting depth `d`.  Inside `D`
@@ -48,9 +52,10 @@ from ..array_ops import PARTIAL_OPS, TEMPLATE_HELPERS, array_template
 from ..array_runtime import helper_source as runtime_source
 from ..ops import ADD, ATOM, OPS
 from ..program import (Append, Assign, Call, Const, For, Function, If, Name, NewList, Return,
-                       walk)
-from .python import (INDENT, _docstring, _leaves, _target, const_text, module_header,
-                     printable_filename, statement)
+                       element_names, walk)
+from .python import (INDENT, ResultParts, Subscripts, assign, const_text, docstring, large_note,
+                     large_params, module_header, printable_filename, statement, structure,
+                     unpack_target, wrap)
 
 # Accumulating ops → (the reduction along a loop's axis, the identity a masked term gets).
 REDUCTIONS = {"add": ("xp.sum", "0.0"), "sub": ("xp.sum", "0.0"), "mul": ("xp.prod", "1.0"),
@@ -131,15 +136,18 @@ class ArrayFunctionPrinter:
     def function(self, fn: Function) -> list[str]:
         self.scope = Scope()
         self.sources = {p.source: p.name for p in fn.params}
-        # w_2 → ('w', (), 2); W1_3_2 → ('W1', (3,), 2): a parameter element
-        self.element_of: dict[str, tuple[str, tuple, int]] = {}
+        # w_2 → ('w', (), 2); W1_3_2 → ('W1', (3,), 2): an unpacked parameter element
+        self.unpacked: dict[str, tuple[str, tuple, int]] = {}
+        large = large_params(fn)
+        self.large = Subscripts(large) if large else None  # the parameters read by subscript
+        self.parts = ArrayResultParts(self)
         self.assigned = _assignment_counts(fn.body)
         self.defs: dict[str, object] = {}  # a deferred name's value (see `deferrable`)
         self.deferred: dict[str, tuple[list[str], set[str]]] = {}  # its lines, what they read
         self.reads: list[set[str]] = [set()]  # the names each statement being printed reads
         self.maps: set[str] = set()  # the arrays Appends have made
-        lines = [f"def {fn.name}({', '.join(p.name for p in fn.params)}):"]
-        lines += _docstring(fn.doc, INDENT)
+        lines = wrap("", f"def {fn.name}({', '.join(p.name for p in fn.params)}):")
+        lines += docstring(fn.doc, INDENT)
         lines += self.prologue(fn)
         lines += self.block(fn.body, INDENT)
         return self.without_dead(lines)
@@ -178,12 +186,12 @@ class ArrayFunctionPrinter:
     def prologue(self, fn: Function) -> list[str]:
         data = [p for p in fn.params if _is_data(p.shape)]
         self.helpers |= {"_namespace", "_data", "_scalar", "_dtype", "_out"}
-        lines = [INDENT + f"xp = _namespace({', '.join(p.name for p in data)})"]
+        names = ", ".join(p.name for p in data)
+        lines = wrap(INDENT, f"xp = _namespace({names})")
         sizes: dict[str, str] = {}
         for p in data:
-            lines.append(INDENT + f"{p.name} = _data(xp, {p.name}, {p.source!r}, {len(p.shape)})")
-        lines.append(INDENT + (f"dtype = _dtype(xp, {', '.join(p.name for p in data)})" if data
-                               else "dtype = xp.float64"))
+            lines += wrap(INDENT, f"{p.name} = _data(xp, {p.name}, {p.source!r}, {len(p.shape)})")
+        lines += wrap(INDENT, f"dtype = _dtype(xp, {names})" if data else "dtype = xp.float64")
         for p in data:
             for axis, size in enumerate(p.shape):
                 if not isinstance(size, str):
@@ -194,29 +202,48 @@ class ArrayFunctionPrinter:
                     self.scope.names[size] = Binding(-1, ())
                 else:
                     lines += _check_size(p, axis, size, sizes[size])
+        large = set(self.large.shapes) if self.large else set()
         for p in fn.params:
-            if _is_data(p.shape):
-                continue
-            leaves = _leaves(p.elements)
-            for v in leaves:
-                self.scope.names[v] = Binding(-1, ())
-            target = _target(p.elements)
-            if isinstance(p.shape, list):  # a tuple: unpacked as Python, each number converted
-                lines.append(INDENT + f"{target} = {p.name}")
-                lines += [INDENT + f"{v} = _scalar(xp, {v}, {p.source!r}, (), dtype)"
-                          for v in leaves]
-                continue
-            shape = tuple(p.shape)
-            lines.append(INDENT + f"{p.name} = _scalar(xp, {p.name}, {p.source!r}, {shape!r}, "
-                         "dtype)")
-            if target != p.name:
-                lines.append(INDENT + f"{target} = {p.name}")
-            if len(shape) == 1:
-                self.element_of.update({v: (p.name, (), j) for j, v in enumerate(p.elements)})
-            elif len(shape) == 2:
-                self.element_of.update({v: (p.name, (i,), j) for i, row in enumerate(p.elements)
-                                        for j, v in enumerate(row)})
+            if not _is_data(p.shape):
+                lines += self.fixed(p, p.name in large)
         return lines
+
+    def fixed(self, p, large: bool) -> list[str]:
+        """A parameter without a data axis as an array of the data's dtype
+        (a tuple of them for a tuple) and, unless it is large, unpacked into
+        its elements' names; a large one is read by subscript (`w[3, 17]`),
+        as in the plain target (python.py says why)."""
+        if isinstance(p.shape, list):
+            call = f"_parts(xp, {p.name}, {p.source!r}, {p.shape!r}, dtype)"
+            self.helpers.add("_parts")
+        else:
+            call = f"_scalar(xp, {p.name}, {p.source!r}, {tuple(p.shape)!r}, dtype)"
+        lines = statement(INDENT, f"{p.name} = ", call, comment=large_note(p) if large else "")
+        if large:
+            return lines
+        for v in element_names(p.elements):
+            self.scope.names[v] = Binding(-1, ())
+        target = unpack_target(p.elements)
+        if target != p.name:
+            lines += assign(INDENT, [target], [p.name])
+        if isinstance(p.shape, tuple) and len(p.shape) == 1:
+            self.unpacked.update({v: (p.name, (), j) for j, v in enumerate(p.elements)})
+        elif isinstance(p.shape, tuple) and len(p.shape) == 2:
+            self.unpacked.update({v: (p.name, (i,), j) for i, row in enumerate(p.elements)
+                                  for j, v in enumerate(row)})
+        return lines
+
+    def element_of(self, name: str):
+        """(parameter, leading index, position) when `name` is an element
+        of a 1-d or 2-d array parameter, unpacked or read by subscript, else
+        None: the weights of a row-times-vector product (`dot_product`)."""
+        found = self.unpacked.get(name)
+        if found is None and self.large is not None:
+            param, path = self.large.paths.get(name, (None, ()))
+            if param is not None and isinstance(self.large.shapes[param], tuple) \
+                    and len(path) in (1, 2):
+                found = (param, path[:-1], path[-1])
+        return found
 
     # --- statements -----------------------------------------------------------------
     def block(self, statements: list, indent: str) -> list[str]:
@@ -635,12 +662,12 @@ class ArrayFunctionPrinter:
             return None
         for weight, load in (term.args, tuple(reversed(term.args))):
             load = self.definition(load)
-            if (isinstance(weight, Name) and weight.id in self.element_of
-                    and weight.id not in self.scope.rename
+            found = self.element_of(weight.id) if isinstance(weight, Name) else None
+            if (found is not None and weight.id not in self.scope.rename
                     and isinstance(load, Call) and load.op == "load" and len(load.attr[1]) == 2
                     and isinstance(load.attr[1][1], int) and load not in self.scope.rename
                     and load.args == (Name(self.scope.loops[0].var),)):
-                vector, lead, element = self.element_of[weight.id]
+                vector, lead, element = found
                 return ((load.attr[0], load.attr[1][0], (vector, lead)), load.attr[1][1],
                         element)
         return None
@@ -677,6 +704,9 @@ class ArrayFunctionPrinter:
         return f"xp.where({cond}, {sides[0]}, {sides[1]})", ATOM, deps
 
     def name(self, id: str) -> tuple[str, int, frozenset]:
+        if self.large is not None and id in self.large.paths:  # an element of a large parameter
+            param, path = self.large.paths[id]
+            return subscript(param, path, self.large.shapes[param]), ATOM, frozenset()
         self.reads[-1].add(id)
         text = self.scope.rename.get(id, id)
         b = self.scope.names.get(text) or self.scope.names.get(id)
@@ -768,12 +798,41 @@ class ArrayFunctionPrinter:
         return f"xp.take({text}, {positions}" + (f", axis={axis})" if axes > 1 else ")")
 
     def structure(self, value) -> str:
-        if isinstance(value, (list, tuple)):
-            items = [self.structure(v) for v in value]
-            if isinstance(value, tuple):
-                return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-            return "[" + ", ".join(items) + "]"
-        return f"_out({self.expr(value)[0]})"
+        return structure(value, self.large, self.parts)
+
+
+class ArrayResultParts(ResultParts):
+    """A result's parts in the array target: each element through `_out`;
+    a copy of a whole part of a large parameter, or a run of one of its
+    rows, through `_outs` (nested lists of what `_out` gives, so a copy is
+    what unpacking and `_out` on every element would give)."""
+
+    def __init__(self, printer: ArrayFunctionPrinter):
+        self.printer = printer
+
+    def element(self, e, large) -> str:
+        return f"_out({self.printer.expr(e)[0]})"
+
+    def copy(self, param: str, prefix: tuple, depth: int) -> str:
+        self.printer.helpers.add("_outs")
+        return f"_outs({subscript(param, prefix, self.printer.large.shapes[param])})"
+
+    def run(self, param: str, prefix: tuple, start: int, stop: int) -> str:
+        self.printer.helpers.add("_outs")
+        shape = self.printer.large.shapes[param]
+        return f"*_outs({subscript(param, prefix, shape, f'{start}:{stop}')})"
+
+
+def subscript(param: str, path: tuple, shape, last: str = "") -> str:
+    """`w[3, 17]`: the element (or part) at `path` of a large parameter of
+    `shape`, the parts of a tuple indexed one by one (`ct[0][17]`), and
+    `last` (a slice) as the last entry."""
+    text, entries = param, list(path)
+    while isinstance(shape, list) and entries:
+        text += f"[{entries[0]}]"
+        shape = shape[entries.pop(0)]
+    entries = [str(i) for i in entries] + ([last] if last else [])
+    return f"{text}[{', '.join(entries)}]" if entries else text
 
 
 # --- small helpers ------------------------------------------------------------------
@@ -794,15 +853,23 @@ def _is_data(shape) -> bool:
 
 
 def _check_size(p, axis: int, size: str, first: str) -> list[str]:
-    return [INDENT + f"if {p.name}.shape[{axis}] != {size}:",
-            INDENT * 2 + f"raise ValueError(f\"{p.source} axis {axis} has length "
-            f"{{{p.name}.shape[{axis}]}}, but {first} has {{{size}}} ({size})\")"]
+    return _check(p.name, axis, size, f"{p.source} axis {axis} has length ",
+                  f"{{{p.name}.shape[{axis}]}}", f", but {first} has {{{size}}} ({size})")
 
 
 def _check_fixed(p, axis: int, size: int) -> list[str]:
-    return [INDENT + f"if {p.name}.shape[{axis}] != {size}:",
-            INDENT * 2 + f"raise ValueError(f\"{p.source} axis {axis} must have length {size}, "
-            f"got {{{p.name}.shape[{axis}]}}\")"]
+    return _check(p.name, axis, size, f"{p.source} axis {axis} must have length {size}, ",
+                  f"got {{{p.name}.shape[{axis}]}}")
+
+
+def _check(name: str, axis: int, size, *message: str) -> list[str]:
+    """`if X.shape[1] != m: raise ValueError(f"...")`; a message too long
+    for the line is its parts joined by `+`, where the line can break."""
+    raises = wrap(INDENT * 2, f'raise ValueError(f"{"".join(message)}")')
+    if len(raises) > 1:
+        parts = " + ".join(f'f"{part}"' for part in message)
+        raises = wrap(INDENT * 2, f"raise ValueError({parts})")
+    return statement(INDENT, "if ", f"{name}.shape[{axis}] != {size}", ":") + raises
 
 
 def _simple(text: str) -> bool:

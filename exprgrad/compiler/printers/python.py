@@ -305,7 +305,26 @@ _RENDER = {name: (op.prec, op.arg_prec or (0,), len(op.arg_prec or (0,)) - 1,
                   _renderer(op.py)) for name, op in OPS.items() if name not in ("load", "size")}
 
 
-def structure(value, large: Subscripts | None = None) -> str:
+class ResultParts:
+    """How `structure` prints the parts of a result: an element, a copy of
+    a whole part of a large parameter, a run of one of its rows.  These are
+    the plain target's (`w[17]`, `w[:]`, `*w[5:900]`); the array printer's
+    subclass prints its own, through the same search for copies and runs."""
+
+    def element(self, e, large: Subscripts | None) -> str:
+        return expression(large.read(e) if large else e)[0]
+
+    def copy(self, param: str, prefix: tuple, depth: int) -> str:
+        return _copy_text(param, prefix, depth)
+
+    def run(self, param: str, prefix: tuple, start: int, stop: int) -> str:
+        return f"*{load_text(Call('load', (), (param, prefix)))}[{start}:{stop}]"
+
+
+PLAIN_PARTS = ResultParts()
+
+
+def structure(value, large: Subscripts | None = None, parts: ResultParts = PLAIN_PARTS) -> str:
     """A result's text: an expression, or a list or tuple of results.  With
     `large`, a list that copies a part of a large parameter is a slice
     instead of one subscript per element."""
@@ -313,14 +332,14 @@ def structure(value, large: Subscripts | None = None) -> str:
         if large and isinstance(value, list):
             copy = _copy_of(value, large)
             if copy is not None:
-                return _copy_text(*copy)
-            items = _items_with_slices(value, large)
+                return parts.copy(*copy)
+            items = _items_with_slices(value, large, parts)
         else:
-            items = [structure(v, large) for v in value]
+            items = [structure(v, large, parts) for v in value]
         if isinstance(value, tuple):
             return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
         return "[" + ", ".join(items) + "]"
-    return expression(large.read(value) if large else value)[0]
+    return parts.element(value, large)
 
 
 # --- statements ----------------------------------------------------------------------
@@ -335,7 +354,7 @@ class FunctionPrinter:
 
     def function(self, fn: Function) -> list[str]:
         lines = wrap("", f"def {fn.name}({', '.join(p.name for p in fn.params)}):")
-        lines += _docstring(fn.doc, INDENT)
+        lines += docstring(fn.doc, INDENT)
         large = large_params(fn)
         self.large = Subscripts(large) if large else None
         self.shapes = {p.name: p.shape for p in fn.params}
@@ -468,7 +487,7 @@ def data_prologue(fn: Function) -> list[str]:
     return lines
 
 
-def _docstring(text: str, indent: str) -> list[str]:
+def docstring(text: str, indent: str) -> list[str]:
     """A docstring, its words filled at the width."""
     words = f'"""{text}"""'.split(" ")
     return fill(words, indent)
@@ -481,7 +500,7 @@ def prologue(fn: Function) -> list[str]:
     large = large_params(fn)
     lines = [line for p in large for line in statement(
         INDENT, f"{p.name} = ", f"_array({p.name}, {p.source!r}, {p.shape!r})",
-        comment=f"{_size(p.shape):,} elements: read by subscript, not unpacked")]
+        comment=large_note(p))]
     params = [p for p in fn.params if p.elements is not None and all(p is not q for q in large)]
     return lines + _unpacking(params) if params else lines
 
@@ -489,21 +508,21 @@ def prologue(fn: Function) -> list[str]:
 def _unpacking(params: list) -> list[str]:
     """The unpacking prologue of the fixed-shape parameters `params`."""
     arrays = [p for p in params if p.shape != ()]
-    variables = [v for p in params for v in _leaves(p.elements)]
+    variables = [v for p in params for v in element_names(p.elements)]
     inner = INDENT * 2
     if not arrays:
-        checked = _assign(inner, variables, [f"_float({p.name}, {p.source!r})" for p in params])
+        checked = assign(inner, variables, [f"_float({p.name}, {p.source!r})" for p in params])
     else:
         one = "," if len(params) == 1 else ""
         call = (f"_arguments(({', '.join(p.name for p in params)}{one}), "
                 f"({', '.join(repr(p.source) for p in params)}{one}), "
                 f"({', '.join(repr(p.shape) for p in params)}{one}))")
-        checked = _assign(inner, variables, [call], unpack=True)
+        checked = assign(inner, variables, [call], unpack=True)
         if any(_depth(p.shape) > MAX_TARGET_DEPTH for p in arrays):
             return [line[len(INDENT):] for line in checked]  # no Python target that deep
     fast: list[str] = []
     if arrays:
-        fast += _assign(inner, [_target(p.elements) for p in arrays], [p.name for p in arrays])
+        fast += assign(inner, [unpack_target(p.elements) for p in arrays], [p.name for p in arrays])
         rows = [row for p in arrays for row in _rows_of(p.name, p.shape)]
         fast += statement(inner, "", ", ".join(f"{row}[-1]" for row in rows)
                           + ("," if len(rows) == 1 else ""), comment="sequences, not sets or dicts")
@@ -526,7 +545,7 @@ def _rows_of(name: str, shape) -> list[str]:
     return [name] + [row for i in range(shape[0]) for row in _rows_of(f"{name}[{i}]", shape[1:])]
 
 
-def _assign(indent: str, targets: list[str], values: list[str], unpack: bool = False) -> list[str]:
+def assign(indent: str, targets: list[str], values: list[str], unpack: bool = False) -> list[str]:
     """`targets = values`; `unpack`: the one value is a sequence to unpack."""
     one = "," if len(targets) == 1 and unpack else ""
     lhs, rhs = ", ".join(targets) + one, ", ".join(values)
@@ -556,13 +575,10 @@ def _convert(names: list[str]) -> str:
     return ", ".join(names) + " = " + ", ".join(f"float(+{n})" for n in names)
 
 
-_leaves = element_names  # (the array printer's name for it)
-
-
-def _target(elements) -> str:
+def unpack_target(elements) -> str:
     if isinstance(elements, str):
         return elements
-    items = [_target(e) for e in elements]
+    items = [unpack_target(e) for e in elements]
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
@@ -580,20 +596,25 @@ def large_params(fn: Function) -> list:
     if not fn.checked:
         return []
     arrays = sorted((p for p in fn.params if p.elements is not None and p.shape != ()),
-                    key=lambda p: _size(p.shape))
+                    key=lambda p: element_count(p.shape))
     unpacked = 0
     large: set[int] = set()
     for p in arrays:
-        unpacked += _size(p.shape)
+        unpacked += element_count(p.shape)
         if unpacked > UNPACK_LIMIT:
             large.add(id(p))
     return [p for p in fn.params if id(p) in large]
 
 
-def _size(shape) -> int:
+def large_note(p) -> str:
+    """The comment on the line that converts a large parameter."""
+    return f"{element_count(p.shape):,} elements: read by subscript, not unpacked"
+
+
+def element_count(shape) -> int:
     """The number of elements of a shape (or of a tuple's list of shapes)."""
     if isinstance(shape, list):
-        return sum(_size(s) for s in shape)
+        return sum(element_count(s) for s in shape)
     return math.prod(shape)
 
 
@@ -677,9 +698,9 @@ def _copy_text(param: str, prefix: tuple, depth: int) -> str:
     return text
 
 
-def _items_with_slices(value: list, large: Subscripts) -> list[str]:
+def _items_with_slices(value: list, large: Subscripts, parts: ResultParts) -> list[str]:
     """The items of a result list, MIN_SLICE or more consecutive elements
-    of one row of a large parameter written as one slice, `*w[5:900]`."""
+    of one row of a large parameter written as one run, `*w[5:900]`."""
     items: list[str] = []
     i = 0
     while i < len(value):
@@ -691,11 +712,10 @@ def _items_with_slices(value: list, large: Subscripts) -> list[str]:
                     large.element(value[end]) == (param, (*path[:-1], path[-1] + end - i)):
                 end += 1
         if end - i < MIN_SLICE:
-            items.append(structure(value[i], large))
+            items.append(structure(value[i], large, parts))
             i += 1
             continue
-        row = load_text(Call("load", (), (param, path[:-1])))
-        items.append(f"*{row}[{path[-1]}:{path[-1] + end - i}]")
+        items.append(parts.run(param, path[:-1], path[-1], path[-1] + end - i))
         i = end
     return items
 
