@@ -57,3 +57,64 @@ def test_check_says_failed_exactly_where_the_emitted_code_raises_at_an_empty_loo
     assert bool(failed) == raises, report.text()
     assert all(f"at n = {n}:" in i.detail and "the emitted code raises" in i.detail
                for i in failed), report.text()
+
+
+# Loop bodies reading loop-invariant values that raise where their loop
+# runs zero times: a mean, a division by the length, a log of x, a min over
+# the data, an inner loop over another length.
+INVARIANTS = ["avg(u)", "s / n", "log(s)", "min(u)", "sum(u) / m", "1 / (n - 1)"]
+LOOPS = ["sum(u[k] * s + {t} for k in range(n))",
+         "prod((1 + tanh(u[k - 1] * {t})) / 2 for k in range(1, n))",
+         "sum({t} for k in range(2, n))",
+         "sum(sum(w[j] * {t} for j in range(m)) for k in range(n))",
+         "max(u[k] + {t} for k in range(n)) if n > 0 else s"]
+
+
+def _reference_of(source: str, s: float, u: list, w: list):
+    """The interpreter's value and gradient (lazy as the language), or its error."""
+    from exprgrad.compiler.interpret import evaluate
+    from exprgrad.compiler.loops import DataArray
+    from exprgrad.compiler.pipeline import differentiate, front_end
+    program = front_end(source, "t.expr")
+    f = program.function("f")
+    grad = {e.name: e for e in differentiate(program)}["f_grad"]
+    inputs = {p.placeholders: s for p in f.params if not isinstance(p.placeholders, DataArray)}
+    try:
+        return evaluate(program.graph, grad.result, inputs, {"u": u, "w": w},
+                        {"n": len(u), "m": len(w)})
+    except (ArithmeticError, ValueError) as error:
+        return error
+
+
+def _close(a, b) -> bool:
+    import math
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(loop=st.sampled_from(LOOPS), term=st.sampled_from(INVARIANTS),
+       s=st.sampled_from([-1.0, 0.5, 2.0]),
+       u=st.lists(st.sampled_from([-1.0, 0.25, 2.0]), max_size=3),
+       w=st.lists(st.sampled_from([-0.5, 1.5]), max_size=3))
+def test_what_only_a_loop_reads_is_computed_only_when_it_runs(loop, term, s, u, w):
+    """Both targets give the interpreter's value and gradient wherever it
+    has them (lengths 0..3), the array target under NumPy's strict mode."""
+    np = pytest.importorskip("numpy")
+    source = AVG + f"f(s, u[n], w[m]) = {loop.format(t=term)}\n"
+    want = _reference_of(source, s, u, w)
+    if isinstance(want, Exception):
+        return
+    value, (d_s, d_u, d_w) = want
+    plain = exprgrad.compile(source, "t.expr")
+    got = plain.f_grad(s, u, w)
+    assert _close(plain.f(s, u, w), value) and _close(got[0], value), source
+    assert _close(list(got[1]), [d_s, d_u, d_w]), source
+    array = exprgrad.compile(source, "t.expr", target="array")
+    with np.errstate(all="raise"):
+        got = array.f_grad(s, np.asarray(u, dtype=float), np.asarray(w, dtype=float))
+        assert _close(array.f(s, np.asarray(u, dtype=float), np.asarray(w, dtype=float)), value)
+    assert _close(got[0], value), source
+    assert _close([got[1][0], list(np.asarray(got[1][1])), list(np.asarray(got[1][2]))],
+                  [d_s, d_u, d_w]), source

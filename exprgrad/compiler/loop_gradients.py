@@ -23,7 +23,7 @@ from collections import defaultdict
 
 from .graph import Graph
 from .loops import (OVER_OPS, DataArray, Loop, LoopSubstitution, RuntimeArray, levels, loop_of,
-                    map_element, runs_condition, substitute_loops, unneeded_run_guards)
+                    map_element, runs_condition, unneeded_run_guards)
 from .reverse import _name_adjoint, contributions, depends_on
 from .values import flatten
 
