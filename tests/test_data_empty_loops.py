@@ -3,11 +3,12 @@
 The source evaluates a loop body only at its iterations: `prod(... avg(u)
 ... for k in range(1, n))` is 1 at n = 0, where `avg(u)` (a mean over
 nothing) is not defined.  The rolled DAG hoists loop-invariant values out
-of their loops, and the emitted code computes them before the loop,
-unconditionally, so it raises there.  The fuzzer's data programs met this
-at n = 0 (a third of its data-axis FAILED items).  Until the scheduler
-evaluates such values only when their loop runs, the cases are strict
-xfails; the verifier's verdict is tested against what the emitted code
+of their loops, and the emitted code computes them before the loop; the
+fuzzer's data programs met them raising there at n = 0 (a third of its
+data-axis FAILED items).  A value only a loop's body reads is computed
+under the condition that the loop runs (`schedule_loops._read_guards`), and
+what a loop's adjoint flows into outside it too (`loop_gradients`), in both
+targets.  The verifier's verdict is tested against what the emitted code
 does, so it says FAILED exactly where the emitted code raises.
 """
 
@@ -36,9 +37,6 @@ def _runs(source: str, n: int):
         return error
 
 
-@pytest.mark.xfail(strict=True, reason="a loop-invariant value of a loop body (a mean, a "
-                   "min over the data, s / n) is computed before the loop even when it "
-                   "runs zero times, and raises where the source is defined")
 @pytest.mark.parametrize("source, n, value", EMPTY)
 def test_a_loop_that_runs_zero_times_evaluates_nothing_of_its_body(source, n, value):
     result = _runs(source, n)
@@ -59,3 +57,64 @@ def test_check_says_failed_exactly_where_the_emitted_code_raises_at_an_empty_loo
     assert bool(failed) == raises, report.text()
     assert all(f"at n = {n}:" in i.detail and "the emitted code raises" in i.detail
                for i in failed), report.text()
+
+
+# Loop bodies reading loop-invariant values that raise where their loop
+# runs zero times: a mean, a division by the length, a log of x, a min over
+# the data, an inner loop over another length.
+INVARIANTS = ["avg(u)", "s / n", "log(s)", "min(u)", "sum(u) / m", "1 / (n - 1)"]
+LOOPS = ["sum(u[k] * s + {t} for k in range(n))",
+         "prod((1 + tanh(u[k - 1] * {t})) / 2 for k in range(1, n))",
+         "sum({t} for k in range(2, n))",
+         "sum(sum(w[j] * {t} for j in range(m)) for k in range(n))",
+         "max(u[k] + {t} for k in range(n)) if n > 0 else s"]
+
+
+def _reference_of(source: str, s: float, u: list, w: list):
+    """The interpreter's value and gradient (lazy as the language), or its error."""
+    from exprgrad.compiler.interpret import evaluate
+    from exprgrad.compiler.loops import DataArray
+    from exprgrad.compiler.pipeline import differentiate, front_end
+    program = front_end(source, "t.expr")
+    f = program.function("f")
+    grad = {e.name: e for e in differentiate(program)}["f_grad"]
+    inputs = {p.placeholders: s for p in f.params if not isinstance(p.placeholders, DataArray)}
+    try:
+        return evaluate(program.graph, grad.result, inputs, {"u": u, "w": w},
+                        {"n": len(u), "m": len(w)})
+    except (ArithmeticError, ValueError) as error:
+        return error
+
+
+def _close(a, b) -> bool:
+    import math
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(loop=st.sampled_from(LOOPS), term=st.sampled_from(INVARIANTS),
+       s=st.sampled_from([-1.0, 0.5, 2.0]),
+       u=st.lists(st.sampled_from([-1.0, 0.25, 2.0]), max_size=3),
+       w=st.lists(st.sampled_from([-0.5, 1.5]), max_size=3))
+def test_what_only_a_loop_reads_is_computed_only_when_it_runs(loop, term, s, u, w):
+    """Both targets give the interpreter's value and gradient wherever it
+    has them (lengths 0..3), the array target under NumPy's strict mode."""
+    np = pytest.importorskip("numpy")
+    source = AVG + f"f(s, u[n], w[m]) = {loop.format(t=term)}\n"
+    want = _reference_of(source, s, u, w)
+    if isinstance(want, Exception):
+        return
+    value, (d_s, d_u, d_w) = want
+    plain = exprgrad.compile(source, "t.expr")
+    got = plain.f_grad(s, u, w)
+    assert _close(plain.f(s, u, w), value) and _close(got[0], value), source
+    assert _close(list(got[1]), [d_s, d_u, d_w]), source
+    array = exprgrad.compile(source, "t.expr", target="array")
+    with np.errstate(all="raise"):
+        got = array.f_grad(s, np.asarray(u, dtype=float), np.asarray(w, dtype=float))
+        assert _close(array.f(s, np.asarray(u, dtype=float), np.asarray(w, dtype=float)), value)
+    assert _close(got[0], value), source
+    assert _close([got[1][0], list(np.asarray(got[1][1])), list(np.asarray(got[1][2]))],
+                  [d_s, d_u, d_w]), source

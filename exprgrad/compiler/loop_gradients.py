@@ -22,8 +22,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 from .graph import Graph
-from .loops import OVER_OPS, DataArray, Loop, LoopSubstitution, RuntimeArray, levels, loop_of
+from .loops import (OVER_OPS, DataArray, Loop, LoopSubstitution, RuntimeArray, levels, loop_of,
+                    map_element, runs_condition, unneeded_run_guards)
 from .reverse import _name_adjoint, contributions, depends_on
+from .values import flatten
 
 EMPTY = frozenset()
 
@@ -44,7 +46,8 @@ def gradients_with_loops(g: Graph, seeds, wrt: list) -> list:
             results.append(_data_adjoint(g, w, walk.loads.get(w.param, []), top))
         else:
             results.append(adjoints.get(w, g.const(0.0)))
-    return results
+    new = unneeded_run_guards(g, flatten(results))
+    return [map_element(r, lambda n: new.get(n, n)) for r in results]
 
 
 class _Walk:
@@ -108,7 +111,12 @@ class _Walk:
 
     def _reduction(self, n: int, d: int, at: frozenset) -> dict[int, int]:
         """The contributions of reduction `n` (adjoint `d`) to the nodes
-        outside its loop, each a sum over the loop."""
+        outside its loop, each a sum over the loop, under the condition
+        that the loop runs: the source differentiates its body only at its
+        iterations, so what the sums flow into (`/ n` in `d_s` of `sum(s /
+        n for k in range(n))`, the mean's `/ m` in `sum(u[k] + avg(u) ...)`)
+        is computed only when there are some.  The guards that change
+        nothing go once the walk is done (`loops.unneeded_run_guards`)."""
         g = self.g
         body, index = g.nodes[n].args
         if body not in self.active:
@@ -120,7 +128,9 @@ class _Walk:
             self.run(inner, index, boundary, [(body, seed)])
         else:  # the body does not vary with the loop: every iteration adds the same
             boundary[body] = seed
-        return {u: self._sum_over(c, index) for u, c in boundary.items()}
+        runs, zero = runs_condition(g, index), g.const(0.0)
+        return {u: g.add("where", runs, self._sum_over(c, index), zero)
+                for u, c in boundary.items()}
 
     def _sum_over(self, c: int, index: int) -> int:
         """`sum_over(c, index)`, with the conditions of `c` that do not vary

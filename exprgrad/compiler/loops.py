@@ -246,3 +246,163 @@ def map_element(value, fn):
     if isinstance(value, tuple):
         return tuple(map_element(v, fn) for v in value)
     return [map_element(v, fn) for v in value]
+
+
+def runs_condition(g, index: int) -> int:
+    """The condition that the loop over `index` runs at least once:
+    `len(size) + offset > start`, built as `size > start - offset`
+    (`n > 0` for `range(n)`, `n > 2` for `range(2, n)`).  A value only the
+    loop's body needs is needed only where it holds."""
+    loop = loop_of(g, index)
+    saved, g.loc = g.loc, g.locs[index]
+    cond = g.add("gt", g.add("size", attr=loop.size), g.const(float(loop.start - loop.offset)))
+    g.loc = saved
+    return cond
+
+
+def runs_range(g, cond: int) -> tuple[str, float] | None:
+    """(size, start - offset) if `cond` is `size > constant`: the condition
+    that every loop over `range(start, len(size) + offset)` with that
+    difference runs (`runs_condition`); None for any other node."""
+    node = g.nodes[cond]
+    if node.op != "gt":
+        return None
+    size, bound = (g.nodes[a] for a in node.args)
+    if size.op != "size" or bound.op != "const":
+        return None
+    return size.attr, bound.attr
+
+
+def unneeded_run_guards(g, roots: list[int]) -> dict[int, int]:
+    """The nodes among `roots` and below them that change when every
+    `where(size > b, x, 0)` (`runs_condition`) whose `x` is 0 and cannot
+    raise when the loops that condition is about run zero times is replaced
+    by `x`: node → its replacement.  Reverse mode guards what a loop's
+    adjoint flows into with the loop running (`d_s = sum(1) / n` of `sum(s
+    / n for k in range(n))`), so that what only the loop's iterations
+    differentiate is computed only when there are some; where the guarded
+    value is a multiple of a sum over the loop built of ops that cannot
+    raise (`d_x = sum(u[k])`, nearly every sum) the guard changes nothing,
+    and goes: the code stays what it was."""
+    order = g.ancestors(roots)
+    checks: dict[tuple, _EmptyLoops] = {}
+    new: dict[int, int] = {}
+    for n in order:
+        node = g.nodes[n]
+        if node.op == "where" and g.value(node.args[2]) == 0.0:
+            cond, then = node.args[0], new.get(node.args[1], node.args[1])
+            about = runs_range(g, cond)
+            if about is not None:
+                check = checks.get(about)
+                if check is None:
+                    check = checks[about] = _EmptyLoops(g, *about)
+                if check.vanishes(then) and check.safe(then):
+                    new[n] = then
+                    _keep_names(g, n, then)
+                    continue
+        rebuilt = g.rebuilt(n, new)
+        if rebuilt is not None:
+            new[n] = rebuilt
+            _keep_names(g, n, rebuilt)
+    return new
+
+
+def _keep_names(g, old: int, new: int) -> None:
+    """The adjoint a node stood for (`d_w`) is the one its replacement does."""
+    if old in g.names:
+        g.name(new, g.names[old])
+    primal = g.adjoint_of.get(old)
+    if primal is not None and g.nodes[new].args:
+        g.adjoint_of.setdefault(new, primal)
+
+
+class _EmptyLoops:
+    """What nodes are when the loops over `range(start, len(size) +
+    offset)` with `start - offset == bound` run zero times."""
+
+    def __init__(self, g, size: str, bound: float):
+        self.g, self.size, self.bound = g, size, bound
+        self._vanishes: dict[int, bool] = {}
+        self._safe: dict[int, bool] = {}
+
+    def _about(self, reduction: int) -> bool:
+        loop = loop_of(self.g, self.g.nodes[reduction].args[1])
+        return loop.size == self.size and loop.start - loop.offset == self.bound
+
+    def vanishes(self, n: int) -> bool:
+        """Whether n is 0 there: a sum over such a loop, a product with
+        such a factor, a sum or a choice of such terms."""
+        return _memo(self._vanishes, n, self.g, self._vanish_step)
+
+    def safe(self, n: int) -> bool:
+        """Whether computing n cannot raise there: total ops, loads in
+        bounds, sums and products over such a loop (whose bodies do not
+        run), and other sums and products of safe bodies."""
+        return _memo(self._safe, n, self.g, self._safe_step)
+
+    def _vanish_step(self, n: int):
+        node = self.g.nodes[n]
+        op = node.op
+        if op == "const":
+            return node.attr == 0.0
+        if op == "sum_over":
+            return True if self._about(n) else ([node.args[0]], all)
+        if op == "mul":
+            return list(node.args), any
+        if op in ("add", "sub"):
+            return list(node.args), all
+        if op in ("neg", "div"):
+            return [node.args[0]], all
+        if op == "where":
+            return list(node.args[1:]), all
+        return False
+
+    def _safe_step(self, n: int):
+        from .ops import OPS
+        node = self.g.nodes[n]
+        op = node.op
+        if op in ("size", "loop_index"):
+            return True
+        if op == "load":
+            return _in_bounds(self.g, n)
+        if op in ("sum_over", "prod_over"):
+            return True if self._about(n) else ([node.args[0]], all)
+        if op in OVER_OPS or not OPS[op].total:
+            return False
+        return list(node.args), all
+
+
+def _memo(memo: dict, root: int, g, step) -> bool:
+    """`step(n)` is a bool, or (args, all/any): n's value from its args'.
+    Evaluated without recursion, each node once."""
+    stack = [root]
+    pending: dict[int, tuple] = {}
+    while stack:
+        n = stack[-1]
+        if n in memo:
+            stack.pop()
+            continue
+        if n not in pending:
+            found = step(n)
+            if found is True or found is False:
+                memo[n] = found
+                stack.pop()
+                continue
+            pending[n] = found
+            stack.extend(a for a in found[0] if a not in memo)
+            continue
+        args, combine = pending.pop(n)
+        memo[n] = combine(memo[a] for a in args)
+        stack.pop()
+    return memo[root]
+
+
+def _in_bounds(g, n: int) -> bool:
+    """A load its loops read within the parameter at every iteration."""
+    node = g.nodes[n]
+    for entry in node.attr[1]:
+        if not isinstance(entry, int):
+            loop = loop_of(g, node.args[entry[0]])
+            if loop.start + entry[1] < 0 or loop.offset + entry[1] > 0:
+                return False
+    return True

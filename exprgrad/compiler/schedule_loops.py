@@ -40,10 +40,12 @@ def schedule_with_loops(g: Graph, name, params, result, doc, wrt, primal, checke
     builder = _LoopScheduler(g, MAX_INLINE if inline else -1, result)
     fn_params = builder.parameters(params, checked)
     body = builder.prologue()
+    lengths = len(body)
     values = _runtime_parts(result)
     for value in values:
         body += builder.map_output(value, EMPTY)
     body += builder.segment(EMPTY, None, flatten(_without_maps(result)))
+    body[lengths:lengths] = builder.late_lengths  # after the lengths the DAG reads
     value = builder.structure(result)
     leaves = flatten(result)
     loc = g.locs[leaves[0]] if leaves else None
@@ -63,6 +65,16 @@ class _LoopScheduler:
         self.level = levels(g, self.order)
         self.sources: dict[str, str] = {}  # data parameter → its Python parameter name
         self._raising: set[int] | None = None  # nodes that can raise (`_may_raise`)
+        self.late_lengths: list = []  # lengths only a loop's guard reads (`_runs`)
+        self.lengths: dict[int, str] = {}  # size node → its float variable
+        self.runs: set[int] = set()  # the conditions `_runs` built
+        # values the results need on every path at the top: no loop guards them
+        self.always = self._unconditional(flatten(_without_maps(result)),
+                                          self._inside(EMPTY, None))
+        # per segment (its `inside` test): nodes outside it through which `_externals`
+        # reaches nothing of it; every reduction of a map re-walks the map's body,
+        # and the variables computed since only cut more paths, so a dead end stays one
+        self._dead_ends: dict[object, set[int]] = {}
 
     # --- parameters ------------------------------------------------------------------
     def parameters(self, params, checked: bool) -> list[Param]:
@@ -94,9 +106,28 @@ class _LoopScheduler:
             node = self.g.nodes[n]
             if node.op == "size":
                 var = self.names.fresh(f"len_{node.attr}")
-                self.var[n] = var
+                self.var[n] = self.lengths[n] = var
                 out.append(Assign(var, Call("size", (), node.attr)))
         return out
+
+    def _runs(self, index: int) -> int:
+        """The condition that the loop over `index` runs at least once
+        (`len_n > 0`, `len_n > 2` for `range(2, n)`): a value only that
+        loop's body reads is needed only when it holds.  A loop's range
+        depends on lengths only, so the condition can be computed in any
+        segment (it is computed where it is read: `_copy`)."""
+        g = self.g
+        loop = loop_of(g, index)
+        saved, g.loc = g.loc, g.locs[index]
+        size = g.add("size", attr=loop.size)
+        cond = g.add("gt", size, g.const(float(loop.start - loop.offset)))
+        g.loc = saved
+        if size not in self.lengths:
+            var = self.lengths[size] = self.names.fresh(f"len_{loop.size}")
+            self.late_lengths.append(Assign(var, Call("size", (), loop.size)))
+        self.var.setdefault(size, self.lengths[size])
+        self.runs.add(cond)
+        return cond
 
     # --- segments --------------------------------------------------------------------
     def segment(self, at: frozenset, loop: int | None, outputs: list[int]) -> list:
@@ -118,6 +149,26 @@ class _LoopScheduler:
             lv = level.get(n, EMPTY)
             return lv <= at if loop is None else loop in lv and lv <= at | {loop}
         return inside
+
+    def _unconditional(self, roots: list[int], inside) -> set[int]:
+        """The nodes of a segment that `roots` need on every path: not
+        through a branch of a conditional, nor through what a loop reads
+        (needed only when it runs).  A loop reading one of them needs no
+        guard for it: it is computed anyway."""
+        g = self.g
+        found: set[int] = set()
+        stack = list(roots)
+        while stack:
+            n = stack.pop()
+            if n in found or not inside(n):
+                continue
+            found.add(n)
+            node = g.nodes[n]
+            if node.op in OVER_OPS:
+                continue
+            lazy = OPS[node.op].lazy
+            stack.extend(a for i, a in enumerate(node.args) if i not in lazy)
+        return found
 
     def _needed(self, roots: list[int], inside) -> tuple[list[int], list[int]]:
         """The segment's nodes the roots need, and the reductions among them
@@ -149,22 +200,32 @@ class _LoopScheduler:
         node that varies with `index`, or with the index of a reduction the
         walk went through, is one iteration's, never read from outside, even
         where this segment is inside a loop over the same index (a
-        gradient's loop over j around a reduction over j)."""
+        gradient's loop over j around a reduction over j).  Dead ends found
+        by earlier walks of the segment (with the same loops bound) are
+        skipped: the reductions of a map's gradient (`d_w[i]` for each i)
+        all walk the map's body, which would cost its size once per
+        reduction."""
         g = self.g
         loops = index if isinstance(index, frozenset) else frozenset({index})
+        dead = self._dead_ends.setdefault(inside, set())  # (node, loops bound) pairs
         found: set[int] = set()
+        live: set[tuple[int, frozenset]] = set()  # outside the segment, reaching a found one
         seen: set[tuple[int, frozenset]] = set()
-        stack = [(r, loops) for r in roots]
+        stack = [(r, loops, False) for r in roots]
         while stack:
-            n, bound = stack.pop()
-            if (n, bound) in seen or n in self.var:
+            n, bound, finished = stack.pop()
+            node = g.nodes[n]
+            inner = bound | {node.args[1]} if node.op in OVER_OPS else bound
+            if finished:  # every argument is classified: a DAG has no path back to n
+                reaches = any(a in found or (a, inner) in live for a in node.args)
+                (live if reaches else dead).add((n, bound))
+                continue
+            if (n, bound) in seen or n in self.var or (n, bound) in dead:
                 continue
             seen.add((n, bound))
-            node = g.nodes[n]
             if not inside(n) or self.level.get(n, EMPTY) & bound:
-                if node.op in OVER_OPS:
-                    bound = bound | {node.args[1]}
-                stack.extend((a, bound) for a in node.args)
+                stack.append((n, bound, True))
+                stack.extend((a, inner, False) for a in node.args)
             elif g.nodes[n].op not in ("const", "bool"):
                 found.add(n)
         return sorted(found)
@@ -209,17 +270,18 @@ class _LoopScheduler:
         g = self.g
         reads: dict[int, list[tuple[int, int]]] = {}
         edges: dict[int, list[int]] = {}
+        always = self.always if not at else self._unconditional(outputs, inside)
         stack = list(outputs)
         while stack:
             n = stack.pop()
             if n in edges:
                 continue
             node = g.nodes[n]
-            if n in self.var or not inside(n):
+            if n in self.var or not inside(n) and n not in self.runs:
                 edges[n] = []
             elif node.op in OVER_OPS:
                 reads[n] = self._guarded_reads([node.args[0]], frozenset({node.args[1]}),
-                                               inside, at)
+                                               inside, at, node.args[1], always)
                 edges[n] = [w for _, w in reads[n]] or [g.const(0.0)]
             else:
                 edges[n] = list(node.args)
@@ -233,7 +295,8 @@ class _LoopScheduler:
         from_sub: dict[int, int] = {}
         for n in _topological(edges):
             node = g.nodes[n]
-            leaf = n in self.var or not inside(n) or node.op in ("loop_index", "size")
+            leaf = n in self.var or not inside(n) and n not in self.runs or \
+                node.op in ("loop_index", "size")
             if leaf and node.op not in ("const", "bool"):
                 copy = Node("input", (), ("bound", n))
             else:
@@ -255,20 +318,23 @@ class _LoopScheduler:
         return sub, to_sub, from_sub, reads
 
     def _guarded_reads(self, roots: list[int], loops: frozenset, inside,
-                       at: frozenset) -> list[tuple[int, int]]:
+                       at: frozenset, around: int, always=frozenset()) -> list[tuple[int, int]]:
         """What the loops over `loops` read from this segment to compute
-        `roots` (`_externals`), each with the node the loop takes it from:
-        itself, or, for a value that can raise and that every iteration reads
-        only under conditions computed before the loop (`u[k] * log(x)` in
-        `... if x > 0 else 0`), `where(c, value, 0)` on those conditions: so
-        it is computed only where the source computes it.  Inside the loop
-        the conditions hold wherever the value is read, so the two agree."""
+        `roots` (`_externals`), the body of the loop over `around`, each with
+        the node the loop takes it from: itself, or, for a value that can
+        raise and that every iteration reads only under conditions computed
+        before the loop (`u[k] * log(x)` in `... if x > 0 else 0`; the loop
+        running at all: `_read_guards`), `where(c, value, 0)` on those
+        conditions: so it is computed only where the source computes it.
+        Inside the loop the conditions hold wherever the value is read, so
+        the two agree.  A value of `always` is computed anyway: no guard."""
         g = self.g
         externals = self._externals(roots, loops, inside)
-        risky = [e for e in externals if self._may_raise(e) and g.kind(e) == "number"]
+        risky = [e for e in externals if self._may_raise(e) and g.kind(e) == "number"
+                 and e not in always]
         if not risky:
             return [(e, e) for e in externals]
-        guards = self._read_guards(roots, inside, at)
+        guards = self._read_guards(roots, inside, at, around)
         zero = g.const(0.0)
         out = []
         for e in externals:
@@ -280,13 +346,19 @@ class _LoopScheduler:
                     level = self.level.get(cond, EMPTY) | self.level.get(e, EMPTY)
                     if level:
                         self.level[w] = level
+            if w != e and e in g.names:
+                g.name(w, g.names[e])  # `m = total / len_n if len_n > 0.0 else 0.0`
             out.append((e, w))
         return out
 
-    def _read_guards(self, roots: list[int], inside, at: frozenset) -> dict[int, frozenset]:
+    def _read_guards(self, roots: list[int], inside, at: frozenset,
+                     around: int) -> dict[int, frozenset]:
         """For each value of this segment a loop reads, the conditions
         (node, side) that hold on every path of the loop's body to it,
-        among those computed before the loop."""
+        among those computed before the loop.  The body of a loop is
+        evaluated only when the loop runs at least once (`_runs`): the
+        roots, the body of the loop over `around`, and the bodies of the
+        reductions nested in it, are read under that condition too."""
         g = self.g
         region: set[int] = set()
         stack = list(roots)
@@ -297,12 +369,18 @@ class _LoopScheduler:
             region.add(n)
             if not inside(n):
                 stack.extend(g.nodes[n].args)
-        guards: dict[int, frozenset] = {r: EMPTY for r in roots}
+        runs = frozenset({(self._runs(around), 1)})
+        guards: dict[int, frozenset] = {r: runs for r in roots}
         for n in sorted(region, reverse=True):
             if inside(n) or n not in guards:
                 continue
             node = g.nodes[n]
             own = guards[n]
+            if node.op in OVER_OPS:
+                body, index = node.args
+                guard = own | {(self._runs(index), 1)}
+                guards[body] = guard if body not in guards else guards[body] & guard
+                continue
             cond = node.args[0] if node.op == "where" else None
             before = cond is not None and self.level.get(cond, EMPTY) <= at
             for i, a in enumerate(node.args):
@@ -398,6 +476,8 @@ class _LoopScheduler:
             for (value, _), arg in zip(reads[r], s.value.args):
                 if isinstance(arg, Name):
                     self.var[value] = arg.id
+                elif isinstance(arg, Const):
+                    out.append(self._unread(value, arg.value, g.locs[r]))
             node = g.nodes[r]
             if OPS[ACCUMULATE[node.op]].helper:
                 self.helpers.add(ACCUMULATE[node.op])
@@ -431,6 +511,13 @@ class _LoopScheduler:
         body += finish(values)
         self.var = saved  # one iteration's values are not visible after the loop
         return For(var, loop.start, (loop.size, loop.offset), body, g.locs[index])
+
+    def _unread(self, n: int, value: float, loc) -> Assign:
+        """A variable for a value a loop reads only on paths that are never
+        taken (under `c` and `not c`: `... if n > 0 else max(u[k] ...)` in
+        a loop over `range(n)`), whose guarded read folded to a constant."""
+        var = self.var[n] = self.names.fresh("unread")
+        return Assign(var, Const(value), loc)
 
     def _always_in_bounds(self, n: int) -> bool:
         """A load its loop can read at every iteration, so it can be read at
@@ -466,15 +553,22 @@ class _LoopScheduler:
         own, inner = _element_parts(value.element)
         outer = self._inside(at, around)
         at_loop = at | {around} if around is not None else at
-        reads = self._guarded_reads(flatten(value.element), _map_loops(value), outer, at_loop)
-        before = self.segment(at, around, [w for _, w in reads])
+        top = around is None and not at
+        always = self.always if top else frozenset()
+        reads = self._guarded_reads(flatten(value.element), _map_loops(value), outer, at_loop,
+                                    value.index, always)
+        guarded = [w for e, w in reads if w != e]
+        before = self.segment(at, around, self._shared(guarded) + [w for _, w in reads]
+                              if top else [w for _, w in reads])
         saved = dict(self.var)
         for e, w in reads:
             if w != e and w in self.var:
                 self.var[e] = self.var[w]  # read only where `w` is `e`
+            elif w != e and self.g.is_const(w):
+                before.append(self._unread(e, self.g.value(w), self.g.locs[value.index]))
         body = self._inside(at_loop, value.index)
         needed = [w for m in inner for _, w in self._guarded_reads(
-            flatten(m.element), _map_loops(m), body, at_loop | {value.index})]
+            flatten(m.element), _map_loops(m), body, at_loop | {value.index}, m.index)]
 
         def finish(values: list) -> list:
             row = "row" if var == "values" else f"{var}_row"
@@ -484,6 +578,21 @@ class _LoopScheduler:
         statement = self._loop(value.index, at_loop, own + needed, finish)
         self.var = saved
         return before + [NewList(var, self.g.locs[value.index]), statement]
+
+    def _shared(self, guarded: list[int]) -> list[int]:
+        """The values the results need anyway (`always`) that guarded reads
+        of a map computed before the rest are computed from, at their
+        edge: computed first, outside the guards, so the rest reads them
+        rather than computing them again."""
+        g = self.g
+        cone = g.ancestors(guarded)
+        inside = set(cone)
+        edge = set()
+        for n in cone:
+            if n in self.always:
+                continue
+            edge |= {a for a in g.nodes[n].args if a in self.always and g.nodes[a].args}
+        return sorted(n for n in edge if n in inside)
 
     def structure(self, value):
         """The function's result: expressions, lists, tuples and maps."""

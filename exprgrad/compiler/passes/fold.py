@@ -179,6 +179,11 @@ def _where(g, args, attr):
         return then
     if node.op == NOT:
         return g.add(WHERE, node.args[0], otherwise, then)
+    inner_then, inner_otherwise = g.nodes[then], g.nodes[otherwise]
+    if inner_then.op == WHERE and inner_then.args[0] == cond:  # c is known true there
+        return g.add(WHERE, cond, inner_then.args[1], otherwise)
+    if inner_otherwise.op == WHERE and inner_otherwise.args[0] == cond:
+        return g.add(WHERE, cond, then, inner_otherwise.args[2])
     return None
 
 

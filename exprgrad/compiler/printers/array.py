@@ -657,8 +657,8 @@ class ArrayFunctionPrinter:
             return self.name(e.id)
         if e.op == "load":
             return self.load(e)
-        if e.op == "size":
-            return f"float({e.attr})", ATOM, frozenset()
+        if e.op == "size":  # a 0-d array: `/ n` at n = 0 is NumPy's, in a side not taken too
+            return f"xp.asarray({e.attr}, dtype=dtype)", ATOM, frozenset()
         if e.op == "add" and self.scope.depth == 0:
             dot = self.dot_product(e)
             if dot is not None:
