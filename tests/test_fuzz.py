@@ -374,17 +374,6 @@ def test_diff_in_a_data_axis_function_called_with_a_constant():
     assert module.g_grad(2.0) == (5.0, (1.0,))
 
 
-@pytest.mark.parametrize("target", ["python", "array"])
-def test_a_reduction_in_the_side_not_taken_is_not_run(target):
-    if target == "array":
-        pytest.importorskip("numpy")
-    module = exprgrad.compile("f(u[n]) = max(u[k] for k in range(n)) if n > 0 else 0\n",
-                              target=target)
-    assert module.f([]) == 0.0
-    value, (d_u,) = module.f_grad([])
-    assert value == 0.0 and len(d_u) == 0
-
-
 def test_check_of_a_max_whose_iterations_all_tie():
     report = exprgrad.check("f(s, u[n]) = max((u[k + 1] if u[k + 1] > 1.5 else s) "
                             "for k in range(n - 1)) * s\n", timeout=2.0)
