@@ -390,3 +390,19 @@ def test_a_product_over_data_holds_at_zero_factors():
               "for k in range(n)) + prod(u) * t\n")
     report = check(source, "t.expr", timeout=2.0)
     assert report and not [i for i in report.items if i.status == FAILED], report.text()
+
+
+def test_a_sum_proof_sympy_cannot_compare_rests_on_the_numbers():
+    """SymPy's `Sum` objective of this program compares with zoo (a
+    derivative of max at a constant, 1/(1 + n^2)) and raised TypeError out of
+    `check`; the proof is not shown and the numeric comparison stands.
+    (A program of the long fuzz run.)"""
+    source = ("d0(u[n], s) wrt s = sum(sqrt(1 + (s)*(s)) for k in range(n)) - sum((u[k + 1] "
+              "if (s - u[k + 1]) >= 1e3 else (s - u[k + 1])) for k in range(n - 1))\n"
+              "def d1(u[n], X[n][2], s, v[n]) wrt u:\n"
+              "    z0 = [diff(max(s, (1e-3 / (1 + (n)^2))), s) for k in range(n)]\n"
+              "    return min((((0.25 * 0.25) / (1 + (z0[k + 1])^2)) if z0[k + 1] > 3 else "
+              "z0[k + 1]) for k in range(n - 1)) / (1 + n)\n")
+    report = exprgrad.check(source, "fuzz.expr", timeout=1.0)
+    assert report.error is None and len(report.items) == 2
+    assert "FAILED" not in {item.status for item in report.items}

@@ -139,7 +139,8 @@ def prove_gradient(program, f, gradient, wrt, b) -> list:
     """Per wrt parameter: True (proved for every length), False (not shown),
     None (no time) or a string saying why no proof is tried."""
     tr = LoopTranslator(program.graph)
-    finished, objective = b.run(lambda: _objective(tr, f, gradient), needs_interrupt=True)
+    finished, objective = b.run(_guarded(lambda: _objective(tr, f, gradient)),
+                                needs_interrupt=True)
     if not finished:
         return [None] * len(wrt)
     results = []
