@@ -51,8 +51,6 @@ def test_emitted_code_that_raises_where_the_source_is_defined_is_failed(case):
         assert all("emitted code raises" in item.detail for item in failed), report.text()
 
 
-@pytest.mark.xfail(strict=False, reason="needs code generation that evaluates only the "
-                   "branch taken")
 @pytest.mark.parametrize("case", UNTAKEN_BRANCHES.values(), ids=list(UNTAKEN_BRANCHES))
 def test_only_the_branch_taken_is_evaluated(case):
     source, name, x = case
