@@ -126,3 +126,28 @@ def test_check_skips_the_double_0_001_against_the_constant_1e_3():
     report = exprgrad.check(source, timeout=2.0)
     assert FAILED not in {item.status for item in report.items}, report.text()
     assert any("of a tie skipped" in item.detail for item in report.items), report.text()
+
+
+@settings(max_examples=40, deadline=None)
+@given(op=st.sampled_from(["min", "max"]),
+       numerator=st.integers(1, 10**6), denominator=st.sampled_from([3, 7, 10, 13]),
+       copies=st.integers(2, 6), other=st.integers(-5, 5))
+def test_the_even_share_value_is_the_extreme_to_the_last_digit(op, numerator, denominator,
+                                                               copies, other):
+    """The derivative nodes of a `diff` in the source compare arguments with
+    the min/max's value, so the rewrite must keep the value exactly: a k-way
+    tie of a = p/q written as Σ a / k rounds at 50 digits for k = 3, 5, 6, and
+    a `diff(max(...))` over three tied iterations then found no tie at all
+    (a program of the long fuzz run)."""
+    g = Graph()
+    x = g.input(("x", 0), "x")
+    y = g.input(("y", 0), "y")
+    node = g._append(Node(op, (x,) * copies + (y,)))
+    tr = EvenShareTranslator(g)
+    value = tr(node)
+    symbols = [tr.input_symbol(x), tr.input_symbol(y)]
+    with mpmath.workdps(50):
+        a = mpmath.mpf(numerator) / denominator
+        b = a + other if other else a
+        got = compile_program(tr.program, [value], symbols)(a, b)[0]
+        assert got == (min if op == "min" else max)(a, b)

@@ -277,11 +277,11 @@ class EvenShareTranslator(Translator):
     `Max(a1, ..., an)` with respect to a1 as `Heaviside(a1 - Max(a2, ...))`,
     1/2 at a tie however many tie, so a k-way tie gets k/2 in all, not 1
     (and `Max(s, s, t)` is `Max(s, t)` to SymPy: multiplicities are lost).
-    Here the max of the node's arguments a_j (with multiplicity) is
-    `Σ a_j w_j / Σ w_j`, w_j = 1 where a_j equals the max and 0 elsewhere:
-    the same value, and, w_j being constant where it is defined (SymPy
-    differentiates a Piecewise branch by branch), the derivative with
-    respect to a_i is w_i / Σ w_j: the even share."""
+    Here the max M of the node's arguments a_j (with multiplicity) is
+    `M + Σ w_j (a_j - M) / Σ w_j`, w_j = 1 where a_j equals M and 0
+    elsewhere: the same value to the last digit, and, w_j being constant
+    where it is defined (SymPy differentiates a Piecewise branch by branch),
+    the derivative with respect to a_i is w_i / Σ w_j: the even share."""
 
     def _translate(self, n: int):
         node = self.g.nodes[n]
@@ -297,7 +297,11 @@ class EvenShareTranslator(Translator):
         # 1/count as exact fractions (an int's 1/3 would be a double's)
         share = sp.Piecewise(*[(sp.Rational(1, k), sp.Eq(count, k))
                                for k in range(1, len(args))], (sp.Rational(1, len(args)), True))
-        value = sp.Add(*[a * w for a, w in zip(args, tied)]) * share
+        # best + Σ share w_j (a_j - best): exactly `best` as a number (a tied a_j
+        # minus best is 0; a k-way Σ a_j / k would round, and the derivative
+        # nodes of a `diff` in the source compare arguments with this value),
+        # and its derivative is Σ share w_j a_j', best's own weight being 0
+        value = best + share * sp.Add(*[w * (a - best) for a, w in zip(args, tied)])
         return self.program.define(sp.Symbol(f"t{n}", real=True), value)
 
 
