@@ -118,3 +118,14 @@ def test_what_only_a_loop_reads_is_computed_only_when_it_runs(loop, term, s, u, 
     assert _close(got[0], value), source
     assert _close([got[1][0], list(np.asarray(got[1][1])), list(np.asarray(got[1][2]))],
                   [d_s, d_u, d_w]), source
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="a product's gradient computes the invariant min(u) of its "
+                   "conditional term before the loop's guard: at n = 0 the gradient "
+                   "raises where the value is 1 (found by the long fuzz run)")
+def test_an_invariant_min_in_a_products_conditional_term_at_no_data():
+    module = exprgrad.compile("f(t, u[n]) = prod((1 + (t if min(u[j] for j in range(n)) < -1 "
+                              "else min(u[j] for j in range(n)))) for k in range(n))\n")
+    assert module.f(1.0, []) == 1.0
+    assert module.f_grad(1.0, []) == (1.0, (0.0, []))
