@@ -24,7 +24,7 @@ from collections import defaultdict
 from .graph import Graph
 from .loops import (OVER_OPS, DataArray, Loop, LoopSubstitution, RuntimeArray, levels, loop_of,
                     map_element, runs_condition, unneeded_run_guards)
-from .reverse import _name_adjoint, contributions, depends_on
+from .reverse import _name_adjoint, contributions, depends_on, remask, unmask
 from .values import flatten
 
 EMPTY = frozenset()
@@ -139,24 +139,9 @@ class _Walk:
         (`reverse._masked_contributions`), where the scheduler runs them only
         when they hold."""
         g = self.g
-        masks = []
-        while g.nodes[c].op == "where":
-            cond, then, otherwise = g.nodes[c].args
-            if cond not in self.primal or index in self.level.get(cond, EMPTY):
-                break
-            if g.value(otherwise) == 0.0:
-                masks.append((cond, True))
-                c = then
-            elif g.value(then) == 0.0:
-                masks.append((cond, False))
-                c = otherwise
-            else:
-                break
-        total = g.add("sum_over", c, index)
-        zero = g.const(0.0)
-        for cond, taken in reversed(masks):
-            total = g.add("where", cond, total, zero) if taken else g.add("where", cond, zero, total)
-        return total
+        c, masks = unmask(g, c, lambda cond: cond in self.primal and
+                          index not in self.level.get(cond, EMPTY))
+        return remask(g, g.add("sum_over", c, index), masks)
 
 
 def node_adjoints(g: Graph, output: int, wanted: list[int]) -> dict[int, int]:
@@ -198,22 +183,8 @@ def iteration_adjoint(g: Graph, n: int, d: int) -> int:
     share computes (the count of ties, the product of the other factors:
     more loops) then stays in that side, where the scheduler runs it only
     when the side is taken (`max(u) if n > 0 else 0` at n = 0)."""
-    masks = []
-    while g.nodes[d].op == "where":
-        cond, then, otherwise = g.nodes[d].args
-        if g.value(otherwise) == 0.0:
-            masks.append((cond, True))
-            d = then
-        elif g.value(then) == 0.0:
-            masks.append((cond, False))
-            d = otherwise
-        else:
-            break
-    share = _unmasked_share(g, n, d)
-    zero = g.const(0.0)
-    for cond, taken in reversed(masks):
-        share = g.add("where", cond, share, zero) if taken else g.add("where", cond, zero, share)
-    return share
+    d, masks = unmask(g, d)
+    return remask(g, _unmasked_share(g, n, d), masks)
 
 
 def _unmasked_share(g: Graph, n: int, d: int) -> int:

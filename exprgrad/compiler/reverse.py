@@ -107,36 +107,43 @@ def _masked_contributions(g: Graph, n: int, adjoint: int, active=None) -> list[i
     of `s if c else 1` in `0 * s` receives nothing, rather than `0 / sqrt(x)`
     evaluated outside the branch that guards sqrt (JAX's symbolic zeros).
     """
-    masks = []
-    while True:
-        node = g.nodes[adjoint]
-        if node.op != "where":
-            break
-        cond, then, otherwise = node.args
-        if g.value(otherwise) == 0.0:
-            masks.append((cond, True))
-            adjoint = then
-        elif g.value(then) == 0.0:
-            masks.append((cond, False))
-            adjoint = otherwise
-        else:
-            break
+    adjoint, masks = unmask(g, adjoint)
     node = g.nodes[n]
     if not node.args or OPS[node.op].grad is None:
         return []
     wanted = [active is None or a in active for a in node.args]
     results = rule_template(node.op, node.attr, len(node.args)).apply(
         g, adjoint, n, node.args, wanted)
-    out: list[int | None] = []
-    zero = g.const(0.0) if masks else None
-    for c in results:
-        if c is None:
-            out.append(None)
-            continue
-        for cond, taken in reversed(masks):
-            c = g.add("where", cond, c, zero) if taken else g.add("where", cond, zero, c)
-        out.append(c)
-    return out
+    return [None if c is None else remask(g, c, masks) for c in results]
+
+
+def unmask(g: Graph, value: int, keeps=lambda cond: True) -> tuple[int, list]:
+    """`where(c, v, 0)` (or `where(c, 0, v)`), nested: the inner v and the
+    masks [(c, taken side)], outermost first, while `keeps(c)` holds."""
+    masks = []
+    while g.nodes[value].op == "where":
+        cond, then, otherwise = g.nodes[value].args
+        if not keeps(cond):
+            break
+        if g.value(otherwise) == 0.0:
+            masks.append((cond, True))
+            value = then
+        elif g.value(then) == 0.0:
+            masks.append((cond, False))
+            value = otherwise
+        else:
+            break
+    return value, masks
+
+
+def remask(g: Graph, value: int, masks: list) -> int:
+    """`value` under the masks `unmask` took off, in their order."""
+    if not masks:
+        return value
+    zero = g.const(0.0)
+    for cond, taken in reversed(masks):
+        value = g.add("where", cond, value, zero) if taken else g.add("where", cond, zero, value)
+    return value
 
 
 def depends_on(g: Graph, order: list[int], sources: set[int]) -> set[int]:

@@ -25,6 +25,7 @@ import sympy as sp
 from sympy.printing.pycode import MpmathPrinter
 
 from ..compiler.ops import OPS
+from ..compiler.reverse import depends_on
 
 DIGITS = 50
 
@@ -319,7 +320,9 @@ class SourceDag:
     def __init__(self, g, roots, wrt=None):
         self.g, self.roots = g, list(roots)
         self.numbers = _numbers(g, self.roots)
-        self.active = _depends_on(g, self.roots, wrt) & self.numbers
+        order = g.ancestors(self.roots)
+        inputs = {n for n in order if g.nodes[n].op == "input" and (wrt is None or n in wrt)}
+        self.active = depends_on(g, order, inputs) & self.numbers  # what varies with wrt
 
     def at(self, point: dict) -> str:
         """DEFINED, UNDEFINED_HERE or OUT_OF_RANGE at `point` (input node →
@@ -353,17 +356,6 @@ def _numbers(g, roots) -> set:
         if n in reaches and OPS[node.op].kind != "bool":
             reaches.update(node.args[1:] if node.op == "where" else node.args)
     return reaches
-
-
-def _depends_on(g, roots, wrt) -> set:
-    """The nodes that depend on a `wrt` input (None: on any input)."""
-    depends: set = set()
-    for n in g.ancestors(roots):
-        node = g.nodes[n]
-        if node.op == "input" and (wrt is None or n in wrt) or \
-                any(a in depends for a in node.args):
-            depends.add(n)
-    return depends
 
 
 class _DagEvaluation:
