@@ -120,12 +120,20 @@ def test_what_only_a_loop_reads_is_computed_only_when_it_runs(loop, term, s, u, 
                   [d_s, d_u, d_w]), source
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="a product's gradient computes the invariant min(u) of its "
-                   "conditional term before the loop's guard: at n = 0 the gradient "
-                   "raises where the value is 1 (found by the long fuzz run)")
 def test_an_invariant_min_in_a_products_conditional_term_at_no_data():
     module = exprgrad.compile("f(t, u[n]) = prod((1 + (t if min(u[j] for j in range(n)) < -1 "
                               "else min(u[j] for j in range(n)))) for k in range(n))\n")
     assert module.f(1.0, []) == 1.0
     assert module.f_grad(1.0, []) == (1.0, (0.0, []))
+
+
+@pytest.mark.xfail(strict=True, raises=ZeroDivisionError,
+                   reason="a loop-invariant divisor read under `n >= 1e3` is computed as "
+                   "`1 + n^2 if n >= 1e3 else 0`; the gradient's tie test of the max reads "
+                   "the division outside that condition (found by the long fuzz run, "
+                   "seed data:700003967)")
+def test_a_guarded_divisor_read_by_a_max_tie_in_the_gradient():
+    module = exprgrad.compile("f(u[n]) = sum((sum(max(n, u[j] / (1 + n^2)) * u[k] "
+                              "for j in range(n)) if n >= 1e3 else n) for k in range(n))\n")
+    assert module.f([-0.4, 1.0, 2.0]) == 9.0
+    assert module.f_grad([-0.4, 1.0, 2.0]) == (9.0, [0.0, 0.0, 0.0])

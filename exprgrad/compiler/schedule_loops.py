@@ -330,26 +330,40 @@ class _LoopScheduler:
         the two agree.  A value of `always` is computed anyway: no guard."""
         g = self.g
         externals = self._externals(roots, loops, inside)
-        risky = [e for e in externals if self._may_raise(e) and g.kind(e) == "number"
-                 and e not in always]
+        risky = {e for e in externals if self._may_raise(e) and e not in always}
         if not risky:
             return [(e, e) for e in externals]
         guards = self._read_guards(roots, inside, at, around)
-        zero = g.const(0.0)
-        out = []
-        for e in externals:
-            w = e
-            if e in risky:
-                for cond, side in sorted(guards.get(e, EMPTY)):
-                    w = g.add("where", cond, w, zero) if side == 1 else \
-                        g.add("where", cond, zero, w)
-                    level = self.level.get(cond, EMPTY) | self.level.get(e, EMPTY)
-                    if level:
-                        self.level[w] = level
-            if w != e and e in g.names:
-                g.name(w, g.names[e])  # `m = total / len_n if len_n > 0.0 else 0.0`
-            out.append((e, w))
-        return out
+        return [(e, self._guarded(e, guards.get(e, EMPTY), inside) if e in risky else e)
+                for e in externals]
+
+    def _guarded(self, e: int, conditions: frozenset, inside) -> int:
+        """`e`, a value of this segment, computed only where `conditions`
+        hold: a number as `where(c, e, 0)` on each; a condition
+        (`min(u) < -1`) from its inputs of this segment guarded so, as a
+        condition has no neutral value."""
+        g = self.g
+        node = g.nodes[e]
+        if g.kind(e) == "bool":
+            args = tuple(self._guarded(a, conditions, inside)
+                         if inside(a) and self._may_raise(a) else a for a in node.args)
+            w = g.add(node.op, *args, attr=node.attr)
+            self._set_level(w, self.level.get(e, EMPTY).union(
+                *(self.level.get(a, EMPTY) for a in args)))
+        else:
+            w, zero = e, g.const(0.0)
+            for cond, side in sorted(conditions):
+                w = g.add("where", cond, w, zero) if side == 1 else \
+                    g.add("where", cond, zero, w)
+                self._set_level(w, self.level.get(cond, EMPTY) | self.level.get(e, EMPTY))
+        if w != e and e in g.names:
+            g.name(w, g.names[e])  # `m = total / len_n if len_n > 0.0 else 0.0`
+        return w
+
+    def _set_level(self, n: int, level: frozenset) -> None:
+        """The loops a node built while scheduling varies with."""
+        if level:
+            self.level[n] = level
 
     def _read_guards(self, roots: list[int], inside, at: frozenset,
                      around: int) -> dict[int, frozenset]:
@@ -390,7 +404,8 @@ class _LoopScheduler:
 
     def _may_raise(self, n: int) -> bool:
         """Whether computing node n can raise: an op that is not total in
-        it.  Loop variables, lengths and loads read in bounds cannot; a sum
+        it.  Loop variables, lengths, loads read in bounds and a division
+        by a nonzero constant cannot; a sum
         or product raises where its body does, a min or max also over an
         empty range."""
         if self._raising is None:
@@ -401,7 +416,8 @@ class _LoopScheduler:
                 if node.op in ("loop_index", "size") or \
                         node.op == "load" and self._always_in_bounds(m):
                     continue
-                if node.op in ("sum_over", "prod_over"):
+                if node.op in ("sum_over", "prod_over") or \
+                        node.op == "div" and self._nonzero_constant(node.args[1]):
                     raises = node.args[0] in self._raising
                 else:
                     raises = not OPS[node.op].total or any(a in self._raising
@@ -409,6 +425,11 @@ class _LoopScheduler:
                 if raises:
                     self._raising.add(m)
         return n in self._raising
+
+    def _nonzero_constant(self, n: int) -> bool:
+        """A divisor that cannot make `a / b` raise (`len_n / 10`)."""
+        node = self.g.nodes[n]
+        return node.op == "const" and node.attr != 0.0
 
     def _expand(self, body: list, at: frozenset, reads: dict) -> list:
         """The scalar scheduler's statements with each reduction's statement
