@@ -1,7 +1,8 @@
 """The long fuzz run: every generated program through compile *and* check.
 
-    python tests/fuzz_long.py --minutes 10 [--programs N] [--seed 1] [--workers 2]
-                              [--hang 30] [--check-seconds 1] [--log FILE] [--label TEXT]
+    python tests/fuzz_long.py --minutes 10 [--programs N] [--start K] [--seed 1]
+                              [--workers 2] [--hang 30] [--check-seconds 1]
+                              [--log FILE] [--label TEXT]
 
 Cycles through four kinds of program: valid generated programs (values and
 gradients compared with the mpmath model), corrupted ones (must compile or
@@ -30,6 +31,11 @@ finding too.  Findings are printed with the program's kind and seed (the
 generators are functions of `random.Random(seed)`, so `--replay KIND:SEED`
 runs one again).  Ends with one summary line; with `--log`, appends it
 there.  Exit status 1 if anything was found.
+
+A run is the programs K, K + 1, ... of its seed's sequence: `--start`
+continues an earlier run of the same seed on the same code where it
+stopped (the summary says which programs it ran), so one code version can
+be fuzzed across several sittings.
 
 Run it from a checkout that stays as it is for the whole run (`git worktree
 add --detach DIR`): a worker imports parts of exprgrad when it first needs
@@ -229,8 +235,9 @@ class Slot:
 def run(args) -> Counter:
     total: Counter = Counter()
     end = time.monotonic() + args.minutes * 60
+    last = args.start + (args.programs or 10 ** 12)
     jobs = ((KINDS[k % len(KINDS)], args.seed * 1_000_003 + k)
-            for k in range(args.programs or 10 ** 12))
+            for k in range(args.start, last))
     slots = [Slot(args) for _ in range(args.workers)]
     last_progress = time.monotonic()
     try:
@@ -297,7 +304,9 @@ def summary(total: Counter, args) -> str:
     items = ", ".join(f"{key[5:]} {value}" for key, value in sorted(total.items())
                       if key.startswith("item "))
     found = ", ".join(f"{key} {total[key]}" for key in FINDINGS)
-    return (f"tried {tried} programs: {per_kind}; through compile {tried - total['hangs']} "
+    return (f"tried {tried} programs (numbers {args.start} to {args.start + tried - 1} of "
+            f"seed {args.seed}; `--start {args.start + tried}` continues): {per_kind}; "
+            f"through compile {tried - total['hangs']} "
             f"({total['modules']} emitted modules compiled with compile(), targets "
             f"{'+'.join(TARGETS)}); through check {total['checked']} "
             f"({total['check: compile error reported']} reported a compile error; items: "
@@ -314,6 +323,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--programs", type=int, default=0,
                         help="stop after this many programs (0: when the minutes are up)")
+    parser.add_argument("--start", type=int, default=0,
+                        help="the first program of the seed's sequence (continues a run)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--hang", type=float, default=30,
                         help="processor seconds on one program that count as a hang")

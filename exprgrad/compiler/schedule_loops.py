@@ -352,7 +352,9 @@ class _LoopScheduler:
                 *(self.level.get(a, EMPTY) for a in args)))
         else:
             w, zero = e, g.const(0.0)
-            for cond, side in sorted(conditions):
+            # innermost first: a condition that can raise (`u[j] / d == m`, a
+            # max's tie) is tested only where the others hold (`n >= 1e3`)
+            for cond, side in sorted(conditions, key=lambda c: (not self._may_raise(c[0]), c)):
                 w = g.add("where", cond, w, zero) if side == 1 else \
                     g.add("where", cond, zero, w)
                 self._set_level(w, self.level.get(cond, EMPTY) | self.level.get(e, EMPTY))
