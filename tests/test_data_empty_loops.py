@@ -140,3 +140,24 @@ def test_a_guarded_divisor_read_by_a_max_tie_in_the_gradient():
     array = exprgrad.compile(source, target="array")
     value, (d_u,) = array.f_grad(np.asarray([-0.4, 1.0, 2.0]))
     assert value == 9.0 and list(d_u) == [0.0, 0.0, 0.0]
+
+
+def test_a_condition_read_under_a_condition_that_can_raise():
+    """A loop reads a tie test (`z1[j] ... == max`) guarded by another
+    test that can raise; both guarded, the program still schedules (fuzz
+    seed data:900012495 raised IndexError in the scheduler) and its
+    gradient matches finite differences."""
+    source = ("f(u[n]) = max(exp(sin(1 if u[k] > 3 else u[k])) / (1 + relu(prod(sigmoid("
+              "log(1 + (1 if u[j] > 3 else u[j])^2) / (1 + relu(max(sin((1 if u[i] > 3 else u[i])"
+              " - (1 if u[j] > 3 else u[j])) for i in range(n)))^2) - (1 if u[k] > 3 else u[k]))"
+              " for j in range(n)))^2) for k in range(n))\n")
+    module = exprgrad.compile(source)
+    u = [0.5, 3.5, -1.0]
+    value, (d_u,) = module.f_grad(u)
+    assert value == module.f(u)
+    h = 1e-6
+    for i in range(len(u)):
+        up, down = list(u), list(u)
+        up[i] += h
+        down[i] -= h
+        assert abs(d_u[i] - (module.f(up) - module.f(down)) / (2 * h)) < 1e-6

@@ -334,30 +334,28 @@ class _LoopScheduler:
         if not risky:
             return [(e, e) for e in externals]
         guards = self._read_guards(roots, inside, at, around)
-        return [(e, self._guarded(e, guards.get(e, EMPTY), inside) if e in risky else e)
+        return [(e, self._guarded(e, guards.get(e, EMPTY)) if e in risky else e)
                 for e in externals]
 
-    def _guarded(self, e: int, conditions: frozenset, inside) -> int:
+    def _guarded(self, e: int, conditions: frozenset) -> int:
         """`e`, a value of this segment, computed only where `conditions`
         hold: a number as `where(c, e, 0)` on each; a condition
-        (`min(u) < -1`) from its inputs of this segment guarded so, as a
-        condition has no neutral value."""
+        (`min(u) < -1`), which has no neutral value, as its guarded 0/1
+        (`((1.0 if e else 0.0) if c else 0.0) != 0.0`)."""
         g = self.g
-        node = g.nodes[e]
+        zero = g.const(0.0)
         if g.kind(e) == "bool":
-            args = tuple(self._guarded(a, conditions, inside)
-                         if inside(a) and self._may_raise(a) else a for a in node.args)
-            w = g.add(node.op, *args, attr=node.attr)
-            self._set_level(w, self.level.get(e, EMPTY).union(
-                *(self.level.get(a, EMPTY) for a in args)))
-        else:
-            w, zero = e, g.const(0.0)
-            # innermost first: a condition that can raise (`u[j] / d == m`, a
-            # max's tie) is tested only where the others hold (`n >= 1e3`)
-            for cond, side in sorted(conditions, key=lambda c: (not self._may_raise(c[0]), c)):
-                w = g.add("where", cond, w, zero) if side == 1 else \
-                    g.add("where", cond, zero, w)
-                self._set_level(w, self.level.get(cond, EMPTY) | self.level.get(e, EMPTY))
+            as_number = g.add("where", e, g.const(1.0), zero)
+            self._set_level(as_number, self.level.get(e, EMPTY))
+            w = g.add("ne", self._guarded(as_number, conditions), zero)
+            self._set_level(w, self.level.get(g.nodes[w].args[0], EMPTY))
+            return w
+        w = e
+        # innermost first: a condition that can raise (`u[j] / d == m`, a
+        # max's tie) is tested only where the others hold (`n >= 1e3`)
+        for cond, side in sorted(conditions, key=lambda c: (not self._may_raise(c[0]), c)):
+            w = g.add("where", cond, w, zero) if side == 1 else g.add("where", cond, zero, w)
+            self._set_level(w, self.level.get(cond, EMPTY) | self.level.get(e, EMPTY))
         if w != e and e in g.names:
             g.name(w, g.names[e])  # `m = total / len_n if len_n > 0.0 else 0.0`
         return w
