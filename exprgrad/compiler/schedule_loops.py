@@ -351,9 +351,7 @@ class _LoopScheduler:
             self._set_level(w, self.level.get(g.nodes[w].args[0], EMPTY))
             return w
         w = e
-        # innermost first: a condition that can raise (`u[j] / d == m`, a
-        # max's tie) is tested only where the others hold (`n >= 1e3`)
-        for cond, side in sorted(conditions, key=lambda c: (not self._may_raise(c[0]), c)):
+        for cond, side in sorted(conditions):
             w = g.add("where", cond, w, zero) if side == 1 else g.add("where", cond, zero, w)
             self._set_level(w, self.level.get(cond, EMPTY) | self.level.get(e, EMPTY))
         if w != e and e in g.names:
