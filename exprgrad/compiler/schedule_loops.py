@@ -328,7 +328,6 @@ class _LoopScheduler:
         conditions: so it is computed only where the source computes it.
         Inside the loop the conditions hold wherever the value is read, so
         the two agree.  A value of `always` is computed anyway: no guard."""
-        g = self.g
         externals = self._externals(roots, loops, inside)
         risky = {e for e in externals if self._may_raise(e) and e not in always}
         if not risky:
@@ -347,8 +346,9 @@ class _LoopScheduler:
         if g.kind(e) == "bool":
             as_number = g.add("where", e, g.const(1.0), zero)
             self._set_level(as_number, self.level.get(e, EMPTY))
-            w = g.add("ne", self._guarded(as_number, conditions), zero)
-            self._set_level(w, self.level.get(g.nodes[w].args[0], EMPTY))
+            guarded = self._guarded(as_number, conditions)
+            w = g.add("ne", guarded, zero)
+            self._set_level(w, self.level.get(guarded, EMPTY))
             return w
         w = e
         for cond, side in sorted(conditions):
@@ -403,9 +403,8 @@ class _LoopScheduler:
     def _may_raise(self, n: int) -> bool:
         """Whether computing node n can raise: an op that is not total in
         it.  Loop variables, lengths, loads read in bounds and a division
-        by a nonzero constant cannot; a sum
-        or product raises where its body does, a min or max also over an
-        empty range."""
+        by a nonzero constant cannot; a sum or product raises where its
+        body does, a min or max also over an empty range."""
         if self._raising is None:
             self._raising = set()
             nodes = self.g.nodes
