@@ -127,11 +127,6 @@ def test_an_invariant_min_in_a_products_conditional_term_at_no_data():
     assert module.f_grad(1.0, []) == (1.0, (0.0, []))
 
 
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError,
-                   reason="the read guards of a loop nest in node order, so the max's tie "
-                   "test on the division is outside `n >= 1e3`; nesting the conditions that "
-                   "can raise innermost fixed this but made a scheduling cycle in other "
-                   "programs (fuzz seed data:1000009795)")
 def test_a_guarded_divisor_read_by_a_max_tie_in_the_gradient():
     """A max's tie test in the gradient divides by a value computed only
     under `n >= 1e3`: it is tested only there (found by the long fuzz run,

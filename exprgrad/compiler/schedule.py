@@ -435,16 +435,42 @@ class _Scheduler:
                 return None
             if blocks.cond[child] < 0:
                 guard = blocks.guard[child]
-                if any(self._depends(c, n, memo) for c, _ in formula_reads(guard, [])):
+                if any(self._needs(c, n, memo) for c, _ in formula_reads(guard, [])):
                     return None
                 terms.append(guard if inner is True else ("guard", guard, inner))
             else:
                 sides.setdefault(blocks.cond[child], {})[blocks.side[child]] = inner
         for cond, by_side in sides.items():
-            if self._depends(cond, n, memo):
+            if self._needs(cond, n, memo):
                 return None
             terms.append(_choice(cond, block, by_side.get(1), by_side.get(2)))
         return _either(terms)
+
+    def _needs(self, c: int, n: int, memo: tuple) -> bool:
+        """Whether evaluating condition c needs node n: c is computed from
+        n, or c is placed already (it reads a consumer of n) in a block whose
+        condition or guard needs n.  A guard of n reading c would then wait
+        for n itself (two risky tests, each read only where the other holds)."""
+        blocks = self.blocks
+        stack, seen = [c], set()
+        while stack:
+            m = stack.pop()
+            if m in seen:
+                continue
+            seen.add(m)
+            if self._depends(m, n, memo):
+                return True
+            homes = [b for b, _ in self.instances.get(m, ())] or \
+                [self.home[m]] if m in self.home or m in self.instances else []
+            for b in homes:
+                while b:
+                    cond = blocks.cond[b]
+                    if cond >= 0:
+                        stack.append(cond)
+                    else:
+                        stack.extend(r for r, _ in formula_reads(blocks.guard[b], []))
+                    b = blocks.parent[b]
+        return False
 
     def _depends(self, m: int, n: int, memo: tuple) -> bool:
         """Whether node m is computed from node n (only a later node can

@@ -351,7 +351,7 @@ class _LoopScheduler:
             self._set_level(w, self.level.get(guarded, EMPTY))
             return w
         w = e
-        for cond, side in sorted(conditions):
+        for cond, side in sorted(conditions, key=lambda c: (not self._may_raise(c[0]), c)):
             w = g.add("where", cond, w, zero) if side == 1 else g.add("where", cond, zero, w)
             self._set_level(w, self.level.get(cond, EMPTY) | self.level.get(e, EMPTY))
         if w != e and e in g.names:

@@ -37,8 +37,8 @@ from ..compiler.lower_checks import list_lengths
 from ..compiler.pipeline import Emitted, generate
 from ..compiler.schedule import Signature
 from .diagnose import diagnose
-from .numeric import (as_real, close, compile_program, error_name, flat_values, fmt,
-                      load_emitted, sample, to_mpf)
+from .numeric import (FRAGILE, SourceDag, as_real, close, compile_program, error_name,
+                      flat_values, fmt, load_emitted, sample, to_mpf)
 from .report import AT_POINT, FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .symbolic import Translator, exact, prove_equal
 from .timelimit import budget
@@ -81,6 +81,7 @@ class _Sides:
     emitted: object  # the emitted function of the same inputs
     conditions: bool  # the sides are conditions (True/False), not numbers
     calls: list  # _Call per call of a file function, run from the file's module
+    dag: SourceDag  # the sides' DAG, evaluated node by node (`fragile_tie`)
 
 
 @dataclass
@@ -102,7 +103,7 @@ def _verify(program, check, settings, namespace) -> Item:
     if problem:
         item.detail = problem
         return item
-    progress = {"points": 0, "finished": False, "proved": None}
+    progress = {"points": 0, "finished": False, "proved": None, "fragile": 0}
     ok, sides = False, None
     with budget(settings.timeout) as b:
         ok, sides = b.run(lambda: _translate(program, check, namespace))
@@ -134,7 +135,9 @@ def _translate(program, check, namespace) -> _Sides | str:
         return f"the check could not be generated as Python: {error.message}"
     conditions = g.kind(flatten(check.lhs)[0]) == "bool"
     calls = _calls(program, check, names, tr, symbols, namespace)
-    return _Sides(tr, lhs, rhs, bound, given, free, names, reference, emitted, conditions, calls)
+    dag = SourceDag(g, flatten(check.lhs) + flatten(check.rhs))
+    return _Sides(tr, lhs, rhs, bound, given, free, names, reference, emitted, conditions, calls,
+                  dag)
 
 
 def _calls(program, check, names, tr, symbols, namespace) -> list[_Call]:
@@ -268,6 +271,9 @@ def _evaluate(program, check, sides: _Sides, settings, item: Item, progress, b) 
             except EMITTED_ERRORS as error:
                 return _emitted_fails(item, point, want, sides, f"raises {error_name(error)}")
         if None in got or not _same(got, want, EMITTED_REL, EMITTED_ABS):
+            if sides.dag.fragile_tie(_at_nodes(check, sides, exact_values)):
+                progress["fragile"] += 1
+                continue  # doubles may decide that comparison either way
             return _emitted_fails(item, point, want, sides, "gives " + _values(got))
         if _a_call_fails(sides, item, point, exact_values, doubles):
             return
@@ -288,6 +294,11 @@ def _evaluate(program, check, sides: _Sides, settings, item: Item, progress, b) 
             return
         item.status = NUMERIC  # so far
     progress["finished"] = True
+
+
+def _at_nodes(check, sides: _Sides, exact_values) -> dict:
+    """The point as the source's DAG takes it: input node → mpf."""
+    return {check.free[name]: to_mpf(v) for name, v in zip(sides.names, exact_values)}
 
 
 def _a_call_fails(sides: _Sides, item: Item, point: dict, exact_values, doubles) -> bool:
@@ -359,17 +370,26 @@ def _conclude(item: Item, progress, sides, settings) -> Item:
         return item
     points, free = progress["points"], sides.free if sides is not None else {}
     names = ", ".join(free)
+    fragile = progress["fragile"]
+    skipped = (f"; {fragile} point{'s' if fragile != 1 else ''} skipped: a comparison "
+               f"there is within {FRAGILE:g} of a tie that doubles cannot hold, which the "
+               "emitted code may decide either way") if fragile else ""
     if points == 0:
         item.status = UNVERIFIED
-        if not progress["finished"]:
+        if fragile and not free:
+            item.detail = ("at the given point a comparison is within "
+                           f"{FRAGILE:g} of a tie that doubles cannot hold (the source's "
+                           "sides are reals, the emitted code's doubles): the emitted code "
+                           "may decide it either way, so the point is not compared")
+        elif not progress["finished"]:
             item.detail = f"not evaluated within the time limit ({settings.timeout:g} s)"
         elif not free:
             item.detail = "a side is undefined at the given point"
         else:
             item.detail = (f"no sample point where both sides are defined "
-                           f"(tried {settings.attempts})")
+                           f"(tried {settings.attempts}){skipped}")
         return item
-    compared = f"agree at {points} random points in {names}"
+    compared = f"agree at {points} random points in {names}{skipped}"
     proved = progress["proved"]
     if proved:
         item.status, item.detail = PROVED, f"identity in {names}"

@@ -345,6 +345,47 @@ class SourceDag:
         return DEFINED
 
 
+    def fragile_tie(self, point: dict) -> bool:
+        """Whether a comparison the source evaluates at `point` is at, or
+        within a hair of, a tie that doubles cannot hold: `x <= mean([x, x,
+        x])` is a tie of two reals, but the doubles of x + x + x divided by 3
+        may be x's neighbour, so the emitted code may decide it either way.
+        A tie of two numbers that are doubles (`x > 0.5` at x = 0.5) holds
+        in the emitted code too, and is compared."""
+        evaluation = _DagEvaluation(self, point)
+        try:
+            with mpmath.workdps(DIGITS):
+                evaluation.run()
+        except (_Undefined, _OutOfRange, _Unknown):
+            pass
+        nodes, memo = self.g.nodes, evaluation.memo
+        with mpmath.workdps(DIGITS):
+            for n, value in memo.items():
+                node = nodes[n]
+                if node.op in _COMPARISONS and all(a in memo for a in node.args):
+                    a, b = (memo[x] for x in node.args)
+                    if _too_close_to_call(a, b):
+                        return True
+        return False
+
+
+_COMPARISONS = {"lt", "le", "gt", "ge", "eq", "ne"}
+FRAGILE = 1e-13  # a relative gap below this is too close for doubles to call
+
+
+def _too_close_to_call(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return False
+    gap = abs(a - b)
+    if gap == 0:
+        return not (_is_double(a) and _is_double(b))
+    return gap < FRAGILE * max(1, abs(a), abs(b))
+
+
+def _is_double(v) -> bool:
+    return mpmath.mpf(float(v)) == v
+
+
 def _numbers(g, roots) -> set:
     """The nodes that reach a root through numbers, not only through a
     condition: the chain rule multiplies their local derivatives, and a
