@@ -448,9 +448,10 @@ class _Scheduler:
 
     def _needs(self, c: int, n: int, memo: tuple) -> bool:
         """Whether evaluating condition c needs node n: c is computed from
-        n, or c is placed already (it reads a consumer of n) in a block whose
+        n, or c, placed already (a later node than n), is in a block whose
         condition or guard needs n.  A guard of n reading c would then wait
-        for n itself (two risky tests, each read only where the other holds)."""
+        for n itself: two tests that can raise, each read only where the
+        other holds, would each be evaluated under the other."""
         blocks = self.blocks
         stack, seen = [c], set()
         while stack:
@@ -460,9 +461,7 @@ class _Scheduler:
             seen.add(m)
             if self._depends(m, n, memo):
                 return True
-            homes = [b for b, _ in self.instances.get(m, ())] or \
-                [self.home[m]] if m in self.home or m in self.instances else []
-            for b in homes:
+            for b in self._blocks_of(m):
                 while b:
                     cond = blocks.cond[b]
                     if cond >= 0:
@@ -471,6 +470,12 @@ class _Scheduler:
                         stack.extend(r for r, _ in formula_reads(blocks.guard[b], []))
                     b = blocks.parent[b]
         return False
+
+    def _blocks_of(self, m: int) -> list[int]:
+        """The blocks node m is evaluated in, once placed (none before)."""
+        if m in self.instances:
+            return [b for b, _ in self.instances[m]]
+        return [self.home[m]] if m in self.home else []
 
     def _depends(self, m: int, n: int, memo: tuple) -> bool:
         """Whether node m is computed from node n (only a later node can

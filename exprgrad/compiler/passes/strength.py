@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ..opnames import DIV, IPOW, MUL
+from ..opnames import DIV, MUL
 
 
 def reduce(g, op: str, args: tuple[int, ...], attr) -> int | None:
