@@ -202,6 +202,29 @@ def test_two_risky_tests_each_read_where_the_other_holds():
         assert abs(got - want) < 1e-6
 
 
+def test_a_guard_that_waits_through_a_value_of_another_guard():
+    """The guard of one max's tie test reads another max's, whose guard
+    reads a third computed from the first: each is evaluated where its uses
+    are instead (fuzz seed data:1200005515 raised IndexError in the
+    scheduler)."""
+    source = (
+        "def d0(u[n], s, X[n][2]):\n"
+        "    z1 = [((s / (1 + ((0.5 / (1 + (u[k])^2)))^2)) if u[k] > 1.5 else s) for k in range(n)]\n"
+        "    return [((max(atan(min((0.25 * s), (3 * s)) - z1[k]) for j in range(n)) if "
+        "max(atan(min((0.25 * s), (3 * s)) - z1[k]) for j in range(n)) >= 0.5 else "
+        "max(atan(min((0.25 * s), (3 * s)) - z1[k]) for j in range(n))) * "
+        "(max(atan(min((0.25 * s), (3 * s)) - z1[k]) for j in range(n)))^2) for k in range(n)]\n")
+    module = exprgrad.compile(source)
+    X = [[0.0, 0.0]] * 3
+    for s in (0.7, -0.4):
+        u = [0.3, 1.9, -1.2]
+        value, vjp = module.d0_vjp(u, s, X, [1.0, 0.5, -2.0])
+        assert value == module.d0(u, s, X)
+        h = 1e-6
+        total = lambda s: sum(c * v for c, v in zip([1.0, 0.5, -2.0], module.d0(u, s, X)))
+        assert abs(vjp[1] - (total(s + h) - total(s - h)) / (2 * h)) < 1e-6
+
+
 def _differences_in_u(f, u, *before, h=1e-6):
     """Central differences of f(*before, u) in each element of u."""
     out = []

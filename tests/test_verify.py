@@ -175,3 +175,14 @@ def test_a_tie_of_two_doubles_is_compared_and_one_of_reals_is_too_close_to_call(
     for comparison, at, fragile in cases:
         dag = SourceDag(g, [comparison])
         assert dag.fragile_tie({x: mpmath.mpf(at)}) is fragile, (g.nodes[comparison], at)
+
+
+def test_two_calls_of_one_function_keep_their_own_reference():
+    # f(p, 1) folds p * 1 to p, f(p, q) defines it: the second call's
+    # definitions of f's nodes must not replace the first's (found by the
+    # long fuzz run, seed mutated:1200005041: UnboundLocalError in the
+    # reference of the second call)
+    report = check("f(x, y) = exp(x * y) + x\n"
+                   "check f(p, 1) == f(p, q) where q = 1\n"
+                   "check f(p, 1) == f(p, q) + 1 where q = 1\n")
+    assert [item.status for item in report.items[-2:]] == [PROVED, FAILED], report.text()

@@ -402,11 +402,11 @@ class _Scheduler:
         `top` itself if every path through it needs the node, else a guard
         block of `top` that runs exactly when a path to a use is taken, so
         the node is evaluated once, and only where the source would.  None
-        when the guard would read a condition computed from the node itself
+        when the guard would read a condition that needs the node itself
         (`u(u(x))` with `u(n) = 1 if n < 2 else log(-1)`): the node is then
         evaluated in each block of the cover instead."""
         blocks = self.blocks
-        formula = self._formula(n, top, set(where), (set(), set()))
+        formula = self._formula(n, top, set(where), set())
         if formula is None:
             return None  # a condition of the formula reads n: see _formula
         if formula is True or blocks.depth[top] >= MAX_BLOCK_DEPTH:
@@ -417,10 +417,10 @@ class _Scheduler:
                 per[b] = per.get(b, 0) + 1
         return blocks.guarded(formula, top)
 
-    def _formula(self, n: int, block: int, uses: set[int], memo: tuple):
+    def _formula(self, n: int, block: int, uses: set[int], seen: set):
         """When a path through `block` reaches one of `uses` (a formula over
-        the conditions below it), or None if one of those conditions is
-        computed from n."""
+        the conditions below it), or None if one of those conditions needs
+        n (`_needs`)."""
         if block in uses:
             return True
         blocks = self.blocks
@@ -430,37 +430,40 @@ class _Scheduler:
         terms = []
         sides: dict[int, dict[int, object]] = {}
         for child in sorted(groups):
-            inner = self._formula(n, child, groups[child], memo)
+            inner = self._formula(n, child, groups[child], seen)
             if inner is None:
                 return None
             if blocks.cond[child] < 0:
                 guard = blocks.guard[child]
-                if any(self._needs(c, n, memo) for c, _ in formula_reads(guard, [])):
+                if any(self._needs(c, n, seen) for c, _ in formula_reads(guard, [])):
                     return None
                 terms.append(guard if inner is True else ("guard", guard, inner))
             else:
                 sides.setdefault(blocks.cond[child], {})[blocks.side[child]] = inner
         for cond, by_side in sides.items():
-            if self._needs(cond, n, memo):
+            if self._needs(cond, n, seen):
                 return None
             terms.append(_choice(cond, block, by_side.get(1), by_side.get(2)))
         return _either(terms)
 
-    def _needs(self, c: int, n: int, memo: tuple) -> bool:
+    def _needs(self, c: int, n: int, seen: set) -> bool:
         """Whether evaluating condition c needs node n: c is computed from
-        n, or c, placed already (a later node than n), is in a block whose
-        condition or guard needs n.  A guard of n reading c would then wait
-        for n itself: two tests that can raise, each read only where the
-        other holds, would each be evaluated under the other."""
-        blocks = self.blocks
-        stack, seen = [c], set()
+        n, or from a node evaluated in a block whose condition or guard
+        needs n.  A guard of n reading c would then wait for n itself (two
+        tests that can raise, each read only where the other holds).  Nodes
+        are placed consumers first, so those after n are placed and those
+        before it can need nothing of it; `seen` holds the nodes after n
+        already searched for this n (none of them needs it)."""
+        blocks, nodes = self.blocks, self.g.nodes
+        stack = [c]
         while stack:
             m = stack.pop()
-            if m in seen:
+            if m == n:
+                return True
+            if m < n or m in seen:
                 continue
             seen.add(m)
-            if self._depends(m, n, memo):
-                return True
+            stack.extend(nodes[m].args)
             for b in self._blocks_of(m):
                 while b:
                     cond = blocks.cond[b]
@@ -476,28 +479,6 @@ class _Scheduler:
         if m in self.instances:
             return [b for b, _ in self.instances[m]]
         return [self.home[m]] if m in self.home else []
-
-    def _depends(self, m: int, n: int, memo: tuple) -> bool:
-        """Whether node m is computed from node n (only a later node can
-        be); `memo` holds the nodes above n already searched."""
-        if m <= n:
-            return m == n
-        searched, reads = memo  # nodes searched already, those of them that read n
-        if m in searched:
-            return m in reads
-        nodes = self.g.nodes
-        stack, order = [m], []
-        while stack:  # the nodes between n and m, each once
-            k = stack.pop()
-            if k in searched:
-                continue
-            searched.add(k)
-            order.append(k)
-            stack.extend(a for a in nodes[k].args if a > n and a not in searched)
-        for k in sorted(order):  # ascending: a node after the nodes it reads
-            if n in nodes[k].args or any(a in reads for a in nodes[k].args):
-                reads.add(k)
-        return m in reads
 
     # --- without conditionals ------------------------------------------------
     def straight(self, needed: list[int], outputs: list[int], forced: set[int]) -> None:

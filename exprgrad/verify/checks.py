@@ -134,13 +134,13 @@ def _translate(program, check, namespace) -> _Sides | str:
     except CompileError as error:
         return f"the check could not be generated as Python: {error.message}"
     conditions = g.kind(flatten(check.lhs)[0]) == "bool"
-    calls = _calls(program, check, names, tr, symbols, namespace)
+    calls = _calls(program, check, names, symbols, namespace)
     dag = SourceDag(g, flatten(check.lhs) + flatten(check.rhs))
     return _Sides(tr, lhs, rhs, bound, given, free, names, reference, emitted, conditions, calls,
                   dag)
 
 
-def _calls(program, check, names, tr, symbols, namespace) -> list[_Call]:
+def _calls(program, check, names, symbols, namespace) -> list[_Call]:
     calls = []
     for side in (check.source.lhs, check.source.rhs):
         for node in ast.walk(side):
@@ -155,13 +155,15 @@ def _calls(program, check, names, tr, symbols, namespace) -> list[_Call]:
             if f is None or None in args or len(args) != len(f.params) or any(
                     p.shape for p in f.params):
                 continue
-            call_tr = Translator(program.graph, tr.program)
+            # a program of its own: another call of f defines f's nodes (t4 = ...)
+            # from other arguments, which must not replace these definitions
+            call_tr = Translator(program.graph)
             for p, a in zip(f.params, args):
                 call_tr.value[p.placeholders] = symbols[a] if isinstance(a, int) else exact(a)
             outputs = [call_tr(o) for o in flatten(f.output)]
             text = f"{f.name}({', '.join(_argument_text(a, names) for a in args)})"
             calls.append(_Call(text, namespace[f.name], args,
-                               compile_program(tr.program, outputs, symbols)))
+                               compile_program(call_tr.program, outputs, symbols)))
     return calls
 
 
