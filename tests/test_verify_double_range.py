@@ -192,6 +192,46 @@ def test_an_ill_conditioned_point_is_skipped_not_failed():
     assert "ill-conditioned" in item.detail, item.detail
 
 
+class _Decisions:
+    """A stand-in for branches.Coverage: the branch a point takes is `side`
+    of it, and it is at a tie where `tie` says."""
+
+    def __init__(self, side, tie=lambda values: False):
+        self.side, self.tie = side, tie
+
+    def tied_at(self, values):
+        return {0} if self.tie(values) else set()
+
+    def branches_at(self, values):
+        return self.side(values)
+
+
+class _Reference:
+    def __init__(self, evaluate):
+        self.evaluate = evaluate
+
+
+def test_a_point_every_ulp_move_takes_off_its_branch_is_ill_conditioned():
+    """Where each move of the inputs by a few units in the last place lands
+    on another branch, the point is that close to a boundary (or its
+    decisions that sensitive): doubles may take either side, so it is
+    skipped, not FAILED (fuzz seed valid:1300009844: the source's gradient
+    went from -2.5e25 to -1.8e27 at the moves).  A move that stays on the
+    branch still measures, and a point at a tie is still compared."""
+    from exprgrad.verify.gradients import _ill_conditioned
+    point = [mpmath.mpf("0.3"), mpmath.mpf("-1.7")]
+    steady = _Reference(lambda *values: [mpmath.mpf(2)])
+    every_move_flips = _Decisions(lambda values: tuple(values))
+    one_side = _Decisions(lambda values: (values[0] > 0,))
+    with mpmath.workdps(50):
+        assert _ill_conditioned(steady, every_move_flips, point, [mpmath.mpf(2)])
+        assert not _ill_conditioned(steady, one_side, point, [mpmath.mpf(2)])
+        tied = _Decisions(lambda values: tuple(values), tie=lambda values: True)
+        assert not _ill_conditioned(steady, tied, point, [mpmath.mpf(2)])
+        moving = _Reference(lambda *values: [mpmath.cos(values[0] * 10 ** 20)])
+        assert _ill_conditioned(moving, one_side, point, moving.evaluate(*point))
+
+
 def test_a_wrong_value_at_well_conditioned_points_still_fails():
     """The skip is not a hole: a mutant whose error does not depend on the
     last digits is still caught (its module text is the emitted text with
