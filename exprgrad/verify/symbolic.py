@@ -252,15 +252,18 @@ def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, budget) -> bool | None
                 return sp.simplify_logic(sp.Equivalent(left, right)) == sp.true
             except TypeError:  # a condition against a number: not the same
                 return False
-        difference = left - right
-        if difference == 0:
-            return True
-        if difference.has(*_PIECEWISE):
-            # simplify() and piecewise_fold() almost never settle a difference
-            # of piecewise functions (min, max, abs, conditionals) and spend
-            # the whole budget trying: those are compared branch by branch
-            # numerically instead, after expand() for a small one.
-            return sp.expand(difference) == 0
-        return sp.simplify(difference) == 0
+        try:
+            difference = left - right
+            if difference == 0:
+                return True
+            if difference.has(*_PIECEWISE):
+                # simplify() and piecewise_fold() almost never settle a difference
+                # of piecewise functions (min, max, abs, conditionals) and spend
+                # the whole budget trying: those are compared branch by branch
+                # numerically instead, after expand() for a small one.
+                return sp.expand(difference) == 0
+            return sp.simplify(difference) == 0
+        except (TypeError, ValueError):  # rewriting met a comparison with nan
+            return False  # (`x/0 < 1` in a branch's condition): not shown
     finished, proved = budget.run(run, needs_interrupt=True)
     return bool(proved) if finished else None
