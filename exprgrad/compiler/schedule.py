@@ -406,7 +406,7 @@ class _Scheduler:
         (`u(u(x))` with `u(n) = 1 if n < 2 else log(-1)`): the node is then
         evaluated in each block of the cover instead."""
         blocks = self.blocks
-        formula = self._formula(n, top, set(where), set())
+        formula = self._formula(n, top, set(where), (set(), set()))
         if formula is None:
             return None  # a condition of the formula reads n: see _formula
         if formula is True or blocks.depth[top] >= MAX_BLOCK_DEPTH:
@@ -417,7 +417,7 @@ class _Scheduler:
                 per[b] = per.get(b, 0) + 1
         return blocks.guarded(formula, top)
 
-    def _formula(self, n: int, block: int, uses: set[int], seen: set):
+    def _formula(self, n: int, block: int, uses: set[int], seen: tuple):
         """When a path through `block` reaches one of `uses` (a formula over
         the conditions below it), or None if one of those conditions needs
         n (`_needs`)."""
@@ -446,26 +446,29 @@ class _Scheduler:
             terms.append(_choice(cond, block, by_side.get(1), by_side.get(2)))
         return _either(terms)
 
-    def _needs(self, c: int, n: int, seen: set) -> bool:
+    def _needs(self, c: int, n: int, seen: tuple) -> bool:
         """Whether evaluating condition c needs node n: c is computed from
         n, or from a node evaluated in a block whose condition or guard
         needs n.  A guard of n reading c would then wait for n itself (two
         tests that can raise, each read only where the other holds).  Nodes
         are placed consumers first, so those after n are placed and those
-        before it can need nothing of it; `seen` holds the nodes after n
-        already searched for this n (none of them needs it)."""
+        before it can need nothing of it; `seen` holds the nodes after n and
+        the blocks already searched for this n (none of them needs it), so
+        each is searched once however many conditions a formula reads."""
         blocks, nodes = self.blocks, self.g.nodes
+        seen_nodes, seen_blocks = seen
         stack = [c]
         while stack:
             m = stack.pop()
             if m == n:
                 return True
-            if m < n or m in seen:
+            if m < n or m in seen_nodes:
                 continue
-            seen.add(m)
+            seen_nodes.add(m)
             stack.extend(nodes[m].args)
             for b in self._blocks_of(m):
-                while b:
+                while b and b not in seen_blocks:  # a block's conditions, then its parent's
+                    seen_blocks.add(b)
                     cond = blocks.cond[b]
                     if cond >= 0:
                         stack.append(cond)
