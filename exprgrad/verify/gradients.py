@@ -336,14 +336,10 @@ def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) ->
         # the counterexample's point to 17 digits: enough to run it again
         precise = {setup.names[x]: mpmath.nstr(v, 17) for x, v in zip(setup.inputs, values)}
         try:
-            value, grads = namespace[gradient.name](*args)
-            plain = namespace[f.name](*args[:len(f.params)])
+            got, got_value, plain_value = _run_emitted(f, gradient, namespace, args)
         except EMITTED_ERRORS as error:
             state.failure = _raises(f, shown, precise, want, n_grads, setup, error)
             return True
-        got = [as_real(x) for x in flat_values(grads)]
-        got_value = [as_real(x) for x in flat_values(value)]
-        plain_value = [as_real(x) for x in flat_values(plain)]
     if None not in got + got_value + plain_value and _disagree(want, got, got_value, plain_value,
                                                                 n_grads) and \
             _rounding_noise(f, gradient, namespace, setup, values, args,
@@ -385,6 +381,15 @@ def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) ->
     return True
 
 
+def _run_emitted(f, gradient, namespace, args) -> tuple[list, list, list]:
+    """The emitted gradient's elements and value, and the emitted function's
+    value, at `args` (each an mpf, or None where not a finite real)."""
+    value, grads = namespace[gradient.name](*args)
+    plain = namespace[f.name](*args[:len(f.params)])
+    return ([as_real(x) for x in flat_values(grads)], [as_real(x) for x in flat_values(value)],
+            [as_real(x) for x in flat_values(plain)])
+
+
 def _disagree(want, got, got_value, plain_value, n_grads) -> bool:
     return not all(close(e, a, REL, ABS) for e, a in zip(want[:n_grads], got)) or not all(
         close(e, a, REL, ABS) and close(e, p, REL, ABS)
@@ -403,10 +408,7 @@ def _rounding_noise(f, gradient, namespace, setup: _Setup, values, args, want, g
     try:
         with mpmath.workdps(NOISE_DIGITS):
             want_more = [as_real(x) for x in setup.evaluate(*values)]
-            value, grads = namespace[gradient.name](*args)
-            plain = namespace[f.name](*args[:len(f.params)])
-            got_more = [as_real(x) for x in
-                        flat_values(grads) + flat_values(value) + flat_values(plain)]
+            got_more = sum(_run_emitted(f, gradient, namespace, args), [])
     except EMITTED_ERRORS:
         return False
     pairs = list(zip(want, want_more)) + list(zip(got, got_more))
@@ -429,13 +431,9 @@ def _disagree_at_50_digits_only(f, gradient, namespace, setup: _Setup, values,
     if setup.prepare is not None:
         args = setup.prepare(args)
     try:
-        value, grads = namespace[gradient.name](*args)
-        plain = namespace[f.name](*args[:len(f.params)])
+        got, got_value, plain_value = _run_emitted(f, gradient, namespace, args)
     except EMITTED_ERRORS:
         return False
-    got = [as_real(x) for x in flat_values(grads)]
-    got_value = [as_real(x) for x in flat_values(value)]
-    plain_value = [as_real(x) for x in flat_values(plain)]
     return None not in got + got_value + plain_value and \
         not _disagree(want, got, got_value, plain_value, len(setup.grad_names))
 

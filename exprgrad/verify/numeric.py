@@ -344,7 +344,6 @@ class SourceDag:
             return DEFINED
         return DEFINED
 
-
     def fragile_tie(self, point: dict) -> bool:
         """Whether a comparison the source evaluates at `point` is at, or
         within a hair of, a tie that doubles cannot hold: `x <= mean([x, x,
@@ -360,7 +359,7 @@ class SourceDag:
             pass
         nodes, memo = self.g.nodes, evaluation.memo
         with mpmath.workdps(DIGITS):
-            for n, value in memo.items():
+            for n in memo:
                 node = nodes[n]
                 if node.op in _COMPARISONS and all(a in memo for a in node.args):
                     a, b = (memo[x] for x in node.args)
