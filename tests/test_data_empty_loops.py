@@ -142,6 +142,53 @@ def test_a_guarded_divisor_read_by_a_max_tie_in_the_gradient():
     assert value == 9.0 and list(d_u) == [0.0, 0.0, 0.0]
 
 
+# A shifted read's adjoint lands where the index is in range; at the
+# length given the gradient's loop runs but no index is, and the source
+# never computes the loop-invariant term (which raises at s = -1).
+SHIFTED = [("prod((1 + tanh(u[k - 1] * log(s))) / 2 for k in range(1, n))", 1),
+           ("sum(u[k - 2] * log(s) for k in range(2, n))", 2),
+           ("sum(u[k + 1] * log(s) for k in range(n - 1))", 1),
+           ("sum(u[k + 1] * u[k] / (s + 1) for k in range(n - 1))", 1),
+           ("sum(u[k - 1] * sqrt(s) for k in range(3, n))", 3)]
+
+
+@pytest.mark.parametrize("body, n", SHIFTED)
+def test_a_shifted_reads_gradient_skips_what_no_iteration_reads(body, n):
+    """(Found by the property test above: `log(s)` was computed for the
+    gradient of `u[k - 1]` at n = 1, where range(1, n) is empty.)"""
+    source = f"f(s, u[n]) = {body}\n"
+    empty = 1.0 if body.startswith("prod") else 0.0
+    plain = exprgrad.compile(source, "t.expr")
+    assert plain.f_grad(-1.0, [0.5] * n) == (empty, (0.0, [0.0] * n))
+    np = pytest.importorskip("numpy")
+    array = exprgrad.compile(source, "t.expr", target="array")
+    with np.errstate(all="raise"):
+        value, (d_s, d_u) = array.f_grad(-1.0, np.full(n, 0.5))
+    assert (value, d_s, list(d_u)) == (empty, 0.0, [0.0] * n)
+
+
+def test_a_tie_test_read_under_a_test_that_can_raise_nests_inside_it():
+    """The gradient's loop reads a max's tie test only where `1 / s < 2`
+    (the max's branch), and the tie test divides by `exp(s)`, which the
+    loop reads only there too: the tie test is made inside `1 / s < 2`,
+    not around it (fuzz seed data:1500005215: the emitted gradient divided
+    by the guarded `exp(s)`, zero where the test fails)."""
+    piece = "diff((s - z1[i]) if z1[i] >= 1.5 else z1[i], s) * v[j]"
+    total = f"sum({piece} for i in range(n))"
+    source = ("def f(s, v[n]):\n"
+              "    z1 = [v[k] + 1 / exp(s) for k in range(n)]\n"
+              "    c2 = 1 / s\n"
+              f"    return sum((max({total} * (1.5 if {total} >= 3 else 2) for j in range(n))"
+              " if c2 < 2 else c2) for k in range(n))\n")
+    module = exprgrad.compile(source)
+    assert module.f(0.5, [1.0]) == 2.0  # c2 = 2: the max's branch is not taken
+    assert module.f_grad(0.5, [1.0]) == (2.0, (-4.0, [0.0]))
+    np = pytest.importorskip("numpy")
+    array = exprgrad.compile(source, target="array")
+    value, (d_s, d_v) = array.f_grad(0.5, np.asarray([1.0]))
+    assert (value, d_s, list(d_v)) == (2.0, -4.0, [0.0])
+
+
 def test_a_condition_read_under_a_condition_that_can_raise():
     """A loop reads a tie test (`z1[j] ... == max`) guarded by another
     test that can raise; both guarded, the program still schedules (fuzz

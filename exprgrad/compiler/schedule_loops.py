@@ -22,7 +22,7 @@ whose body builds a row list with an inner `For` and appends the row.
 from __future__ import annotations
 
 from .graph import Graph, Node
-from .loops import OVER_OPS, DataArray, RuntimeArray, levels, loop_of
+from .loops import OVER_OPS, DataArray, RuntimeArray, levels, linear, loop_of
 from .ops import OPS
 from .program import Append, Assign, Call, Const, For, Function, If, Name, NewList, Param, Return
 from .schedule import MAX_INLINE, RESERVED, Names, _Scheduler, statements
@@ -67,7 +67,8 @@ class _LoopScheduler:
         self._raising: set[int] | None = None  # nodes that can raise (`_may_raise`)
         self.late_lengths: list = []  # lengths only a loop's guard reads (`_runs`)
         self.lengths: dict[int, str] = {}  # size node → its float variable
-        self.runs: set[int] = set()  # the conditions `_runs` built
+        self.runs: set[int] = set()  # the length tests `_longer_than` built
+        self.bounds: dict[int, tuple[str, int]] = {}  # such a test → (size name, bound)
         # values the results need on every path at the top: no loop guards them
         self.always = self._unconditional(flatten(_without_maps(result)),
                                           self._inside(EMPTY, None))
@@ -113,21 +114,62 @@ class _LoopScheduler:
     def _runs(self, index: int) -> int:
         """The condition that the loop over `index` runs at least once
         (`len_n > 0`, `len_n > 2` for `range(2, n)`): a value only that
-        loop's body reads is needed only when it holds.  A loop's range
-        depends on lengths only, so the condition can be computed in any
-        segment (it is computed where it is read: `_copy`)."""
+        loop's body reads is needed only when it holds."""
+        loop = loop_of(self.g, index)
+        return self._longer_than(loop.size, loop.start - loop.offset, index)
+
+    def _some_iteration_passes(self, cond: int) -> int | None:
+        """For a test that a loop's index is in a range, `low <= k < len_n +
+        high` (where the adjoint of a shifted read `u[k - 1]` lands), the
+        condition that some iteration of the loop passes it: `len_n > 1`
+        for `k < len_n - 1` in `range(n)`.  What only the passing
+        iterations read is needed only when it holds.  None for any other
+        condition (a test on another length among them)."""
         g = self.g
-        loop = loop_of(g, index)
-        saved, g.loc = g.loc, g.locs[index]
-        size = g.add("size", attr=loop.size)
-        cond = g.add("gt", size, g.const(float(loop.start - loop.offset)))
+        node = g.nodes[cond]
+        if node.op != "and":
+            return None
+        ge, lt = (g.nodes[a] for a in node.args)
+        if ge.op != "ge" or lt.op != "lt" or ge.args[0] != lt.args[0] or \
+                g.nodes[ge.args[0]].op != "loop_index":
+            return None
+        loop = loop_of(g, ge.args[0])
+        low, high = linear(g, ge.args[1]), linear(g, lt.args[1])
+        if low is None or low[0] is not None or high is None or high[0] is None or \
+                g.nodes[high[0]].op != "size" or g.nodes[high[0]].attr != loop.size:
+            return None
+        first = max(loop.start, low[1])  # passes for first <= k < len_n + min(...)
+        return self._longer_than(loop.size, first - min(loop.offset, high[1]), cond)
+
+    def _longer_than(self, size_name: str, bound: int, at: int) -> int:
+        """`len_n > bound`, located at node `at`.  It depends on lengths
+        only, so it can be computed in any segment (it is computed where it
+        is read: `_copy`)."""
+        g = self.g
+        saved, g.loc = g.loc, g.locs[at]
+        size = g.add("size", attr=size_name)
+        cond = g.add("gt", size, g.const(float(bound)))
         g.loc = saved
         if size not in self.lengths:
-            var = self.lengths[size] = self.names.fresh(f"len_{loop.size}")
-            self.late_lengths.append(Assign(var, Call("size", (), loop.size)))
+            var = self.lengths[size] = self.names.fresh(f"len_{size_name}")
+            self.late_lengths.append(Assign(var, Call("size", (), size_name)))
         self.var.setdefault(size, self.lengths[size])
         self.runs.add(cond)
+        self.bounds[cond] = (size_name, bound)
         return cond
+
+    def _strongest(self, conditions: frozenset) -> frozenset:
+        """`conditions` without the length tests another one implies
+        (`len_n > 0` beside `len_n > 2`)."""
+        bounds = self.bounds
+        strongest: dict[str, int] = {}
+        for c, side in conditions:
+            if side == 1 and c in bounds:
+                size, bound = bounds[c]
+                strongest[size] = max(bound, strongest.get(size, bound))
+        return frozenset((c, side) for c, side in conditions
+                         if side != 1 or c not in bounds or
+                         bounds[c][1] == strongest[bounds[c][0]])
 
     # --- segments --------------------------------------------------------------------
     def segment(self, at: frozenset, loop: int | None, outputs: list[int]) -> list:
@@ -333,25 +375,36 @@ class _LoopScheduler:
         if not risky:
             return [(e, e) for e in externals]
         guards = self._read_guards(roots, inside, at, around)
-        return [(e, self._guarded(e, guards.get(e, EMPTY)) if e in risky else e)
+        return [(e, self._guarded(e, guards.get(e, EMPTY), guards) if e in risky else e)
                 for e in externals]
 
-    def _guarded(self, e: int, conditions: frozenset) -> int:
+    def _guarded(self, e: int, conditions: frozenset, guards: dict) -> int:
         """`e`, a value of this segment, computed only where `conditions`
         hold: a number as `where(c, e, 0)` on each; a condition
         (`min(u) < -1`), which has no neutral value, as its guarded 0/1
-        (`((1.0 if e else 0.0) if c else 0.0) != 0.0`)."""
+        (`((1.0 if e else 0.0) if c else 0.0) != 0.0`).
+
+        A condition is tested only where the conditions it is itself read
+        under hold (`guards`): a max's tie test on a value the loop reads
+        only where `1 / s < 2` nests inside that test, as in the source.
+        A condition read under k of the others is inside all of them, so
+        nesting by that count keeps every such pair in order; among the
+        rest, the conditions that can raise are the inner ones."""
         g = self.g
         zero = g.const(0.0)
         if g.kind(e) == "bool":
             as_number = g.add("where", e, g.const(1.0), zero)
             self._set_level(as_number, self.level.get(e, EMPTY))
-            guarded = self._guarded(as_number, conditions)
+            guarded = self._guarded(as_number, conditions, guards)
             w = g.add("ne", guarded, zero)
             self._set_level(w, self.level.get(guarded, EMPTY))
             return w
+
+        def innermost_first(c: tuple[int, int]):
+            under = len(guards.get(c[0], EMPTY) & conditions)
+            return -under, not self._may_raise(c[0]), c
         w = e
-        for cond, side in sorted(conditions, key=lambda c: (not self._may_raise(c[0]), c)):
+        for cond, side in sorted(self._strongest(conditions), key=innermost_first):
             w = g.add("where", cond, w, zero) if side == 1 else g.add("where", cond, zero, w)
             self._set_level(w, self.level.get(cond, EMPTY) | self.level.get(e, EMPTY))
         if w != e and e in g.names:
@@ -370,7 +423,9 @@ class _LoopScheduler:
         among those computed before the loop.  The body of a loop is
         evaluated only when the loop runs at least once (`_runs`): the
         roots, the body of the loop over `around`, and the bodies of the
-        reductions nested in it, are read under that condition too."""
+        reductions nested in it, are read under that condition too; a
+        branch taken only where the index is in a range, only when some
+        iteration is (`_some_iteration_passes`)."""
         g = self.g
         region: set[int] = set()
         stack = list(roots)
@@ -395,8 +450,14 @@ class _LoopScheduler:
                 continue
             cond = node.args[0] if node.op == "where" else None
             before = cond is not None and self.level.get(cond, EMPTY) <= at
+            passes = None if cond is None or before else self._some_iteration_passes(cond)
             for i, a in enumerate(node.args):
-                guard = own | {(cond, i)} if before and i else own
+                if before and i:
+                    guard = own | {(cond, i)}
+                elif passes is not None and i == 1:
+                    guard = own | {(passes, 1)}
+                else:
+                    guard = own
                 guards[a] = guard if a not in guards else guards[a] & guard
         return guards
 
