@@ -216,3 +216,21 @@ def test_folding_keeps_every_constant_a_float():
             assert type(node.attr) is float
         if node.op == "ipow":
             assert abs(node.attr) <= 64
+
+
+NESTED_REDUCTIONS = """\
+def f(s, u[n]):
+    return min(log(1 + (max(exp(sin(s - u[j])) for j in range(n)) - u[k])^2) for k in range(n)) + \\
+        sum(min(s * u[j] - u[k] for j in range(n)) for k in range(n))
+"""
+
+
+def test_a_schedule_whose_walks_through_nested_loops_pass_the_limit_is_refused(monkeypatch):
+    """Reductions nested in reductions multiply the data-axis scheduler's
+    walks (a fuzz program took minutes and 30 MB of module): past
+    `MAX_SCHEDULE_STEPS` it is a located LimitError saying what to do."""
+    exprgrad.emit(NESTED_REDUCTIONS, "limits.expr")  # well under the limit
+    monkeypatch.setattr(limits, "MAX_SCHEDULE_STEPS", 100)
+    error = refused(NESTED_REDUCTIONS)
+    assert "walks more than 100 nodes" in error.message and "as a list" in error.message
+    assert error.line in (1, 2, 3) and error.source_line

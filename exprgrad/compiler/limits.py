@@ -16,3 +16,4 @@ MAX_UNROLLED = 2_000_000  # comprehension elements unrolled in one program, all 
 MAX_CALL_DEPTH = 100  # user functions calling user functions
 MAX_COMPREHENSION_DEPTH = 50  # `for` clauses nested in one another (in one or nested comprehensions)
 MAX_ARRAY_RANK = 32  # dimensions of one array (w[2][3] has 2)
+MAX_SCHEDULE_STEPS = 1_000_000  # nodes the data-axis scheduler walks for one emitted function

@@ -21,6 +21,8 @@ whose body builds a row list with an inner `For` and appends the row.
 
 from __future__ import annotations
 
+from ..errors import LimitError
+from . import limits
 from .graph import Graph, Node
 from .loops import OVER_OPS, DataArray, RuntimeArray, levels, linear, loop_of
 from .ops import OPS
@@ -37,7 +39,7 @@ EMPTY = frozenset()
 
 def schedule_with_loops(g: Graph, name, params, result, doc, wrt, primal, checked,
                         inline) -> Function:
-    builder = _LoopScheduler(g, MAX_INLINE if inline else -1, result)
+    builder = _LoopScheduler(g, MAX_INLINE if inline else -1, result, name)
     fn_params = builder.parameters(params, checked)
     body = builder.prologue()
     lengths = len(body)
@@ -54,9 +56,11 @@ def schedule_with_loops(g: Graph, name, params, result, doc, wrt, primal, checke
 
 
 class _LoopScheduler:
-    def __init__(self, g: Graph, inline: int, result):
+    def __init__(self, g: Graph, inline: int, result, name: str):
         self.g = g
         self.inline = inline
+        self.name = name  # the emitted function's, for `_count_steps`'s error
+        self.steps = 0  # nodes the walks of `_externals` went through, all together
         self.names = Names(RESERVED)
         self.var: dict[int, str] = {}  # nodes computed so far → their variable
         self.helpers: set[str] = set()
@@ -270,7 +274,23 @@ class _LoopScheduler:
                 stack.extend((a, inner, False) for a in node.args)
             elif g.nodes[n].op not in ("const", "bool"):
                 found.add(n)
+        self._count_steps(len(seen), roots)
         return sorted(found)
+
+    def _count_steps(self, steps: int, roots: list[int]) -> None:
+        """Reductions nested in reductions are recomputed in each loop of a
+        gradient that reads them, so the scheduler's walks through them
+        multiply with the nesting: refused past `MAX_SCHEDULE_STEPS`, as a
+        DAG is past `MAX_DAG_NODES`, before they take minutes."""
+        self.steps += steps
+        if self.steps > limits.MAX_SCHEDULE_STEPS:
+            raise LimitError(
+                f"scheduling {self.name}() walks more than {limits.MAX_SCHEDULE_STEPS:,} "
+                "nodes through its loops over data axes (a gradient recomputes the "
+                "reductions nested in a reduction in each loop that reads them); compute "
+                "a nested reduction once, as a list (`m = [min(... for j in range(n)) for "
+                "k in range(n)]`, then read `m[k]`), or nest fewer reductions in one another",
+                self.g.locs[roots[0]])
 
     def _scalar(self, outputs: list[int], inside, at: frozenset) -> list:
         """Scalar statements for `outputs` of this segment, on a copy of its
@@ -504,7 +524,7 @@ class _LoopScheduler:
                 out.append(s)
             else:
                 group, before, after = self._joined(s, waiting, reads)
-                out += [x for t in before for x in self._expand([t], at, reads)]
+                out += self._expand(before, at, reads)  # where they join each other
                 out += self._reductions(sorted(group, key=_reduction_of), at, reads)
                 waiting = after + waiting
         return out
