@@ -234,3 +234,12 @@ def test_a_schedule_whose_walks_through_nested_loops_pass_the_limit_is_refused(m
     error = refused(NESTED_REDUCTIONS)
     assert "walks more than 100 nodes" in error.message and "as a list" in error.message
     assert error.line in (1, 2, 3) and error.source_line
+
+
+def test_check_reports_a_limit_the_scheduler_meets_as_the_files_compile_error(monkeypatch):
+    """`check` returns a report, never raises, also when the limit is met
+    while scheduling the emitted functions, and the error is located."""
+    monkeypatch.setattr(limits, "MAX_SCHEDULE_STEPS", 100)
+    report = exprgrad.check(NESTED_REDUCTIONS, "nested.expr")
+    assert report.error.startswith("nested.expr:") and "walks more than 100" in report.error
+    assert "^" in report.error

@@ -408,7 +408,7 @@ class _Scheduler:
         blocks = self.blocks
         formula = self._formula(n, top, set(where), (set(), set()))
         if formula is None:
-            return None  # a condition of the formula reads n: see _formula
+            return None  # a condition of the formula needs n: see _formula
         if formula is True or blocks.depth[top] >= MAX_BLOCK_DEPTH:
             return top
         for c, b in formula_reads(formula, []):

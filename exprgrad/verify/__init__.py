@@ -75,11 +75,11 @@ def verify_source(source: str, filename: str = "<string>", *, settings: Settings
     try:
         program = front_end(source, filename)
         emitted = differentiate(program)
-    except CompileError as error:
+        text = module_text if module_text is not None else generate(program, emitted, target)
+    except CompileError as error:  # scheduling has limits too (MAX_SCHEDULE_STEPS)
         report.error = str(error.located(filename, source) if error.source_line is None
                            else error)
         return report
-    text = module_text if module_text is not None else generate(program, emitted, target)
     if target == "array" and not _array_target_runs():
         report.error = (f"{filename}: the array target's text runs on NumPy, which is not "
                         "installed (pip install 'exprgrad[array]'); nothing verified")
