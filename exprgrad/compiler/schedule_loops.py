@@ -514,8 +514,16 @@ class _LoopScheduler:
         replaced by its loop; reductions over one loop in one block that do
         not read each other share one `For` (`_joined`)."""
         out: list = []
-        waiting = list(body)
-        while waiting:
+        # statements still to expand, each list followed by the loop of the group that
+        # waits for them (`_joined`'s statements before it, which may join each other)
+        stack: list[tuple[list, list | None]] = [(list(body), None)]
+        while stack:
+            waiting, group = stack[-1]
+            if not waiting:
+                stack.pop()
+                if group is not None:
+                    out += self._reductions(group, at, reads)
+                continue
             s = waiting.pop(0)
             if isinstance(s, If):
                 out.append(If(s.cond, self._expand(s.then, at, reads),
@@ -523,10 +531,9 @@ class _LoopScheduler:
             elif _reduction_of(s) is None:
                 out.append(s)
             else:
-                group, before, after = self._joined(s, waiting, reads)
-                out += self._expand(before, at, reads)  # where they join each other
-                out += self._reductions(sorted(group, key=_reduction_of), at, reads)
-                waiting = after + waiting
+                joined, before, after = self._joined(s, waiting, reads)
+                waiting[:0] = after
+                stack.append((before, sorted(joined, key=_reduction_of)))
         return out
 
     def _joined(self, first: Assign, later: list, reads: dict) -> tuple[list, list, list]:

@@ -498,8 +498,8 @@ class ArrayFunctionPrinter:
             axis = axes_text[0] if len(axes_text) == 1 else tuple(axes_text)
             term = f"{function}({term}, axis={axis!r})"
         if counts and function == "xp.sum":  # a loop that runs no times adds 0, not inf * 0
-            term = f"({term} * {counts} if {counts} else 0.0)" if deps else \
-                f"(({term}) * {counts} if {counts} else 0.0)"
+            scaled = f"{term} * {counts}" if deps else f"({term}) * {counts}"
+            term = f"({scaled} if {counts} else 0.0)"
         elif counts and function == "xp.prod":
             term = f"{term} ** ({counts})" if deps else f"({term}) ** ({counts})"
         return term
