@@ -11,11 +11,18 @@ Three numbers, each the best of several runs:
 * a call at N = 1,000,000, which the unrolled form cannot compile (the DAG
   limit is a million nodes).
 
+`--widths 4,8,16` instead measures how the compile time of a 5-W-W-1 tanh
+MLP loss over data grows with the width W, with and without a `max` term
+(whose tie count every weight's gradient sum reads): processor seconds of
+`exprgrad.emit`, the lines and `for` loops of the emitted text.
+
     python bench/data_compile.py
+    python bench/data_compile.py --widths 4,8,16,32
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 import time
@@ -41,6 +48,17 @@ def loss(w[5], b, X[{n}][5], y[{n}]) wrt w, b:
     return sum(softplus(z[k]) - y[k]*z[k] for k in range({n})) / {n}
 """
 
+WIDE_MLP = """
+def loss(W1[{w}][5], b1[{w}], W2[{w}][{w}], b2[{w}], w3[{w}], b3, X[n][5], y[n]) \\
+        wrt W1, b1, W2, b2, w3, b3:
+    h = [[tanh(sum(W1[j][i]*X[k][i] for i in range(5)) + b1[j]) for j in range({w})] for k in range(n)]
+    h2 = [[tanh(sum(W2[j][i]*h[k][i] for i in range({w})) + b2[j]) for j in range({w})]
+          for k in range(n)]
+    out = [sum(w3[j]*h2[k][j] for j in range({w})) + b3 for k in range(n)]
+    return sum((out[k] - y[k])^2 for k in range(n)) / n{extra}
+"""
+MAX_TERM = " + max(abs(out[k]) for k in range(n))"
+
 
 def best(fn, repeat: int = 5) -> float:
     times = []
@@ -57,7 +75,29 @@ def data(n: int, rng: random.Random):
     return X, y
 
 
+def widths(sizes: list[int]) -> None:
+    """Compile time against the width of a two-hidden-layer MLP loss."""
+    print("5-W-W-1 tanh MLP loss over data: processor seconds of emit, lines, loops")
+    print(f"  {'W':>3s}  {'loss':>22s}  {'loss + max term':>22s}")
+    exprgrad.emit(WIDE_MLP.format(w=1, extra=MAX_TERM), "warm.expr")  # imports, caches
+    for w in sizes:
+        cells = []
+        for extra in ("", MAX_TERM):
+            source = WIDE_MLP.format(w=w, extra=extra)
+            start = time.process_time()
+            text = exprgrad.emit(source, "wide.expr")
+            seconds = time.process_time() - start
+            cells.append(f"{seconds:6.2f} s {text.count(chr(10)):6d} {text.count(' in range('):4d}")
+        print(f"  {w:3d}  {cells[0]:>22s}  {cells[1]:>22s}")
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--widths", help="comma-separated widths W of a 5-W-W-1 MLP loss")
+    args = parser.parse_args()
+    if args.widths:
+        widths([int(w) for w in args.widths.split(",")])
+        return 0
     rng = random.Random(0)
     w, b = [0.1, -0.2, 0.3, 0.0, 0.05], 0.1
     print("compile (source to module), best of 5:")
