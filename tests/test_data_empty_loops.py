@@ -281,3 +281,27 @@ def _differences_in_u(f, u, *before, h=1e-6):
         down[i] -= h
         out.append((f(*before, up) - f(*before, down)) / (2 * h))
     return out
+
+
+# An invariant sum's empty-range 0 keeps the shape of the loops around it
+# (once the number 0.0, which the deeper loop then indexed: fuzz seed
+# data:1800014003).
+NESTED_EMPTY = [
+    "f(u[n], v[m]) = sum(sum(u[i] * sum(u[j] for k in range(m)) for i in range(n))"
+    " for j in range(n))\n",
+    "def f(u[n], v[m]):\n    s = [sum(sqrt(1 + u[j]^2) for k in range(m)) for j in range(n)]\n"
+    "    return sum(sum(u[i] / (1 + s[j]^2) for i in range(n)) for j in range(n))\n",
+]
+
+
+@pytest.mark.parametrize("source", NESTED_EMPTY)
+@pytest.mark.parametrize("n, m", [(2, 0), (0, 0), (3, 2)])
+def test_an_empty_invariant_sum_inside_other_loops_agrees_in_both_targets(source, n, m):
+    pytest.importorskip("numpy")
+    plain = exprgrad.compile(source)
+    arrays = exprgrad.compile(source, target="array")
+    u, v = [0.5 * (i + 1) for i in range(n)], [0.25] * m
+    value, (du, dv) = plain.f_grad(u, v)
+    got, (got_du, got_dv) = arrays.f_grad(u, v)
+    assert float(got) == pytest.approx(value) and arrays.f(u, v) == pytest.approx(plain.f(u, v))
+    assert list(got_du) == pytest.approx(du) and list(got_dv) == pytest.approx(dv)

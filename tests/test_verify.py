@@ -198,3 +198,27 @@ def test_a_proof_that_sympy_cannot_rewrite_is_not_shown_not_raised():
                    " - _floats)^3 < expm1(tanh(grad(softmax(acc)[1], grads)[1]))) else "
                    "acc[len(acc) - 1]\n", timeout=5)
     assert report.items and FAILED not in {item.status for item in report.items}, report.text()
+
+
+def test_a_proof_sympy_fails_inside_with_an_error_of_its_own_is_not_shown():
+    # rebuilding the branch condition on `sin` sends SymPy 1.14 into `imageset`,
+    # which raises KeyError (found by the long fuzz run, seed valid:1800018548)
+    report = check("def f(v, s):\n"
+                   "    a = (1 + sin(s)*sin(s))**-2\n"
+                   "    return a if (not a - 1 > (v if not 1 >= relu(a) else a)) else v\n",
+                   timeout=5)
+    assert report.items and FAILED not in {item.status for item in report.items}, report.text()
+
+
+def test_prove_equal_takes_any_error_of_sympy_as_not_shown():
+    from exprgrad.verify.symbolic import Program, prove_equal
+    from exprgrad.verify.timelimit import budget
+    import sympy as sp
+
+    class Failing(Program):
+        def expand(self, expr):
+            raise KeyError("b_")  # as SymPy's pattern matcher does
+    x = sp.Symbol("x", real=True)
+    with budget(5) as b:
+        assert prove_equal(Failing(), x, x, b) is False
+        assert prove_equal(Program(), x + x, 2 * x, b) is True

@@ -240,30 +240,34 @@ def prove_equal(program: Program, a: sp.Expr, b: sp.Expr, budget) -> bool | None
     None if the budget (a `timelimit.Budget`) ran out first.  Conditions
     (both sides Boolean) are equal when they are equivalent."""
     def run() -> bool:
-        if _piecewise_definitions(program, (a, b)) > MAX_PIECES_TO_EXPAND:
-            return False  # see below; and expanding it would already take long
         try:
-            left, right = program.expand(a), program.expand(b)
-        except (TypeError, ValueError):  # a condition on a non-real value (log(-1) < 2),
-            # a min or max of an undefined one (x/0): not shown
+            return _shown_equal(program, a, b)
+        except Exception:  # noqa: BLE001 - see below
+            # SymPy's evaluation and simplifier raise errors of many types on
+            # input they mishandle: a TypeError comparing nan (`x/0 < 1` in a
+            # branch), a ValueError on a condition of a non-real value
+            # (`log(-1) < 2`), a KeyError from a pattern match inside `imageset`
+            # while a condition on `sin` is rebuilt.  What SymPy cannot finish is
+            # not shown, and the item keeps its numeric verdict.  The time limit
+            # is a BaseException and passes through.
             return False
-        if _is_condition(left) or _is_condition(right):
-            try:
-                return sp.simplify_logic(sp.Equivalent(left, right)) == sp.true
-            except TypeError:  # a condition against a number: not the same
-                return False
-        try:
-            difference = left - right
-            if difference == 0:
-                return True
-            if difference.has(*_PIECEWISE):
-                # simplify() and piecewise_fold() almost never settle a difference
-                # of piecewise functions (min, max, abs, conditionals) and spend
-                # the whole budget trying: those are compared branch by branch
-                # numerically instead, after expand() for a small one.
-                return sp.expand(difference) == 0
-            return sp.simplify(difference) == 0
-        except (TypeError, ValueError):  # rewriting met a comparison with nan
-            return False  # (`x/0 < 1` in a branch's condition): not shown
     finished, proved = budget.run(run, needs_interrupt=True)
     return bool(proved) if finished else None
+
+
+def _shown_equal(program: Program, a: sp.Expr, b: sp.Expr) -> bool:
+    if _piecewise_definitions(program, (a, b)) > MAX_PIECES_TO_EXPAND:
+        return False  # see below; and expanding it would already take long
+    left, right = program.expand(a), program.expand(b)
+    if _is_condition(left) or _is_condition(right):
+        return sp.simplify_logic(sp.Equivalent(left, right)) == sp.true
+    difference = left - right
+    if difference == 0:
+        return True
+    if difference.has(*_PIECEWISE):
+        # simplify() and piecewise_fold() almost never settle a difference of
+        # piecewise functions (min, max, abs, conditionals) and spend the whole
+        # budget trying: those are compared branch by branch numerically
+        # instead, after expand() for a small one.
+        return sp.expand(difference) == 0
+    return sp.simplify(difference) == 0

@@ -490,19 +490,25 @@ class ArrayFunctionPrinter:
             taken = "".join(f", {mask}" for mask in around)
             term = f"_nonempty({term}, ({lengths},), {note or 'a min or max'!r}" + \
                 (f", xp{taken})" if taken else ")")
+        outer = sorted(d for d in deps if d < axes[0])  # the loops the result varies on
         if deps:
-            if not any(d < axes[0] for d in deps):  # nothing of the outer loops: a number
-                axes_text = list(range(self.scope.depth + 1))
-            else:
-                axes_text = axes
+            axes_text = axes if outer else list(range(self.scope.depth + 1))  # else a number
             axis = axes_text[0] if len(axes_text) == 1 else tuple(axes_text)
             term = f"{function}({term}, axis={axis!r})"
         if counts and function == "xp.sum":  # a loop that runs no times adds 0, not inf * 0
             scaled = f"{term} * {counts}" if deps else f"({term}) * {counts}"
-            term = f"({scaled} if {counts} else 0.0)"
+            term = f"({scaled} if {counts} else {self.zeros(outer, axes[0])})"
         elif counts and function == "xp.prod":
             term = f"{term} ** ({counts})" if deps else f"({term}) ** ({counts})"
         return term
+
+    def zeros(self, varying: list[int], depth: int) -> str:
+        """0 in the shape of a value of the loops above `depth` that varies on
+        those at `varying` (a number if on none), without computing the value."""
+        if not varying:
+            return "0.0"
+        lengths = [self.scope.loops[d].length() if d in varying else "1" for d in range(depth)]
+        return f"xp.zeros(({', '.join(lengths)}{',' if depth == 1 else ''}), dtype=dtype)"
 
     def branch(self, s: If, indent: str) -> list[str]:
         note = self.comment(s.loc)
