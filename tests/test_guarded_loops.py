@@ -241,3 +241,33 @@ def test_vjp_with_an_empty_cotangent(source):
     value, grads = module.h_vjp(*args, [])
     assert value == [] and list(grads[-1]) == []
     assert all(g == 0.0 for g in grads[:-1])
+
+
+@pytest.mark.parametrize("target", ["python", "array"])
+def test_a_length_is_a_variable_only_where_something_reads_it(target):
+    """A loop's length becomes a float variable (`len_q = float(q)`) for the
+    tests of its guards; the guards are worked out only for the values read
+    under them (`_read_guards`), so no length of a loop no guard needs is
+    emitted (one was, in generated data program 130)."""
+    import ast
+    import random
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fuzz_strategies import data_program
+    if target == "array":
+        pytest.importorskip("numpy")
+    for seed in range(200):
+        source = data_program(random.Random(seed)).source
+        try:
+            text = exprgrad.emit(source, "t.expr", target=target)
+        except exprgrad.CompileError:
+            continue
+        for fn in ast.walk(ast.parse(text)):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            read = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)
+                    and isinstance(n.ctx, ast.Load)}
+            lengths = {s.targets[0].id for s in ast.walk(fn) if isinstance(s, ast.Assign)
+                       and ast.unparse(s.value).startswith(("float(", "xp.asarray("))
+                       and isinstance(s.targets[0], ast.Name)}  # len_n = float(n)
+            assert lengths <= read, (seed, fn.name, lengths - read)

@@ -80,6 +80,8 @@ class _LoopScheduler:
         # reaches nothing of it; every reduction of a map re-walks the map's body,
         # and the variables computed since only cut more paths, so a dead end stays one
         self._dead_ends: dict[object, set[int]] = {}
+        # per segment: nodes → whether `_read_guards` must walk them (`_leads_to_guarded`)
+        self._leads: dict[object, dict[int, bool]] = {}
 
     # --- parameters ------------------------------------------------------------------
     def parameters(self, params, checked: bool) -> list[Param]:
@@ -447,6 +449,7 @@ class _LoopScheduler:
         branch taken only where the index is in a range, only when some
         iteration is (`_some_iteration_passes`)."""
         g = self.g
+        leads = self._leads_to_guarded(roots, inside)
         region: set[int] = set()
         stack = list(roots)
         while stack:
@@ -455,7 +458,7 @@ class _LoopScheduler:
                 continue
             region.add(n)
             if not inside(n):
-                stack.extend(g.nodes[n].args)
+                stack.extend(a for a in g.nodes[n].args if leads[a])
         runs = frozenset({(self._runs(around), 1)})
         guards: dict[int, frozenset] = {r: runs for r in roots}
         for n in sorted(region, reverse=True):
@@ -480,6 +483,35 @@ class _LoopScheduler:
                     guard = own
                 guards[a] = guard if a not in guards else guards[a] & guard
         return guards
+
+    def _leads_to_guarded(self, roots: list[int], inside) -> dict[int, bool]:
+        """For each node `_read_guards` can walk from `roots`: whether its
+        guards are read (a node of this segment that can raise, or any
+        condition) or it leads to such a node through nodes outside the
+        segment.  A node's guards come only from the nodes above it, so the
+        walk goes nowhere else: a wide layer's sums read by one guarded
+        division are not each walked again for every loop of the segment.
+        Kept per segment; the variables computed since only cut paths, so a
+        True that is no longer needed costs a little walking, nothing more."""
+        g = self.g
+        leads = self._leads.setdefault(inside, {})
+        new: set[int] = set()
+        stack = [r for r in roots if r not in leads]
+        while stack:
+            n = stack.pop()
+            if n in new or n in leads:
+                continue
+            new.add(n)
+            if n not in self.var and not inside(n):
+                stack.extend(g.nodes[n].args)
+        for n in sorted(new):  # arguments first: ids are topological
+            if n in self.var:
+                leads[n] = False
+            elif inside(n):
+                leads[n] = g.kind(n) == "bool" or self._may_raise(n)
+            else:
+                leads[n] = g.kind(n) == "bool" or any(leads[a] for a in g.nodes[n].args)
+        return leads
 
     def _may_raise(self, n: int) -> bool:
         """Whether computing node n can raise: an op that is not total in
