@@ -43,6 +43,25 @@ def test_what_the_program_cannot_compute_is_a_located_error_or_unverified(source
         assert [item.status for item in report.items] == [UNVERIFIED]
 
 
+@pytest.mark.parametrize("source", [
+    "s0(x) = (-2**1.0001**3**3**2**1**x) * x\n",  # fuzz seed stress:1900014634
+    "f(x) = 1.0001**(3**(3**(2**(1**x)))) * x\n",
+    "f(x) = 1.000000000000001^(1e15 + 0*x) * x\n",
+])
+def test_a_power_of_numbers_sympy_would_make_exact_is_a_float(source):
+    """Once a ValueError (an integer of 160,000 digits printed): SymPy folds
+    1^x to 1, and (10001/10000)^19683 is exact; the program computes a
+    double (7.1578 here), so the reference does too, at 60 digits."""
+    report = check(source, **QUICK)
+    assert report.error is None and report, report.text()
+
+
+def test_a_power_of_numbers_stays_exact_where_it_is_short():
+    assert symbolic._exact_power_digits(symbolic.exact(2.0), symbolic.exact(1000.0)) < 1000
+    assert symbolic._exact_power_digits(symbolic.exact(1.0001), symbolic.exact(19683.0)) > 1e5
+    assert symbolic._exact_power_digits(symbolic.exact(1.0), symbolic.exact(1e300)) == 0
+
+
 def test_conditions_are_compared_as_truth_values():
     report = check("check (x > 1) == (x > 1)\n"
                    "check (x > 1) == (x < 1)\n"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import mpmath
 import sympy as sp
 
 from ..compiler.graph import Graph
@@ -133,12 +134,19 @@ class Translator:
 NAN = sp.Symbol("undefined_", real=True)
 
 
+# An exact power of numbers longer than this many digits is taken as a
+# 60-digit Float: the program computes a double, and 1.0001^19683 (from
+# `1.0001^3^3^2^1^x`, whose top SymPy folds to 1) is a fraction of 160,000 digits.
+MAX_EXACT_POWER_DIGITS = 1000
+
+
 def _numbers_as_the_program_computes(op: str, spec, args, attr):
     """The few cases where SymPy's exact arithmetic on numbers is not what
     the program computes, or would never finish: a comparison with NaN is
     false (SymPy raises), and a power of numbers beyond a double's range
     (2^2^2^2^2, 1e300^1e300) is undefined — NaN, as the program fails there
-    — instead of an exact integer of a million digits.  None: SymPy's own."""
+    — instead of an exact integer of a million digits; one in range but of
+    more than MAX_EXACT_POWER_DIGITS exact digits is a Float.  None: SymPy's own."""
     if not all(isinstance(a, sp.Number) for a in args):
         return None
     if spec.kind == "bool" and any(a is sp.nan for a in args):
@@ -149,16 +157,37 @@ def _numbers_as_the_program_computes(op: str, spec, args, attr):
         try:
             if power(base, exponent) == 0 and base != 0:
                 return sp.Integer(0)  # a double underflows to 0
+            if _exact_power_digits(*args) > MAX_EXACT_POWER_DIGITS:
+                with mpmath.workdps(60):  # of the doubles, as the program computes it:
+                    # 1.000000000000001^1e15 is e^1.11 there, not the decimal's e^1
+                    return sp.Float(power(*(_double(a) for a in args)), 60)
         except DomainError:
             return sp.nan if args[0] >= 0 or args[1].is_Integer else None
     return None
 
 
+def _exact_power_digits(base: sp.Number, exponent: sp.Number) -> int:
+    """About how many digits SymPy's exact `base ** exponent` has: the
+    integer part of the exponent times the digits of base's fraction
+    (integer arithmetic: the exponent may be past a double's range)."""
+    if not (base.is_Rational and exponent.is_finite) or abs(base) in (0, 1):
+        return 0
+    bits = abs(base.p).bit_length() + base.q.bit_length()
+    return int(abs(exponent)) * bits * 30103 // 100000  # log10(2) = 0.30103
+
+
 def _mpf(number):
-    import mpmath
     if number in (sp.oo, -sp.oo):
         return mpmath.inf if number > 0 else -mpmath.inf
     return mpmath.mpf(sp.Float(number, 30)._mpf_)
+
+
+def _double(number):
+    """The double nearest a SymPy number (what the program holds), as mpmath's."""
+    try:
+        return mpmath.mpf(float(number))
+    except OverflowError:
+        return mpmath.inf if number > 0 else -mpmath.inf
 
 
 def sympy_adjoints(tr: Translator, seeds: list[tuple[int, sp.Expr]],
