@@ -41,8 +41,8 @@ import sympy as sp
 import mpmath
 
 from . import branches
-from .gradients import (EMITTED_ERRORS, _Setup, _State, _compare, _display_names, _indexed,
-                        _shape_like, _skipped_text)
+from .gradients import (EMITTED_ERRORS, SKIPPED, _Setup, _State, _compare, _display_names,
+                        _indexed, _shape_like, _skipped_text)
 from .numeric import UNDEFINED, compile_program, error_name, sample, to_mpf
 from .report import FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .sums import prove_gradient
@@ -212,7 +212,6 @@ def _reference_setup(g, f, reference, gradient, lengths, target):
     return setup, spans, near
 
 
-SKIP_COUNTS = ("out_of_range", "noisy", "ill_conditioned", "mixed_precision")
 NEAR = 1e-13  # closer than this to a tie (relative), and not at it: too close to call
 
 
@@ -418,7 +417,7 @@ def _detail(found: list[_Length], trials, notes) -> str:
     if total:
         text += f", {taken} of {total} branches taken"
     text += _skipped_text(_State(**{count: sum(getattr(one.state, count) for one in compared)
-                                    for count in SKIP_COUNTS}))
+                                    for count, _ in SKIPPED}))
     skipped = sum(one.near.skipped for one in found if one.near is not None)
     if skipped:
         text += (f"; {skipped} point{'s' if skipped > 1 else ''} within {NEAR:g} of a tie "

@@ -77,6 +77,7 @@ class _State:
     noisy: int = 0  # points not compared: a value is rounding noise at 50 digits
     ill_conditioned: int = 0  # points not compared: a few ulps of input move the result
     mixed_precision: int = 0  # points not compared: only the 50-digit run disagrees
+    many_way_ties: int = 0  # points not compared: three inputs of a min or max tie
     failure: tuple | None = None  # (detail, counterexample) that fails every item
     mismatch: dict = field(default_factory=dict)  # gradient index → (detail, counterexample)
     coverage: branches.Coverage | None = None
@@ -206,25 +207,23 @@ def _nothing_compared_text(gradient, state: _State) -> str:
     return f"no sample point found where {gradient.name} and SymPy's derivative are both defined"
 
 
+# Why a point was not compared: the _State counter, and what the report says.
+SKIPPED = (
+    ("out_of_range", "an intermediate leaves the double range (beyond 1.8e308, or nonzero "
+                     "below 2.2e-308)"),
+    ("noisy", "a value is rounding noise at 50 digits (it moves at 80)"),
+    ("ill_conditioned", "ill-conditioned (moving the inputs by a few units in the last place "
+                        "of a double moves the source's result by more than the tolerance)"),
+    ("mixed_precision", "the emitted code agrees on doubles, not at 50 digits (a tie its "
+                        "double constants and exact inputs break)"),
+    ("many_way_ties", "three or more inputs of a min or max tie (the emitted gradient shares "
+                      "among them all, SymPy's reference only between two)"),
+)
+
+
 def _skipped_text(state: _State) -> str:
-    text, k = "", state.out_of_range
-    if k:
-        text += (f"; {k} point{'s' if k != 1 else ''} skipped: an intermediate leaves the "
-                 "double range (beyond 1.8e308, or nonzero below 2.2e-308)")
-    if state.noisy:
-        text += (f"; {state.noisy} point{'s' if state.noisy != 1 else ''} skipped: a value "
-                 "is rounding noise at 50 digits (it moves at 80)")
-    if state.ill_conditioned:
-        k = state.ill_conditioned
-        text += (f"; {k} point{'s' if k != 1 else ''} skipped: ill-conditioned (moving the "
-                 "inputs by a few units in the last place of a double moves the source's "
-                 "result by more than the tolerance)")
-    if state.mixed_precision:
-        k = state.mixed_precision
-        text += (f"; {k} point{'s' if k != 1 else ''} skipped: the emitted code agrees on "
-                 "doubles, not at 50 digits (a tie its double constants and exact inputs "
-                 "break)")
-    return text
+    return "".join(f"; {k} point{'s' if k != 1 else ''} skipped: {why}"
+                   for count, why in SKIPPED if (k := getattr(state, count)))
 
 
 def _compare(f, gradient, namespace, setup: _Setup, settings, state: _State, b) -> None:
@@ -355,6 +354,11 @@ def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) ->
             _disagree(want, got, got_value, plain_value, n_grads)) and \
             _disagree_at_50_digits_only(f, gradient, namespace, setup, values, want):
         state.mixed_precision += 1
+        return False
+    if None not in got + got_value + plain_value and _disagree(want, got, got_value, plain_value,
+                                                                n_grads) and \
+            state.coverage.many_way_tie(values):  # `min(t, s, s)` at t = s: see many_way_tie
+        state.many_way_ties += 1
         return False
     state.points += 1
     state.coverage.record(values)
