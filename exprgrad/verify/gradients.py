@@ -339,31 +339,26 @@ def _compare_at(f, gradient, namespace, setup: _Setup, values, state: _State) ->
         except EMITTED_ERRORS as error:
             state.failure = _raises(f, shown, precise, want, n_grads, setup, error)
             return True
-    if None not in got + got_value + plain_value and _disagree(want, got, got_value, plain_value,
-                                                                n_grads) and \
-            _rounding_noise(f, gradient, namespace, setup, values, args,
-                            want, got + got_value + plain_value):
+    undefined = None in got + got_value + plain_value
+    disagrees = not undefined and _disagree(want, got, got_value, plain_value, n_grads)
+    if disagrees and _rounding_noise(f, gradient, namespace, setup, values, args,
+                                     want, got + got_value + plain_value):
         state.noisy += 1
         return False
-    if None not in got + got_value + plain_value and _disagree(want, got, got_value, plain_value,
-                                                                n_grads) and \
-            _ill_conditioned(setup, state.coverage, values, want):
+    if disagrees and _ill_conditioned(setup, state.coverage, values, want):
         state.ill_conditioned += 1
         return False
-    if (None in got + got_value + plain_value or
-            _disagree(want, got, got_value, plain_value, n_grads)) and \
+    if (undefined or disagrees) and \
             _disagree_at_50_digits_only(f, gradient, namespace, setup, values, want):
         state.mixed_precision += 1
         return False
-    if None not in got + got_value + plain_value and _disagree(want, got, got_value, plain_value,
-                                                                n_grads) and \
-            state.coverage.many_way_tie(values):  # `min(t, s, s)` at t = s: see many_way_tie
+    if disagrees and state.coverage.many_way_tie(values):  # `min(t, s, s)` at t = s
         state.many_way_ties += 1
         return False
     state.points += 1
     state.coverage.record(values)
     state.coverage.record_ties(values)
-    if None in got + got_value + plain_value:
+    if undefined:
         state.failure = (f"at {_point_text(shown)}: the emitted code gives an undefined value "
                          f"(inf or nan) where the source gives numbers",
                          {"point": precise, "emitted": None, "expected": fmt(want[0])})
