@@ -251,3 +251,19 @@ def test_every_row_of_the_numerics_table_names_a_test_of_this_file():
         assert named or row.rsplit("|", 2)[1].strip() == "same", row
         for name in named:
             assert name in globals(), name
+
+
+@pytest.mark.parametrize("target", ["python", "array"])
+def test_an_input_read_twice_by_one_node_gets_its_two_contributions_summed_first(target):
+    """`x - x` gives x the contributions d and -d; summed first they cancel
+    to 0, where added one by one after x's other terms they took those with
+    them once d was 1e300 (d/dx came out 0, not cos(x); fuzz seed
+    mutated:2200010705)."""
+    if target == "array":
+        pytest.importorskip("numpy")
+    scalar = exprgrad.compile("def f(x):\n    b = 1 + (x - x)\n    return b^1e300 + sin(x)\n",
+                              target=target)
+    assert float(scalar.f_grad(0.5)[1][0]) == math.cos(0.5)
+    data = exprgrad.compile("f(u[n]) = sum((1 + (u[k] - u[k]))^1e300 + sin(u[k]) "
+                            "for k in range(n))\n", target=target)
+    assert [float(g) for g in data.f_grad([0.5, 1.5])[1][0]] == [math.cos(0.5), math.cos(1.5)]

@@ -24,7 +24,7 @@ from collections import defaultdict
 from .graph import Graph
 from .loops import (OVER_OPS, DataArray, Loop, LoopSubstitution, RuntimeArray, levels, loop_of,
                     map_element, runs_condition, unneeded_run_guards)
-from .reverse import _name_adjoint, contributions, depends_on, remask, unmask
+from .reverse import _name_adjoint, contributions, depends_on, per_input, remask, unmask
 from .values import flatten
 
 EMPTY = frozenset()
@@ -98,9 +98,9 @@ class _Walk:
                 for u, c in self._reduction(n, d, at).items():
                     accumulate(adjoints if inside(u) else boundary, u, c)
                 continue
-            for arg, c in zip(node.args, contributions(g, n, d, self.active)):
-                if c is not None and arg in self.active:
-                    accumulate(adjoints if inside(arg) else boundary, arg, c)
+            for arg, c in per_input(g, node.args, contributions(g, n, d, self.active),
+                                    self.active):
+                accumulate(adjoints if inside(arg) else boundary, arg, c)
         g.loc = saved_loc
         return adjoints
 

@@ -52,11 +52,24 @@ def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list) -> list:
         if not args:
             continue
         g.loc = g.locs[n]
-        for arg, contribution in zip(args, contributions(g, n, adjoints[n], active)):
-            if contribution is not None and arg in active:
-                accumulate(arg, contribution)
+        for arg, contribution in per_input(g, args, contributions(g, n, adjoints[n], active),
+                                           active):
+            accumulate(arg, contribution)
     g.loc = saved_loc
     return [adjoints[w] if w in adjoints else g.const(0.0) for w in wrt]
+
+
+def per_input(g: Graph, args, parts: list[int | None], active) -> list[tuple[int, int]]:
+    """A node's contributions (`parts`, one per argument) to its active
+    inputs, one per input: an input the node reads twice (`x - x`, `x * x`)
+    gets the sum of its two before that joins the input's adjoint, so `d -
+    d` cancels to 0 at once instead of after the input's other terms (`(a +
+    d) - d` is 0, not a, once d is 1e300)."""
+    merged: dict[int, int] = {}
+    for arg, part in zip(args, parts):
+        if part is not None and arg in active:
+            merged[arg] = part if arg not in merged else g.add("add", merged[arg], part)
+    return list(merged.items())
 
 
 def contributions(g: Graph, n: int, adjoint: int, active=None) -> list[int | None]:
