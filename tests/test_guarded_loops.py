@@ -271,3 +271,23 @@ def test_a_length_is_a_variable_only_where_something_reads_it(target):
                        and ast.unparse(s.value).startswith(("float(", "xp.asarray("))
                        and isinstance(s.targets[0], ast.Name)}  # len_n = float(n)
             assert lengths <= read, (seed, fn.name, lengths - read)
+
+
+@pytest.mark.parametrize("target", ["python", "array"])
+@pytest.mark.parametrize("s, u, expected", [
+    (-1.07, [-0.8, -0.9], 4 * math.exp(-2.14)),  # every iteration 2 exp(2s): a tie
+    (0.5, [0.8, 0.9], math.exp(0.5)),
+    (0.5, [0.8, -0.9], 0.0),
+])
+def test_two_reductions_of_one_loop_one_reading_a_value_only_on_paths_never_taken(
+        target, s, u, expected):
+    """The gradient's two sums over k read the share of the min's else side
+    (`ratio * 2` where s < -1): one reads it, the other only on paths never
+    taken, where it folded to 0 (`unread = 0.0`).  Joined in one loop, the
+    0 replaced the value for both, and d/ds came out 0 (fuzz seed
+    data:2300009219)."""
+    if target == "array":
+        pytest.importorskip("numpy")
+    module = exprgrad.compile("f(s, u[n]) = min(diff(exp((s if u[k] >= 0 else 1) if s >= -1 "
+                              "else 2 * s), s) for k in range(n))\n", target=target)
+    assert float(module.f_grad(s, u)[1][0]) == pytest.approx(expected, rel=1e-12)

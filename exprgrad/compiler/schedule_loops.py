@@ -609,13 +609,23 @@ class _LoopScheduler:
         saved = dict(self.var)
         out: list = []
         accumulators = []
+        named: set[int] = set()
+        unread: dict[int, tuple[float, int]] = {}  # value → (its folded read, the reduction)
         for s in group:
             r = _reduction_of(s)
             for (value, _), arg in zip(reads[r], s.value.args):
                 if isinstance(arg, Name):
                     self.var[value] = arg.id
+                    named.add(value)
                 elif isinstance(arg, Const):
-                    out.append(self._unread(value, arg.value, g.locs[r]))
+                    unread.setdefault(value, (arg.value, r))
+        # a value one reduction reads and another reads only on paths never taken
+        # is read from its variable by both (their loop is one), not as a constant
+        for value, (constant, r) in unread.items():
+            if value not in named:
+                out.append(self._unread(value, constant, g.locs[r]))
+        for s in group:
+            r = _reduction_of(s)
             node = g.nodes[r]
             if OPS[ACCUMULATE[node.op]].helper:
                 self.helpers.add(ACCUMULATE[node.op])
