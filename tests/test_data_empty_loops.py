@@ -305,3 +305,26 @@ def test_an_empty_invariant_sum_inside_other_loops_agrees_in_both_targets(source
     got, (got_du, got_dv) = arrays.f_grad(u, v)
     assert float(got) == pytest.approx(value) and arrays.f(u, v) == pytest.approx(plain.f(u, v))
     assert list(got_du) == pytest.approx(du) and list(got_dv) == pytest.approx(dv)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+@pytest.mark.parametrize("s", [1.0, -2.0])
+def test_a_min_under_a_condition_not_taken_inside_an_empty_map(n, s):
+    """The array target reduces a stand-in where no element takes the side
+    of a min over an empty range; it was one long on every axis, so an
+    empty map of such mins had one element, and its sum was s, not 0 (fuzz
+    seed data:2400011891).  Only the reduced axes are one long now, and a
+    min of each iteration of an empty map is never taken, so where the side
+    is taken (s < -1) it does not raise either: the plain target's loop
+    runs no times."""
+    pytest.importorskip("numpy")
+    source = ("def f(v[n], s):\n    z = [(min(v[j] * v[k] for j in range(n)) if s < -1 else s)"
+              " for k in range(n)]\n    return sum(z[k] for k in range(n))\n")
+    plain = exprgrad.compile(source)
+    arrays = exprgrad.compile(source, target="array")
+    v = [0.5 * (i + 1) for i in range(n)]
+    value, (dv, ds) = plain.f_grad(v, s)
+    got, (got_dv, got_ds) = arrays.f_grad(v, s)
+    assert float(arrays.f(v, s)) == pytest.approx(plain.f(v, s))
+    assert float(got) == pytest.approx(value) and float(got_ds) == pytest.approx(ds)
+    assert list(got_dv) == pytest.approx(dv)

@@ -179,24 +179,27 @@ def _outs(value):
     return [_outs(row) if getattr(row, "ndim", 0) else _out(row) for row in value]
 
 
-def _nonempty(value, lengths, where, xp=None, *taken):
+def _nonempty(value, lengths, axes, where, xp, *taken):
     """`value`, unless a min or max reduces an empty range (its error names
-    the line, as the plain target's does).  A reduction under conditions
-    (`taken`, the masks of the If sides around it) raises only if some
-    element takes them; where none does its value is never used, and it
-    reduces a stand-in of zeros instead (nan where that cannot be known: a
-    condition traced by `jax.jit`)."""
+    the line, as the plain target's does).  Where the result has no element
+    (the min is of each iteration of an empty loop around it), or a
+    reduction under conditions (`taken`, the masks of the If sides around
+    it) has none that takes them, no min is taken and its value is never
+    used: it reduces a stand-in of zeros instead (nan where that cannot be
+    known: a condition traced by `jax.jit`), one long on the reduced `axes`
+    and as long as `value` on the others."""
     if all(length > 0 for length in lengths):
         return value
-    if taken:
+    shape = tuple(max(int(d), 1) if i in axes else int(d)
+                  for i, d in enumerate(getattr(value, "shape", ())))
+    unused, fill = 0 in shape, 0.0
+    if taken and not unused:
         try:
             unused = any(not bool(xp.any(xp.asarray(mask))) for mask in taken)
-            fill = 0.0
         except (TypeError, ValueError):  # a traced condition has no truth value
             unused, fill = True, math.nan
-        if unused:
-            shape = tuple(max(int(d), 1) for d in getattr(value, "shape", ()))
-            return xp.full(shape, fill, dtype=getattr(value, "dtype", None))
+    if unused:
+        return xp.full(shape, fill, dtype=getattr(value, "dtype", None))
     raise ValueError(f"min or max over an empty range ({where})")
 
 

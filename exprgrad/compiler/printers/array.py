@@ -482,18 +482,19 @@ class ArrayFunctionPrinter:
         term does not vary on it has length 1: the loop's count scales
         (sum) or powers (prod) it; a term of no loop at all is a number."""
         counts = " * ".join(f"({self.scope.loops[a].length()})" for a in axes if a not in deps)
+        outer = sorted(d for d in deps if d < axes[0])  # the loops the result varies on
+        # the axes the term is reduced along: of no outer loop, the result is a number
+        reduced = (axes if outer else list(range(self.scope.depth + 1))) if deps else []
         if function in ("xp.min", "xp.max"):
             self.helpers.add("_nonempty")
             lengths = ", ".join(self.scope.loops[a].length() for a in axes)
             # in If sides, an empty range raises only where they are taken
             around = self.scope.masks[:self.scope.loops[axes[0]].masks]
             taken = "".join(f", {mask}" for mask in around)
-            term = f"_nonempty({term}, ({lengths},), {note or 'a min or max'!r}" + \
-                (f", xp{taken})" if taken else ")")
-        outer = sorted(d for d in deps if d < axes[0])  # the loops the result varies on
+            term = f"_nonempty({term}, ({lengths},), {tuple(reduced)!r}, " \
+                f"{note or 'a min or max'!r}, xp{taken})"
         if deps:
-            axes_text = axes if outer else list(range(self.scope.depth + 1))  # else a number
-            axis = axes_text[0] if len(axes_text) == 1 else tuple(axes_text)
+            axis = reduced[0] if len(reduced) == 1 else tuple(reduced)
             term = f"{function}({term}, axis={axis!r})"
         if counts and function == "xp.sum":  # a loop that runs no times adds 0, not inf * 0
             scaled = f"{term} * {counts}" if deps else f"({term}) * {counts}"
