@@ -92,6 +92,11 @@ CASES = {
     "library: softmax of a scalar": ("f(x) = softmax(x)\n", 1, 8, "one non-empty array"),
     "library: a function used as a value": ("f(z[2]) = softmax + 1\n", 1, 11, "call it"),
     "library: mean of a data axis": ("f(x[n]) = mean(x)\n", 1, 11, "known at compile time"),
+    # fuzz seed mutated:2500063729: a tuple only on the else side crashed
+    "a conditional choosing a tuple, then side": (
+        "def g(x):\n    return x, 2 * x\nf(x) = g(x) if x > 0 else x\n", 3, 13, "index it"),
+    "a conditional choosing a tuple, else side": (
+        "def g(x):\n    return x, 2 * x\nf(x) = x if x > 0 else g(x)\n", 3, 10, "index it"),
 }
 
 

@@ -115,6 +115,23 @@ def test_a_point_a_hair_from_a_tie_is_skipped_and_counted():
     assert near.skipped == 1
 
 
+def test_a_point_a_hair_from_an_exact_tie_is_near_a_tie():
+    """`min(1e-3, u, v)` at u = 1/1000 and v the double 0.001: u ties the
+    constant exactly and v a hair above, a three-way tie in the emitted code
+    (fuzz seed data:2500060983: dd0/du[2] = 9.6e-12 there, SymPy's 0)."""
+    g = Graph()
+    u, v = g.input(("u", 0), "u"), g.input(("v", 0), "v")
+    node = g.add("min", g.const(1e-3), u, v)
+    tr = EvenShareTranslator(g)
+    tr(node)
+    near = NearTies(tr, [node], [tr.input_symbol(u), tr.input_symbol(v)])
+    with mpmath.workdps(50):
+        exact = mpmath.mpf(1) / 1000
+        assert near.at([exact, mpmath.mpf(0.001)])
+        assert not near.at([exact, exact])
+        assert not near.at([exact, mpmath.mpf(0.0011)])
+
+
 def test_check_skips_the_double_0_001_against_the_constant_1e_3():
     # the search for branches tries 0.001, an end of one of its ranges (the
     # points are drawn from the function's line and name: this one, d1 at

@@ -462,7 +462,10 @@ class _Lowering(Calls, SpecialForms, Comprehensions, DataAxes, CheckData):
             raise ShapeError("a conditional cannot choose between arrays of runtime length; put "
                              "the condition inside the comprehension: [a if c else b for k in "
                              "range(n)]", node.loc)
-        if shape(body) != shape(orelse) or isinstance(body, tuple):
+        if isinstance(body, tuple) or isinstance(orelse, tuple):
+            raise ShapeError("a conditional cannot choose a tuple result; index it first, "
+                             "e.g. f(x)[0]", node.loc)
+        if shape(body) != shape(orelse):
             raise ShapeError(f"the branches have different shapes: {describe(body)} and "
                              f"{describe(orelse)}", node.loc)
         return zip_map(lambda a, b: self.g.add("where", cond, a, b), body, orelse)

@@ -225,7 +225,9 @@ class NearTies:
     code and not in the source, `u > 1e-3` is false there and true in the
     source: both are right about their own numbers, and their gradients
     differ.  (branches.py keeps its bisection 6e-11 away from a boundary
-    for the same reason.)  Exact ties are compared: both sides see them."""
+    for the same reason.)  Exact ties are compared: both sides see them; a
+    third argument a hair from an exact tie is near one (the double makes
+    it a three-way tie, the real a two-way one)."""
 
     def __init__(self, tr, outputs, symbols):
         self.found = branches.decisions(tr.g, tr, outputs)
@@ -260,11 +262,11 @@ def _near_tie(d, values) -> bool:
     try:
         if d.kind in branches.SIGNS:
             return 0 < abs(values[0]) < NEAR
-        ordered = sorted(values, reverse=d.kind == "max")
+        best = min(values) if d.kind == "min" else max(values)
     except TypeError:
         return False
-    gap = abs(ordered[1] - ordered[0])
-    return 0 < gap < NEAR * max(1, abs(ordered[0]))
+    hair = NEAR * max(1, abs(best))
+    return any(0 < abs(v - best) < hair for v in values)  # behind an exact tie, too
 
 
 class EvenShareTranslator(Translator):
