@@ -236,6 +236,32 @@ def test_a_schedule_whose_walks_through_nested_loops_pass_the_limit_is_refused(m
     assert error.line in (1, 2, 3) and error.source_line
 
 
+def test_a_schedule_that_walks_its_dag_many_times_over_is_refused(monkeypatch):
+    """Past `SCHEDULE_STEPS_ALLOWED`, the walks may take `MAX_SCHEDULE_REWALKS`
+    times the DAG's size: the budget grows with the DAG, so a wide network
+    (which walks its DAG about 2.5 times) compiles where nested reductions
+    walked again and again are refused."""
+    monkeypatch.setattr(limits, "SCHEDULE_STEPS_ALLOWED", 0)
+    monkeypatch.setattr(limits, "MAX_SCHEDULE_REWALKS", 3)
+    exprgrad.emit(NESTED_REDUCTIONS, "limits.expr")  # f_grad walks its 136 nodes about twice
+    monkeypatch.setattr(limits, "MAX_SCHEDULE_REWALKS", 1)
+    error = refused(NESTED_REDUCTIONS)
+    budget = int(error.message.split("walks more than ", 1)[1].split(" nodes")[0])
+    assert 100 < budget <= 136, error.message  # the DAG's size when the walks passed it
+
+
+def test_nested_reductions_walked_fifteen_times_over_are_refused_in_seconds():
+    """Fuzz seed data:2600010839: d1_grad walked its DAG of 22,210 nodes
+    15 times over (326,121 steps), and emitting both targets and checking
+    took over 30 s; past 8 times its DAG (176,416 steps) it is refused."""
+    import random
+    from fuzz_strategies import data_program
+    source = data_program(random.Random(2600010839)).source
+    with no_hang(20):
+        error = refused(source)
+    assert "d1_grad() walks more than 176,416 nodes" in error.message
+
+
 def test_check_reports_a_limit_the_scheduler_meets_as_the_files_compile_error(monkeypatch):
     """`check` returns a report, never raises, also when the limit is met
     while scheduling the emitted functions, and the error is located."""

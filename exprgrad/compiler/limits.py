@@ -17,3 +17,5 @@ MAX_CALL_DEPTH = 100  # user functions calling user functions
 MAX_COMPREHENSION_DEPTH = 50  # `for` clauses nested in one another (in one or nested comprehensions)
 MAX_ARRAY_RANK = 32  # dimensions of one array (w[2][3] has 2)
 MAX_SCHEDULE_STEPS = 1_000_000  # nodes the data-axis scheduler walks for one emitted function
+MAX_SCHEDULE_REWALKS = 8  # past 100,000 of those steps, times the DAG's size they may be
+SCHEDULE_STEPS_ALLOWED = 100_000  # steps any function may take, whatever its DAG's size

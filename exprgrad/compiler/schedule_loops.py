@@ -283,11 +283,18 @@ class _LoopScheduler:
         """Reductions nested in reductions are recomputed in each loop of a
         gradient that reads them, so the scheduler's walks through them
         multiply with the nesting: refused past `MAX_SCHEDULE_STEPS`, as a
-        DAG is past `MAX_DAG_NODES`, before they take minutes."""
+        DAG is past `MAX_DAG_NODES`, before they take minutes, and past
+        `MAX_SCHEDULE_REWALKS` times the DAG's size, where they are mostly
+        the same nodes walked again (a wide MLP's walk its DAG about 2.5
+        times; one fuzz program's 15 times, for 30 s of compiling and
+        checking)."""
         self.steps += steps
-        if self.steps > limits.MAX_SCHEDULE_STEPS:
+        budget = min(limits.MAX_SCHEDULE_STEPS,
+                     max(limits.SCHEDULE_STEPS_ALLOWED,
+                         limits.MAX_SCHEDULE_REWALKS * len(self.g.nodes)))
+        if self.steps > budget:
             raise LimitError(
-                f"scheduling {self.name}() walks more than {limits.MAX_SCHEDULE_STEPS:,} "
+                f"scheduling {self.name}() walks more than {budget:,} "
                 "nodes through its loops over data axes (a gradient recomputes the "
                 "reductions nested in a reduction in each loop that reads them); compute "
                 "a nested reduction once, as a list (`m = [min(... for j in range(n)) for "
