@@ -658,6 +658,38 @@ def test_a_product_over_data_with_zero_factors_has_the_others_product_as_gradien
         assert close(float(value), want[0]) and close(_plain(grads), list(want[1]))
 
 
+
+DERIVATIVES_OF_PRODUCTS = {  # a factor u[k] - t is 0 where the test sets u[k] to t
+    "once": "def f(t, u[n]):\n    return diff(prod(u[k] - t for k in range(n)), t)\n",
+    "twice": "def f(t, u[n]):\n    return diff(diff(prod(u[k] - t for k in range(n)), t), t)\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DERIVATIVES_OF_PRODUCTS))
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), n=st.integers(1, 6), zeros=st.integers(0, 4))
+def test_derivatives_of_a_product_over_data_at_zero_factors_are_exact(name, data, n, zeros):
+    """The gradient of `diff(prod(...), t)` at two or more zero factors is
+    not 0: it is the product of the factors other than two of them (fuzz
+    seed data:2700027207, where a tie of `min(u[j], s)` made two factors 0).
+    Rolled (plain and array targets) equals unrolled, which multiplies.
+    The nonzero factors are not tiny: a second derivative of the share
+    `prod / factor` cancels digits as a factor nears 0 (docs/numerics.md)."""
+    source = DERIVATIVES_OF_PRODUCTS[name]
+    t = data.draw(st.floats(-2.0, 2.0))
+    away = st.floats(0.1, 2.0).flatmap(lambda a: st.sampled_from([a, -a]))
+    u = [t + data.draw(away) for _ in range(n)]
+    for k in data.draw(st.lists(st.integers(0, n - 1), max_size=min(zeros, n))):
+        u[k] = t
+    module, _ = _unrolled(source, [("t", ()), ("u", ("n",))], n)
+    want_value, want = module["g_grad"](t, u)
+    got_value, got = exprgrad.compile(source, "t.expr").f_grad(t, u)
+    assert close(got_value, want_value, rel=1e-9) and close(list(got), list(want), rel=1e-9)
+    np = pytest.importorskip("numpy")
+    value, grads = exprgrad.compile(source, "t.expr", target="array").f_grad(
+        t, np.asarray(u, dtype=float))
+    assert close(float(value), want_value, rel=1e-9) and close(_plain(grads), list(want), rel=1e-9)
+
 TIED_MLP = """\
 def loss(W1[3][5], b1[3], W2[3][3], b2[3], w3[3], b3, X[n][5], y[n]) wrt W1, b1, W2, b2, w3, b3:
     h = [[tanh(sum(W1[j][i]*X[k][i] for i in range(5)) + b1[j]) for j in range(3)] for k in range(n)]

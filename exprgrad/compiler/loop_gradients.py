@@ -30,14 +30,15 @@ from .values import flatten
 EMPTY = frozenset()
 
 
-def gradients_with_loops(g: Graph, seeds, wrt: list) -> list:
+def gradients_with_loops(g: Graph, seeds, wrt: list, differentiated_again: bool = False) -> list:
     outputs = [out for out, _ in seeds]
     order = g.ancestors(outputs)
     level = levels(g, order)
     data = {w.param: w for w in wrt if isinstance(w, DataArray)}
     sources = {w for w in wrt if isinstance(w, int)}
     sources |= {n for n in order if g.nodes[n].op == "load" and g.nodes[n].attr[0] in data}
-    walk = _Walk(g, order, level, depends_on(g, order, sources))
+    walk = _Walk(g, order, level, depends_on(g, order, sources),
+                 ZERO_FACTORS_EXACT if differentiated_again else 0)
     top = frozenset().union(*(level.get(out, EMPTY) for out, _ in seeds))
     adjoints = walk.run(top, None, {}, seeds)
     results = []
@@ -51,7 +52,8 @@ def gradients_with_loops(g: Graph, seeds, wrt: list) -> list:
 
 
 class _Walk:
-    def __init__(self, g: Graph, order: list[int], level: dict, active: set[int]):
+    def __init__(self, g: Graph, order: list[int], level: dict, active: set[int],
+                 zero_factors_exact: int = 0):
         self.g = g
         self.level = level
         self.active = active
@@ -61,6 +63,7 @@ class _Walk:
             self.by_level[level.get(n, EMPTY)].append(n)
         # a data parameter's loads: (load, adjoint, the loops the walk is in)
         self.loads: dict[str, list[tuple[int, int, frozenset]]] = defaultdict(list)
+        self.zero_factors_exact = zero_factors_exact  # see _other_zeros_product
 
     def run(self, at: frozenset, loop: int | None, boundary: dict, seeds) -> dict:
         """Walk from `seeds` the body of `loop` (the nodes that vary with it,
@@ -122,7 +125,7 @@ class _Walk:
         if body not in self.active:
             return {}
         inner = at | {index}
-        seed = iteration_adjoint(g, n, d)
+        seed = iteration_adjoint(g, n, d, self.zero_factors_exact)
         boundary: dict[int, int] = {}
         if index in self.level.get(body, EMPTY):
             self.run(inner, index, boundary, [(body, seed)])
@@ -175,7 +178,7 @@ class _RecordingWalk(_Walk):
         return adjoints
 
 
-def iteration_adjoint(g: Graph, n: int, d: int) -> int:
+def iteration_adjoint(g: Graph, n: int, d: int, zero_factors_exact: int = 0) -> int:
     """One iteration's share of a reduction's adjoint.  An adjoint that flows
     only under a condition (`where(c, d, 0)`: the reduction is read in one
     side of a conditional) is unwrapped first and the condition put back
@@ -184,30 +187,31 @@ def iteration_adjoint(g: Graph, n: int, d: int) -> int:
     more loops) then stays in that side, where the scheduler runs it only
     when the side is taken (`max(u) if n > 0 else 0` at n = 0)."""
     d, masks = unmask(g, d)
-    return remask(g, _unmasked_share(g, n, d), masks)
+    return remask(g, _unmasked_share(g, n, d, zero_factors_exact), masks)
 
 
-def _unmasked_share(g: Graph, n: int, d: int) -> int:
+def _unmasked_share(g: Graph, n: int, d: int, zero_factors_exact: int) -> int:
     node = g.nodes[n]
     body, index = node.args
     if node.op == "sum_over":
         return d
     if node.op == "prod_over":
-        return g.add("mul", d, _product_of_others(g, n))
+        return g.add("mul", d, _product_of_others(g, n, zero_factors_exact))
     hit = g.add("eq", body, n)  # min/max: the iterations equal to the result share d
     count = g.add("sum_over", g.add("where", hit, g.const(1.0), g.const(0.0)), index)
     return g.add("where", hit, g.add("div", d, count), g.const(0.0))
 
 
-def _product_of_others(g: Graph, n: int) -> int:
+def _product_of_others(g: Graph, n: int, zero_factors_exact: int) -> int:
     """For `n = prod_over(body, L)`, one iteration's product of the other
     factors, as PyTorch's prod backward computes it: `n / body` at a nonzero
     factor (0 once another factor is 0, since then n is 0); at a zero factor,
-    the product of the nonzero factors if it is the only zero, else 0.  Both
-    are written `(at_zero if is_zero else n) / nonzero`, `nonzero` being the
-    factor with 0 replaced by 1: the division is never inside a branch and
-    its divisor is never 0, so no target (the plain one evaluates one side of
-    a `where`, the array one both) ever divides by zero."""
+    the product of the nonzero factors times that of the other zero factors
+    (`_other_zeros_product`).  Both are written `(at_zero if is_zero else n)
+    / nonzero`, `nonzero` being the factor with 0 replaced by 1: the division
+    is never inside a branch and its divisor is never 0, so no target (the
+    plain one evaluates one side of a `where`, the array one both) ever
+    divides by zero."""
     body, index = g.nodes[n].args
     one, zero = g.const(1.0), g.const(0.0)
     is_zero = _named(g, g.add("eq", body, zero), "is_zero")
@@ -215,8 +219,49 @@ def _product_of_others(g: Graph, n: int) -> int:
     counted = _named(g, g.add("where", is_zero, one, zero), "zero_count")
     zeros = _named(g, g.add("sum_over", counted, index), "zeros")
     rest = _named(g, g.add("prod_over", nonzero, index), "nonzero_product")
-    at_zero = _named(g, g.add("where", g.add("eq", zeros, one), rest, zero), "product_at_zero")
+    at_zero = _named(g, _other_zeros_product(g, body, index, is_zero, zeros, rest,
+                                             zero_factors_exact), "product_at_zero")
     return g.add("div", g.add("where", is_zero, at_zero, n), nonzero)
+
+
+ZERO_FACTORS_EXACT = 2  # other zero factors whose product a `diff` of a product writes out
+
+
+def _other_zeros_product(g: Graph, body: int, index: int, is_zero: int, zeros: int,
+                         rest: int, exact: int) -> int:
+    """At a zero factor, the product of the other factors: `rest` (the
+    nonzero ones) times the product of the other zero factors, `e_z`, z of
+    them.  Its value is `rest` at z = 0 and 0 beyond, but its derivatives
+    are not 0: a gradient of `diff(prod(u[k] - t ...), t)` at two u[k] equal
+    to t is the product of the factors other than the two zeros.  So `e_z`
+    is written as the elementary symmetric polynomial of the other zero
+    factors, by Newton's identities from their power sums (each a sum over
+    L of `where(is_zero, body, 0)^m`, 0 in value, the factor in its
+    derivatives), up to z = `exact`; beyond, 0, whose derivatives are right
+    to that order (those of e_z vanish below order z).  So the derivatives
+    of a product over data are exact to order `exact` + 1 wherever its zero
+    factors are.  A gradient never differentiated again (`exact` 0) needs
+    the value only: `rest` at one zero factor, else 0."""
+    one, zero = g.const(1.0), g.const(0.0)
+    own = _named(g, g.add("where", is_zero, body, zero), "zero_factor")
+    powers, sums = [one], [None]  # own^m; the other zero factors' power sums p_m
+    for m in range(1, exact + 1):
+        powers.append(own if m == 1 else g.add("mul", powers[-1], own))
+        total = _named(g, g.add("sum_over", powers[m], index), f"zero_power_sum_{m}"
+                       if m > 1 else "zero_factor_sum")
+        sums.append(g.add("sub", total, powers[m]))
+    elementary = [one]  # e_z = (1/z) Σ_{m=1..z} (-1)^(m-1) e_{z-m} p_m
+    for z in range(1, exact + 1):
+        terms = [g.add("mul", elementary[z - m], sums[m]) for m in range(1, z + 1)]
+        signed = terms[0]
+        for m, term in enumerate(terms[1:], start=2):
+            signed = g.add("sub" if m % 2 == 0 else "add", signed, term)
+        elementary.append(signed if z == 1 else g.add("div", signed, g.const(float(z))))
+    product = zero
+    for z in reversed(range(exact + 1)):
+        times_rest = rest if z == 0 else g.add("mul", rest, elementary[z])
+        product = g.add("where", g.add("eq", zeros, g.const(float(z + 1))), times_rest, product)
+    return product
 
 
 def _named(g: Graph, node: int, name: str) -> int:

@@ -72,18 +72,18 @@ class SpecialForms:
                              f"use grad({_arg_text(node, 0)}, {_arg_text(node, 1)})",
                              node.args[1].loc)
         self._require_input(var, node.args[1].loc)
-        return gradients(self.g, [(expr, self.g.const(1.0))], [var])[0]
+        return gradients(self.g, [(expr, self.g.const(1.0))], [var], differentiated_again=True)[0]
 
     def grad(self, node, args):
         expr, var = self._derivative_args(node, args)
         if isinstance(var, tuple) or is_runtime(var) and not whole_parameter(var):
             raise ShapeError("grad() differentiates with respect to a parameter", node.loc)
         if isinstance(var, DataArray):  # the gradient has the parameter's data axes
-            return gradients(self.g, [(expr, self.g.const(1.0))], [var])[0]
+            return gradients(self.g, [(expr, self.g.const(1.0))], [var], differentiated_again=True)[0]
         leaves = flatten(var)
         for leaf in leaves:
             self._require_input(leaf, node.args[1].loc)
-        partials = iter(gradients(self.g, [(expr, self.g.const(1.0))], leaves))
+        partials = iter(gradients(self.g, [(expr, self.g.const(1.0))], leaves, differentiated_again=True))
         return build(shape(var), lambda idx: next(partials)) if leaves else var
 
     def _derivative_args(self, node, args):

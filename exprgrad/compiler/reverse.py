@@ -20,16 +20,20 @@ from .ops import OPS
 from .rules import rule_template
 
 
-def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list) -> list:
+def gradients(g: Graph, seeds: list[tuple[int, int]], wrt: list,
+              differentiated_again: bool = False) -> list:
     """Adjoints of the `wrt` nodes for outputs seeded with cotangents:
     `seeds` pairs an output node with the node holding its cotangent.  A
     `wrt` entry may be a `DataArray` (a parameter with a data axis), whose
-    adjoint is a runtime array (`loop_gradients.py`)."""
+    adjoint is a runtime array (`loop_gradients.py`).  `differentiated_again`
+    says the adjoints will be differentiated in turn (`diff` and `grad` in
+    source): a product over a data axis then writes out the derivatives of
+    its share at zero factors, which a gradient never reads."""
     if not wrt:
         return []
     if g.has_loops:
         from .loop_gradients import gradients_with_loops
-        return gradients_with_loops(g, seeds, wrt)
+        return gradients_with_loops(g, seeds, wrt, differentiated_again)
     order = g.ancestors([out for out, _ in seeds], stop_below=min(wrt))
     active = depends_on(g, order, set(wrt))
     adjoints: dict[int, int] = {}
