@@ -253,13 +253,16 @@ def test_a_schedule_that_walks_its_dag_many_times_over_is_refused(monkeypatch):
 def test_nested_reductions_walked_fifteen_times_over_are_refused_in_seconds():
     """Fuzz seed data:2600010839: d1_grad walked its DAG of 22,210 nodes
     15 times over (326,121 steps), and emitting both targets and checking
-    took over 30 s; past 8 times its DAG (176,416 steps) it is refused."""
+    took over 30 s; past 8 times its DAG (about 200,000 steps: the share of
+    a product under `diff` has grown since) it is refused."""
     import random
+    import re
     from fuzz_strategies import data_program
     source = data_program(random.Random(2600010839)).source
     with no_hang(20):
         error = refused(source)
-    assert "d1_grad() walks more than 176,416 nodes" in error.message
+    walked = re.search(r"d1_grad\(\) walks more than ([\d,]+) nodes", error.message)
+    assert walked and 150_000 < int(walked.group(1).replace(",", "")) < 250_000, error.message
 
 
 def test_check_reports_a_limit_the_scheduler_meets_as_the_files_compile_error(monkeypatch):

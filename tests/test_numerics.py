@@ -267,3 +267,27 @@ def test_an_input_read_twice_by_one_node_gets_its_two_contributions_summed_first
     data = exprgrad.compile("f(u[n]) = sum((1 + (u[k] - u[k]))^1e300 + sin(u[k]) "
                             "for k in range(n))\n", target=target)
     assert [float(g) for g in data.f_grad([0.5, 1.5])[1][0]] == [math.cos(0.5), math.cos(1.5)]
+
+
+@pytest.mark.parametrize("target", ["python", "array"])
+def test_second_and_third_derivatives_of_a_product_over_data_at_zero_factors(target):
+    """P(t) = prod(u[k] - t): at t = 1 with u = [1, 1, 3, 2] two factors
+    are 0, and d/dt of diff(P, t) is the sum over ordered pairs of the
+    product of the others, 2 * (3 - 1) * (2 - 1) = 4 (it was 0: fuzz seed
+    data:2700027207); with three factors 0, d/dt of diff(diff(P, t), t) is
+    -3! * (2 - 1).  docs/reliability.md, Numerics."""
+    if target == "array":
+        np = pytest.importorskip("numpy")
+        data = np.asarray
+    else:
+        data = list
+    once = ("def f(t, u[n]):\n"
+            "    return diff(prod(u[k] - t for k in range(n)), t)\n")
+    twice = ("def f(t, u[n]):\n"
+             "    return diff(diff(prod(u[k] - t for k in range(n)), t), t)\n")
+    _, (d_t, d_u) = exprgrad.compile(once, "p.expr", target=target).f_grad(
+        1.0, data([1.0, 1.0, 3.0, 2.0]))
+    assert float(d_t) == 4.0 and [float(x) for x in d_u] == [-2.0, -2.0, 0.0, 0.0]
+    _, (d_t, d_u) = exprgrad.compile(twice, "p.expr", target=target).f_grad(
+        1.0, data([1.0, 1.0, 1.0, 2.0]))
+    assert float(d_t) == -6.0 and [float(x) for x in d_u] == [2.0, 2.0, 2.0, 0.0]

@@ -207,6 +207,8 @@ class _Decisions:
 
 
 class _Reference:
+    rebuild = None  # no constants to move (`_constants_matter`)
+
     def __init__(self, evaluate):
         self.evaluate = evaluate
 

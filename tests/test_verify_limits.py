@@ -201,3 +201,32 @@ def test_other_unraisable_errors_still_reach_the_previous_hook(monkeypatch):
     with budget(10.0) as b:
         b.run(lambda: _SlowToCollect(0.0, ValueError("from a finalizer")))
     assert seen == [ValueError]
+
+
+def test_a_tick_never_lands_in_the_numeric_work_at_a_point(monkeypatch):
+    """mpmath's float conversion catches every exception and returns nan
+    (a bare `except:` in `from_float`): a tick landing there turned a
+    number into nan and an emitted function into "raises math range error"
+    (fuzz seeds data:2700048847, data:2700058071, under load).  Ticks fire
+    here inside every conversion of a float, as if the budget had just run
+    out: inside uninterrupted() they are dropped, and no point is FAILED."""
+    from mpmath.libmp import libmpf
+    from exprgrad.verify import timelimit
+    real = libmpf.from_float
+    calls = []
+
+    def ticking(x, *args, **kwargs):
+        calls.append(x)
+        try:
+            if timelimit._armed is not None and len(calls) > 50:
+                timelimit._interrupt(None, None)
+        except BaseException:  # what mpmath's bare except does with it
+            return libmpf.fnan
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(libmpf, "from_float", ticking)
+    monkeypatch.setattr("mpmath.ctx_mp_python.from_float", ticking, raising=False)
+    monkeypatch.setattr(timelimit.Budget, "remaining", lambda self: -0.01)
+    monkeypatch.setattr(timelimit.Budget, "left", lambda self: len(calls) < 5000)
+    report = check("f(x) = softplus(tanh(x) - x) * 0.3 + x / 1.7\n", timeout=60)
+    assert calls and FAILED not in {item.status for item in report.items}, report.text()

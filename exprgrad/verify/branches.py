@@ -87,6 +87,32 @@ class Decision:
             return False
         return sum(1 for v in values if v == best) > 1
 
+    def near_tie(self, values) -> bool:
+        """Within a hair of a tie (NEAR), not at it: a − b nearly 0, or an
+        input of min/max nearly equal to the result, an exact tie's third
+        input included (the double makes it a three-way tie, the real a
+        two-way one)."""
+        if any(v is UNDEFINED or isinstance(v, bool) for v in values):
+            return False
+        try:
+            if self.kind in SIGNS:
+                return 0 < abs(values[0]) < NEAR
+            best = (min if self.kind == "min" else max)(values)
+        except TypeError:
+            return False
+        hair = NEAR * max(1, abs(best))
+        return any(0 < abs(v - best) < hair for v in values)
+
+
+# Closer than this to a tie (relative), and not at it: too close to call.  The
+# emitted code holds a constant as a double (1e-3 is 0.001000…0208, and a
+# folded exp(sin(0.25)) is the double nearest it), the source as a real (1/1000,
+# the double's shortest decimal): at a point a double tie, `min(1e-3, u)` ties
+# in the emitted code and not in the source, `u > 1e-3` is false there and true
+# in the source; both are right about their own numbers, and their gradients
+# differ.  (BISECTIONS keeps a boundary search 6e-11 away for the same reason.)
+NEAR = 1e-13
+
 
 _SIGN_OPS = {"lt", "le", "gt", "ge"}  # a op b: the sign of a − b
 # Functions defined on one side of a boundary: emitted code that evaluates one
@@ -168,6 +194,16 @@ class Coverage:
                 best = (min if d.kind == "min" else max)(part)
                 if sum(1 for v in part if v == best) > 2:
                     return True
+        return False
+
+    def near_tie(self, values) -> bool:
+        """Whether a decision is within a hair of a tie at a point."""
+        flat, i = self._flat(values), 0
+        for d in self.found:
+            part = flat[i:i + len(d.exprs)]
+            i += len(d.exprs)
+            if d.near_tie(part):
+                return True
         return False
 
     def tied_at(self, values) -> set[int]:

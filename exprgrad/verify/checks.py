@@ -41,7 +41,7 @@ from .numeric import (FRAGILE, SourceDag, as_real, close, compile_program, error
                       flat_values, fmt, load_emitted, sample, to_mpf)
 from .report import AT_POINT, FAILED, NUMERIC, PROVED, TIME_LIMIT, UNVERIFIED, Item
 from .symbolic import Translator, exact, prove_equal
-from .timelimit import budget
+from .timelimit import budget, uninterrupted
 from ..compiler.values import flatten
 
 DEFAULT_WITHIN = 1e-9
@@ -264,7 +264,7 @@ def _evaluate(program, check, sides: _Sides, settings, item: Item, progress, b) 
                                                          decimals=2)
         doubles = sides.given + [to_mpf(v) for v in exact_values[len(sides.given):]]
         point = {name: _show(v) for name, v in zip(sides.names, exact_values)}
-        with mpmath.workdps(50):
+        with uninterrupted(), mpmath.workdps(50):
             want = [_value(v) for v in sides.reference(*(to_mpf(v) for v in exact_values))]
             if None in want:
                 continue  # the source is undefined here
@@ -273,11 +273,15 @@ def _evaluate(program, check, sides: _Sides, settings, item: Item, progress, b) 
             except EMITTED_ERRORS as error:
                 return _emitted_fails(item, point, want, sides, f"raises {error_name(error)}")
         if None in got or not _same(got, want, EMITTED_REL, EMITTED_ABS):
-            if sides.dag.fragile_tie(_at_nodes(check, sides, exact_values)):
+            with uninterrupted():
+                fragile = sides.dag.fragile_tie(_at_nodes(check, sides, exact_values))
+            if fragile:
                 progress["fragile"] += 1
                 continue  # doubles may decide that comparison either way
             return _emitted_fails(item, point, want, sides, "gives " + _values(got))
-        if _a_call_fails(sides, item, point, exact_values, doubles):
+        with uninterrupted():
+            call_fails = _a_call_fails(sides, item, point, exact_values, doubles)
+        if call_fails:
             return
         progress["points"] += 1
         n = len(sides.lhs)

@@ -176,11 +176,12 @@ def _at(lengths: dict) -> str:
     return "at " + ", ".join(f"{k} = {v}" for k, v in lengths.items()) + ":"
 
 
-def _reference_setup(g, f, reference, gradient, lengths, target):
+def _reference_setup(g, f, reference, gradient, lengths, target,
+                     translator=None):
     """The comparison's setup against the unrolled `reference`: SymPy's
     derivatives of it, and the emitted functions' arguments shaped as the
     reference's parameters (nested lists of its input nodes)."""
-    tr = EvenShareTranslator(g)
+    tr = (translator or EvenShareTranslator)(g)
     wrt = [reference.params[i] for i in f.wrt]
     leaves = [x for p in wrt for x in flatten(p.placeholders)]
     outputs = flatten(reference.output)
@@ -208,44 +209,25 @@ def _reference_setup(g, f, reference, gradient, lengths, target):
     prepare = (_array_arguments(f, gradient, reference, params, lengths)
                if target == "array" else None)
     setup = _Setup(tr, expected, [], evaluate, inputs, args_nodes, _display_names(params),
-                   grad_names, outputs, seed, prepare)
+                   grad_names, outputs, seed, prepare,
+                   rebuild=lambda other: _reference_setup(g, f, reference, gradient, lengths,
+                                                          target, other)[0].evaluate)
     return setup, spans, near
-
-
-NEAR = 1e-13  # closer than this to a tie (relative), and not at it: too close to call
 
 
 class NearTies:
     """Points within a hair of a decision's tie, not at it, are skipped (as
     where the source is undefined), and counted.
 
-    The emitted code holds a constant as a double (1e-3 is 0.001000…0208),
-    the source as the exact real (1/1000).  At a point that is the double
-    0.001 (an end of a search range), `min(1e-3, u)` ties in the emitted
-    code and not in the source, `u > 1e-3` is false there and true in the
-    source: both are right about their own numbers, and their gradients
-    differ.  (branches.py keeps its bisection 6e-11 away from a boundary
-    for the same reason.)  Exact ties are compared: both sides see them; a
-    third argument a hair from an exact tie is near one (the double makes
-    it a three-way tie, the real a two-way one)."""
+    Why: `branches.NEAR`.  Exact ties are compared: both sides see them."""
 
     def __init__(self, tr, outputs, symbols):
-        self.found = branches.decisions(tr.g, tr, outputs)
-        exprs = [e for d in self.found for e in d.exprs]
-        self._evaluate = compile_program(tr.program, exprs, symbols) if exprs else None
+        self.decisions = branches.Coverage(tr.program, branches.decisions(tr.g, tr, outputs),
+                                           symbols)
         self.skipped = 0
 
     def at(self, values) -> bool:
-        if self._evaluate is None:
-            return False
-        with mpmath.workdps(50):
-            flat, i = self._evaluate(*values), 0
-            for d in self.found:
-                part = flat[i:i + len(d.exprs)]
-                i += len(d.exprs)
-                if _near_tie(d, part):
-                    return True
-        return False
+        return self.decisions.near_tie(values)
 
     def skipping(self, evaluate):
         def away_from_near_ties(*values):
@@ -254,19 +236,6 @@ class NearTies:
                 return [UNDEFINED]
             return evaluate(*values)
         return away_from_near_ties
-
-
-def _near_tie(d, values) -> bool:
-    if any(v is UNDEFINED or isinstance(v, bool) for v in values):
-        return False
-    try:
-        if d.kind in branches.SIGNS:
-            return 0 < abs(values[0]) < NEAR
-        best = min(values) if d.kind == "min" else max(values)
-    except TypeError:
-        return False
-    hair = NEAR * max(1, abs(best))
-    return any(0 < abs(v - best) < hair for v in values)  # behind an exact tie, too
 
 
 class EvenShareTranslator(Translator):
@@ -422,7 +391,8 @@ def _detail(found: list[_Length], trials, notes) -> str:
                                     for count, _ in SKIPPED}))
     skipped = sum(one.near.skipped for one in found if one.near is not None)
     if skipped:
-        text += (f"; {skipped} point{'s' if skipped > 1 else ''} within {NEAR:g} of a tie "
+        near = branches.NEAR
+        text += (f"; {skipped} point{'s' if skipped > 1 else ''} within {near:g} of a tie "
                  "skipped (the emitted constants are doubles)")
     return text + "".join(f"; {n}" for n in notes)
 

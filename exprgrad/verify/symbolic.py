@@ -91,6 +91,10 @@ class Translator:
             symbol = self.program.inputs[node_id] = sp.Symbol(f"x{node_id}", real=True)
         return symbol
 
+    def constant(self, value: float) -> sp.Expr:
+        """The real number a constant of the program stands for."""
+        return exact(value)
+
     def __call__(self, node_id: int) -> sp.Expr:
         if node_id in self.value:
             return self.value[node_id]
@@ -104,7 +108,7 @@ class Translator:
         if node.op == "input":
             return self.input_symbol(n)
         if node.op == "const":
-            return exact(node.attr)
+            return self.constant(node.attr)
         if node.op == "bool":
             return sp.true if node.attr else sp.false
         spec = OPS[node.op]

@@ -12,7 +12,15 @@ SymPy swallows it; the timer keeps firing every 50 ms until `run` has caught
 it, and a tick outside `run` does nothing.  A tick that lands where Python
 cannot raise (a `__del__`, a garbage-collector callback) is "unraisable":
 while a timer is armed the unraisable hook drops those, quietly, because the
-next tick interrupts the work anyway.  Where no timer is available (another thread, another platform, a timer
+next tick interrupts the work anyway.  The numeric comparison at one point
+runs `uninterrupted()`: ticks are dropped there, because mpmath's conversion
+of a float catches every exception (a bare `except:` in `from_float`) and
+returns nan, so a tick landing in it would turn a number into nan silently
+(an emitted function at 50 digits then "raises math range error": fuzz
+seeds data:2700048847 and data:2700058071, under load only); the loops
+between points check the deadline.  A point still running `GRACE` seconds
+past the deadline is interrupted all the same (emitted code that never
+returns).  Where no timer is available (another thread, another platform, a timer
 already in use) the budget is only checked between steps, and work that
 cannot be stopped midway (a SymPy proof) is not started at all: the numeric
 path, whose single steps are bounded, still runs.
@@ -32,13 +40,15 @@ class TimeLimitExceeded(BaseException):
 
 
 _armed: "Budget | None" = None  # the budget whose timer is running
+GRACE = 1.0  # seconds past the deadline that an uninterrupted() block may run on
 
 
 def _interrupt(signum, frame):
     """Interrupt only work inside `Budget.run`, which catches it: a tick
     anywhere else (between phases, while the item is being reported) does
     nothing, so the exception never escapes a verification."""
-    if _armed is not None and _armed.running and not _armed.expired:
+    if _armed is not None and _armed.running and not _armed.expired and not (
+            _armed.shielded and _armed.remaining() > -GRACE):
         raise TimeLimitExceeded()
 
 
@@ -68,6 +78,7 @@ class Budget:
         self.expired = seconds <= 0
         self.interruptible = False  # set while a timer guards this budget
         self.running = 0  # depth of run() calls: the only place a tick interrupts
+        self.shielded = 0  # depth of uninterrupted() blocks, where ticks are dropped
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -125,3 +136,19 @@ def budget(seconds: float):
         _armed, b.interruptible = None, False
         signal.setitimer(signal.ITIMER_REAL, 0.0, 0.0)
         sys.unraisablehook = previous_hook
+
+
+@contextmanager
+def uninterrupted():
+    """Ticks of the armed budget are dropped in the block, up to GRACE
+    seconds past its deadline (see the module docstring): for the numeric
+    work at one point, whose caller checks `Budget.left()` before the next."""
+    b = _armed
+    if b is None:
+        yield
+        return
+    b.shielded += 1
+    try:
+        yield
+    finally:
+        b.shielded -= 1
