@@ -25,6 +25,12 @@ EMPTY = [
     (AVG + "f(s, u[n]) = sum(u[k] * s + avg(u) for k in range(n))\n", 0, 0.0),
     ("f(s, u[n]) = sum(s / n for k in range(n))\n", 0, 0.0),
     ("f(s, u[n]) = prod(min(u[j] for j in range(n)) * s for k in range(2, n))\n", 0, 1.0),
+    # a body that does not vary with k, walked by reverse mode outside the
+    # loop: the share of the outer min reads a min over range(n)
+    # (fuzz seed data:2800012467)
+    (INVARIANT_DIFF := "f(s, u[n]) = sum(diff(sigmoid(min(min(s for j in range(n)), s)), s) "
+     "for k in range(2, n))\n", 0, 0.0),
+    (INVARIANT_DIFF.replace("sigmoid", "sin").replace("range(2, n)", "range(1, n)"), 0, 0.0),
 ]
 
 
@@ -44,6 +50,18 @@ def test_a_loop_that_runs_zero_times_evaluates_nothing_of_its_body(source, n, va
     (forward, (value_grad, grads)) = result
     assert forward == value_grad == value
     assert grads[0] == 0.0 and grads[1] == [0.0] * n
+
+
+@pytest.mark.parametrize("source", [INVARIANT_DIFF, INVARIANT_DIFF.replace(
+    "sigmoid", "sin").replace("range(2, n)", "range(1, n)")])
+def test_an_invariant_body_differentiated_at_an_empty_loop_in_the_array_target(source):
+    """The array target evaluates both sides of a conditional; the count
+    of an empty loop is a 0-d array there, so a division by it on the side
+    not taken is inf, quietly, not a ZeroDivisionError."""
+    np = pytest.importorskip("numpy")
+    module = exprgrad.compile(source, target="array")
+    value, (d_s, d_u) = module.f_grad(0.5, np.zeros(0))
+    assert float(value) == 0.0 and float(d_s) == 0.0 and d_u.shape == (0,)
 
 
 @settings(max_examples=4, deadline=None)

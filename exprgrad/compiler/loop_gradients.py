@@ -23,7 +23,7 @@ from collections import defaultdict
 
 from .graph import Graph
 from .loops import (OVER_OPS, DataArray, Loop, LoopSubstitution, RuntimeArray, levels, loop_of,
-                    map_element, runs_condition, unneeded_run_guards)
+                    map_element, runs_condition, runs_range, unneeded_run_guards)
 from .reverse import _name_adjoint, contributions, depends_on, per_input, remask, unmask
 from .values import flatten
 
@@ -77,8 +77,8 @@ class _Walk:
             if g.value(contribution) == 0.0:
                 return  # a zero adjoint propagates nothing (reverse.contributions)
             previous = table.get(node)
-            table[node] = contribution if previous is None else g.add("add", previous,
-                                                                      contribution)
+            table[node] = contribution if previous is None else _add_guarded(g, previous,
+                                                                             contribution)
 
         def inside(node: int) -> bool:
             return loop is None or loop in self.level.get(node, EMPTY)
@@ -142,9 +142,30 @@ class _Walk:
         (`reverse._masked_contributions`), where the scheduler runs them only
         when they hold."""
         g = self.g
-        c, masks = unmask(g, c, lambda cond: cond in self.primal and
-                          index not in self.level.get(cond, EMPTY))
+        c, masks = unmask(g, c, lambda cond: runs_range(g, cond) is not None or (
+            cond in self.primal and index not in self.level.get(cond, EMPTY)))
         return remask(g, g.add("sum_over", c, index), masks)
+
+
+def _add_guarded(g: Graph, a: int, b: int) -> int:
+    """a + b, with a loop's run guard (`runs_condition`) that masks both
+    taken outside: `where(n > 2, x, 0) + where(n > 0, where(n > 2, y, 0), 0)`
+    is `where(n > 2, x + where(n > 0, y, 0), 0)`.  An adjoint that flows only
+    where a loop runs then says so as a whole, and the local derivatives it
+    meets (the share of `min(m, s)`, which reads m, a min over another axis)
+    are computed only there: the body of `sum(diff(...) for k in range(2,
+    n))` does not vary with k, is walked outside the loop, and at n = 0 its
+    min over range(n) is never evaluated (fuzz seed data:2800012467).  A run
+    guard is a comparison of a length with a constant, so moving it outward
+    never evaluates anything that could fail."""
+    a_inner, a_masks = unmask(g, a)
+    b_inner, b_masks = unmask(g, b)
+    shared = [m for m in a_masks if m[1] and m in b_masks and runs_range(g, m[0]) is not None]
+    if not shared:
+        return g.add("add", a, b)
+    rest = lambda masks: [m for m in masks if m not in shared]  # noqa: E731
+    total = g.add("add", remask(g, a_inner, rest(a_masks)), remask(g, b_inner, rest(b_masks)))
+    return remask(g, total, shared)
 
 
 def node_adjoints(g: Graph, output: int, wanted: list[int]) -> dict[int, int]:

@@ -505,9 +505,12 @@ class ArrayFunctionPrinter:
 
     def zeros(self, varying: list[int], depth: int) -> str:
         """0 in the shape of a value of the loops above `depth` that varies on
-        those at `varying` (a number if on none), without computing the value."""
+        those at `varying` (a 0-d array if on none: a Python 0.0 would make a
+        division by it, masked away on the side not taken, raise
+        ZeroDivisionError instead of giving inf; fuzz seed data:2800012467),
+        without computing the value."""
         if not varying:
-            return "0.0"
+            return "xp.asarray(0.0, dtype=dtype)"
         lengths = [self.scope.loops[d].length() if d in varying else "1" for d in range(depth)]
         return f"xp.zeros(({', '.join(lengths)}{',' if depth == 1 else ''}), dtype=dtype)"
 
