@@ -185,7 +185,8 @@ def test_at_a_tie_a_result_that_moves_with_the_constants_last_digits_is_not_comp
     data:2700054235), on both paths."""
     source = ("g(v) = sin((3 + v) * max(v, 1e3) / (1 + (1e-3)^2))\n"
               "def d(v[n]):\n"
-              "    return sum(sin((3 + v[k]) * max(v[k], 1e3) / (1 + (1e-3)^2)) for k in range(n))\n")
+              "    return sum(sin((3 + v[k]) * max(v[k], 1e3) / (1 + (1e-3)^2))"
+              " for k in range(n))\n")
     report = check(source, settings=QUICK)
     assert FAILED not in {item.status for item in report.items}, report.text()
     assert all("ill-conditioned" in item.detail for item in report.items), report.text()
